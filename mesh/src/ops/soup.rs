@@ -1,0 +1,69 @@
+//! `Soup`: an editable face list used by topology operations. Vertex `i` of a soup made from a mesh is
+//! the mesh's vertex slot `i`, and face `i` its face slot `i`, so an operation can query the mesh's
+//! adjacency while it edits the soup.
+
+use crate::error::Result;
+use crate::ids::{FaceId, MaterialId, VertexId};
+use crate::math::Vec3;
+use crate::mesh::Mesh;
+use crate::polygons::Polygons;
+
+pub(crate) struct SFace {
+    pub(crate) id: FaceId,
+    pub(crate) mat: MaterialId,
+    pub(crate) c: Vec<u32>,
+}
+
+pub(crate) struct Soup {
+    pub(crate) ids: Vec<VertexId>,
+    pub(crate) pos: Vec<Vec3>,
+    pub(crate) faces: Vec<SFace>,
+}
+
+impl Soup {
+    pub(crate) fn from_mesh(m: &Mesh) -> Soup {
+        let faces = (0..m.fid.len() as u32)
+            .map(|f| SFace {
+                id: m.fid[f as usize],
+                mat: m.fmat[f as usize],
+                c: m.face_vertex_slots(f),
+            })
+            .collect();
+        Soup { ids: m.vid.clone(), pos: m.vpos.clone(), faces }
+    }
+
+    pub(crate) fn add_vertex(&mut self, id: VertexId, p: Vec3) -> u32 {
+        self.ids.push(id);
+        self.pos.push(p);
+        self.ids.len() as u32 - 1
+    }
+
+    pub(crate) fn to_polygons(&self) -> Polygons {
+        let nc = self.faces.iter().map(|f| f.c.len()).sum();
+        let mut p = Polygons::with_capacity(self.ids.len(), self.faces.len(), nc);
+        p.vertex_ids.extend_from_slice(&self.ids);
+        p.positions.extend_from_slice(&self.pos);
+        for f in &self.faces {
+            p.add_face(f.id, f.mat, &f.c);
+        }
+        p
+    }
+
+    pub(crate) fn build(&self) -> Result<Mesh> {
+        Mesh::from_polygons(&self.to_polygons())
+    }
+}
+
+/// Inserts `x` between consecutive corners `a` and `b` of a loop; returns false if `a → b` is not an
+/// edge of the loop.
+pub(crate) fn insert_between(c: &mut Vec<u32>, a: u32, b: u32, xs: &[u32]) -> bool {
+    let n = c.len();
+    for i in 0..n {
+        if c[i] == a && c[(i + 1) % n] == b {
+            let at = i + 1;
+            c.splice(at..at, xs.iter().copied());
+            return true;
+        }
+    }
+    false
+}

@@ -1,0 +1,143 @@
+//! Translate, rotate and scale a selection of vertices, edges, faces or the whole mesh, and paint
+//! faces. These change positions or materials only, in place.
+
+use crate::error::{MeshError, Result, invalid_param};
+use crate::ids::{EdgeKey, FaceId, MaterialId, VertexId};
+use crate::math::{Quat, Vec3};
+use crate::mesh::Mesh;
+
+/// A set of elements; an operation acts on the union of their vertices.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Selection {
+    /// Everything in the mesh.
+    pub all: bool,
+    /// Selected vertices.
+    pub vertices: Vec<VertexId>,
+    /// Selected edges.
+    pub edges: Vec<EdgeKey>,
+    /// Selected faces.
+    pub faces: Vec<FaceId>,
+}
+
+impl Selection {
+    /// The whole mesh.
+    pub fn whole() -> Selection {
+        Selection { all: true, ..Default::default() }
+    }
+    /// Some vertices.
+    pub fn of_vertices(v: impl IntoIterator<Item = VertexId>) -> Selection {
+        Selection { vertices: v.into_iter().collect(), ..Default::default() }
+    }
+    /// Some edges.
+    pub fn of_edges(e: impl IntoIterator<Item = EdgeKey>) -> Selection {
+        Selection { edges: e.into_iter().collect(), ..Default::default() }
+    }
+    /// Some faces.
+    pub fn of_faces(f: impl IntoIterator<Item = FaceId>) -> Selection {
+        Selection { faces: f.into_iter().collect(), ..Default::default() }
+    }
+}
+
+/// An affine change of positions. Rotations are quaternions computed by the author, so applying one
+/// needs no transcendental function.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Transform {
+    /// Move by an offset.
+    Translate(Vec3),
+    /// Rotate about a pivot. The quaternion is normalised before use.
+    Rotate {
+        /// The rotation.
+        rotation: Quat,
+        /// Fixed point.
+        pivot: Vec3,
+    },
+    /// Scale about a pivot, per axis.
+    Scale {
+        /// Factor per axis (may be zero or negative: flatten or flip in place).
+        factors: Vec3,
+        /// Fixed point.
+        pivot: Vec3,
+    },
+}
+
+impl Mesh {
+    /// The sorted, de-duplicated vertex slots of a selection.
+    pub(crate) fn selection_slots(&self, sel: &Selection) -> Result<Vec<u32>> {
+        if sel.all {
+            if self.vid.is_empty() {
+                return Err(MeshError::EmptySelection);
+            }
+            return Ok((0..self.vid.len() as u32).collect());
+        }
+        let mut out = Vec::new();
+        for &v in &sel.vertices {
+            out.push(self.vslot(v)?);
+        }
+        for &EdgeKey(a, b) in &sel.edges {
+            let (sa, sb) = (self.vslot(a)?, self.vslot(b)?);
+            self.find_halfedge_slot(sa, sb).ok_or(MeshError::UnknownEdge(a, b))?;
+            out.push(sa);
+            out.push(sb);
+        }
+        for &f in &sel.faces {
+            out.extend(self.face_vertex_slots(self.fslot(f)?));
+        }
+        if out.is_empty() {
+            return Err(MeshError::EmptySelection);
+        }
+        out.sort_unstable();
+        out.dedup();
+        Ok(out)
+    }
+
+    /// The vertex ids of a selection, in storage order.
+    pub fn selection_vertices(&self, sel: &Selection) -> Result<Vec<VertexId>> {
+        Ok(self.selection_slots(sel)?.into_iter().map(|s| self.vid[s as usize]).collect())
+    }
+
+    /// Applies a transform to the selection's vertices. Fails, changing nothing, on an empty or
+    /// unknown selection, a non-finite parameter, or a result that is not finite.
+    pub fn transform(&mut self, sel: &Selection, t: &Transform) -> Result<()> {
+        let slots = self.selection_slots(sel)?;
+        let f: Box<dyn Fn(Vec3) -> Vec3> = match *t {
+            Transform::Translate(d) => {
+                if !d.is_finite() {
+                    return Err(invalid_param("offset", "not finite"));
+                }
+                Box::new(move |p| p + d)
+            }
+            Transform::Rotate { rotation, pivot } => {
+                let q = rotation
+                    .normalized()
+                    .ok_or_else(|| invalid_param("rotation", "zero or not finite"))?;
+                if !pivot.is_finite() {
+                    return Err(invalid_param("pivot", "not finite"));
+                }
+                Box::new(move |p| q.rotate(p - pivot) + pivot)
+            }
+            Transform::Scale { factors, pivot } => {
+                if !factors.is_finite() || !pivot.is_finite() {
+                    return Err(invalid_param("scale", "not finite"));
+                }
+                Box::new(move |p| (p - pivot).mul_elem(factors) + pivot)
+            }
+        };
+        let new: Vec<Vec3> = slots.iter().map(|&s| f(self.vpos[s as usize])).collect();
+        if new.iter().any(|p| !p.is_finite()) {
+            return Err(invalid_param("transform", "moves a vertex out of finite range"));
+        }
+        for (&s, p) in slots.iter().zip(new) {
+            self.vpos[s as usize] = p;
+        }
+        Ok(())
+    }
+
+    /// Sets the material of faces.
+    pub fn paint(&mut self, faces: &[FaceId], material: MaterialId) -> Result<()> {
+        let slots = self.face_slots(faces)?;
+        for s in slots {
+            self.fmat[s as usize] = material;
+        }
+        Ok(())
+    }
+}
