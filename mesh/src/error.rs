@@ -57,5 +57,8 @@ pub enum MeshError {
 pub type Result<T, E = MeshError> = std::result::Result<T, E>;
 
 pub(crate) fn invalid_param(name: &'static str, reason: impl Into<String>) -> MeshError {
-    MeshError::InvalidParameter { name, reason: reason.into() }
+    MeshError::InvalidParameter {
+        name,
+        reason: reason.into(),
+    }
 }

@@ -178,7 +178,12 @@ pub struct Quat {
 
 impl Quat {
     /// The identity rotation.
-    pub const IDENTITY: Quat = Quat { x: 0.0, y: 0.0, z: 0.0, w: 1.0 };
+    pub const IDENTITY: Quat = Quat {
+        x: 0.0,
+        y: 0.0,
+        z: 0.0,
+        w: 1.0,
+    };
 
     /// Makes a quaternion from its components (not normalised).
     pub const fn from_xyzw(x: f32, y: f32, z: f32, w: f32) -> Quat {
@@ -192,7 +197,12 @@ impl Quat {
         let half = angle * 0.5;
         let s = libm::sinf(half);
         let c = libm::cosf(half);
-        Some(Quat { x: a.x * s, y: a.y * s, z: a.z * s, w: c })
+        Some(Quat {
+            x: a.x * s,
+            y: a.y * s,
+            z: a.z * s,
+            w: c,
+        })
     }
 
     /// Squared norm.
@@ -204,7 +214,12 @@ impl Quat {
     pub fn normalized(self) -> Option<Quat> {
         let n = self.norm_squared().sqrt();
         if n > 0.0 && n.is_finite() {
-            Some(Quat { x: self.x / n, y: self.y / n, z: self.z / n, w: self.w / n })
+            Some(Quat {
+                x: self.x / n,
+                y: self.y / n,
+                z: self.z / n,
+                w: self.w / n,
+            })
         } else {
             None
         }
@@ -241,7 +256,10 @@ impl Plane {
     /// The plane through `point` with the given normal; `None` if the normal has no direction.
     pub fn from_point_normal(point: Vec3, normal: Vec3) -> Option<Plane> {
         let n = normal.normalized()?;
-        Some(Plane { normal: n, offset: n.dot(point) })
+        Some(Plane {
+            normal: n,
+            offset: n.dot(point),
+        })
     }
 
     /// Signed distance of `p` from the plane.
@@ -289,7 +307,10 @@ impl Aabb {
 
     /// The smallest box holding both.
     pub fn union(self, o: Aabb) -> Aabb {
-        Aabb { min: self.min.min(o.min), max: self.max.max(o.max) }
+        Aabb {
+            min: self.min.min(o.min),
+            max: self.max.max(o.max),
+        }
     }
 
     /// Centre point.
@@ -326,6 +347,9 @@ mod tests {
     #[test]
     fn plane_reflects() {
         let p = Plane::from_point_normal(Vec3::new(1.0, 0.0, 0.0), Vec3::X).unwrap();
-        assert_eq!(p.reflect(Vec3::new(3.0, 2.0, 1.0)), Vec3::new(-1.0, 2.0, 1.0));
+        assert_eq!(
+            p.reflect(Vec3::new(3.0, 2.0, 1.0)),
+            Vec3::new(-1.0, 2.0, 1.0)
+        );
     }
 }

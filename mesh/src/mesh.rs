@@ -88,9 +88,11 @@ impl IdIndex {
     fn build(ids: &[u64]) -> std::result::Result<IdIndex, usize> {
         let mut table = HashTable::with_capacity(ids.len());
         for (slot, &id) in ids.iter().enumerate() {
-            match table.entry(mix(id), |&s: &u32| ids[s as usize] == id, |&s: &u32| {
-                mix(ids[s as usize])
-            }) {
+            match table.entry(
+                mix(id),
+                |&s: &u32| ids[s as usize] == id,
+                |&s: &u32| mix(ids[s as usize]),
+            ) {
                 hashbrown::hash_table::Entry::Occupied(_) => return Err(slot),
                 hashbrown::hash_table::Entry::Vacant(v) => {
                     v.insert(slot as u32);
@@ -258,7 +260,11 @@ impl Mesh {
     /// Vertices joined to `v` by an edge, in rotation order.
     pub fn vertex_neighbors(&self, v: VertexId) -> Result<Vec<VertexId>> {
         let s = self.vslot(v)?;
-        Ok(self.out_slots(s).into_iter().map(|h| self.vid[self.dest_slot(h) as usize]).collect())
+        Ok(self
+            .out_slots(s)
+            .into_iter()
+            .map(|h| self.vid[self.dest_slot(h) as usize])
+            .collect())
     }
     /// True if the vertex lies on a boundary (a hole or open edge).
     pub fn is_boundary_vertex(&self, v: VertexId) -> Result<bool> {
@@ -336,10 +342,14 @@ impl Mesh {
     pub fn find_halfedge(&self, a: VertexId, b: VertexId) -> Result<HalfEdgeId> {
         let sa = self.vslot(a)?;
         let sb = self.vslot(b)?;
-        self.find_halfedge_slot(sa, sb).map(HalfEdgeId).ok_or(MeshError::UnknownEdge(a, b))
+        self.find_halfedge_slot(sa, sb)
+            .map(HalfEdgeId)
+            .ok_or(MeshError::UnknownEdge(a, b))
     }
     pub(crate) fn find_halfedge_slot(&self, a: u32, b: u32) -> Option<u32> {
-        self.out_slots(a).into_iter().find(|&h| self.dest_slot(h) == b)
+        self.out_slots(a)
+            .into_iter()
+            .find(|&h| self.dest_slot(h) == b)
     }
 
     // ----- face queries -----
@@ -394,12 +404,19 @@ impl Mesh {
         out
     }
     pub(crate) fn face_vertex_slots(&self, f: u32) -> Vec<u32> {
-        self.face_he_slots(f).into_iter().map(|h| self.horigin[h as usize]).collect()
+        self.face_he_slots(f)
+            .into_iter()
+            .map(|h| self.horigin[h as usize])
+            .collect()
     }
     pub(crate) fn face_normal_slot(&self, f: u32) -> Vec3 {
-        newell(self.face_he_slots(f).iter().map(|&h| self.vpos[self.horigin[h as usize] as usize]))
-            .normalized()
-            .unwrap_or(Vec3::ZERO)
+        newell(
+            self.face_he_slots(f)
+                .iter()
+                .map(|&h| self.vpos[self.horigin[h as usize] as usize]),
+        )
+        .normalized()
+        .unwrap_or(Vec3::ZERO)
     }
     pub(crate) fn face_centroid_slot(&self, f: u32) -> Vec3 {
         let hs = self.face_he_slots(f);
@@ -471,7 +488,9 @@ fn build(p: &Polygons) -> Result<Mesh> {
         || p.face_start.first() != Some(&0)
         || p.face_start.last().map(|&l| l as usize) != Some(p.corners.len())
     {
-        return Err(MeshError::Invalid("face list arrays disagree in length".into()));
+        return Err(MeshError::Invalid(
+            "face list arrays disagree in length".into(),
+        ));
     }
     for w in p.face_start.windows(2) {
         if w[1] < w[0] {
@@ -689,8 +708,15 @@ fn build(p: &Polygons) -> Result<Mesh> {
             hnext[h] = bout[d];
         }
     }
-    let vhe: Vec<u32> =
-        (0..nv).map(|v| if bout[v] != NONE { bout[v] } else { first_out[v] }).collect();
+    let vhe: Vec<u32> = (0..nv)
+        .map(|v| {
+            if bout[v] != NONE {
+                bout[v]
+            } else {
+                first_out[v]
+            }
+        })
+        .collect();
     drop(bout);
     // One fan per vertex: the rotation from vhe must visit every outgoing half-edge.
     for v in 0..nv {
@@ -750,7 +776,9 @@ fn validate(m: &Mesh) -> Result<()> {
     let mut incoming = vec![0u8; nh];
     for h in 0..nh {
         let n = m.hnext[h] as usize;
-        if n >= nh || m.horigin[h] as usize >= nv || (m.hface[h] != NONE && m.hface[h] as usize >= nf)
+        if n >= nh
+            || m.horigin[h] as usize >= nv
+            || (m.hface[h] != NONE && m.hface[h] as usize >= nf)
         {
             return bad(format!("half-edge h{h} points out of range"));
         }
@@ -822,10 +850,16 @@ fn validate(m: &Mesh) -> Result<()> {
             return bad(format!("vertex {} half-edge does not leave it", m.vid[v]));
         }
         if boundary_out[v] > 1 {
-            return bad(format!("vertex {} has {} boundary gaps", m.vid[v], boundary_out[v]));
+            return bad(format!(
+                "vertex {} has {} boundary gaps",
+                m.vid[v], boundary_out[v]
+            ));
         }
         if boundary_out[v] == 1 && m.hface[s] != NONE {
-            return bad(format!("boundary vertex {} does not start at its boundary", m.vid[v]));
+            return bad(format!(
+                "boundary vertex {} does not start at its boundary",
+                m.vid[v]
+            ));
         }
         let mut n = 0u32;
         let mut h = s;

@@ -62,8 +62,16 @@ pub const PALETTE: [PaletteEntry; 26] = [
     matte("brown", 0x8D5A3B),
     matte("tan", 0xC49A6C),
     matte("skin", 0xF1C27D),
-    PaletteEntry { name: "glass", rgba: [200, 230, 255, 96], kind: MaterialKind::Glass },
-    PaletteEntry { name: "gem", rgba: [90, 200, 250, 235], kind: MaterialKind::Gem },
+    PaletteEntry {
+        name: "glass",
+        rgba: [200, 230, 255, 96],
+        kind: MaterialKind::Glass,
+    },
+    PaletteEntry {
+        name: "gem",
+        rgba: [90, 200, 250, 235],
+        kind: MaterialKind::Gem,
+    },
 ];
 
 /// Flag bit marking a custom colour id.

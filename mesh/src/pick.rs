@@ -85,7 +85,11 @@ impl Bvh {
             })
             .collect();
         let mut nodes = Vec::with_capacity(2 * n / LEAF + 1);
-        nodes.push(Node { bounds: Aabb::EMPTY, first: 0, count: n as u32 });
+        nodes.push(Node {
+            bounds: Aabb::EMPTY,
+            first: 0,
+            count: n as u32,
+        });
         if n > 0 {
             let mut stack = vec![0usize];
             while let Some(ni) = stack.pop() {
@@ -101,22 +105,36 @@ impl Bvh {
                 if count <= LEAF {
                     continue;
                 }
-                let Some(mid) = split(range, &centroids, &boxes, cb) else { continue };
+                let Some(mid) = split(range, &centroids, &boxes, cb) else {
+                    continue;
+                };
                 let left = nodes.len();
-                nodes.push(Node { bounds: Aabb::EMPTY, first: first as u32, count: mid as u32 });
+                nodes.push(Node {
+                    bounds: Aabb::EMPTY,
+                    first: first as u32,
+                    count: mid as u32,
+                });
                 nodes.push(Node {
                     bounds: Aabb::EMPTY,
                     first: (first + mid) as u32,
                     count: (count - mid) as u32,
                 });
-                nodes[ni] = Node { bounds, first: left as u32, count: 0 };
+                nodes[ni] = Node {
+                    bounds,
+                    first: left as u32,
+                    count: 0,
+                };
                 stack.push(left + 1);
                 stack.push(left);
             }
         }
         let tris_sorted = order.iter().map(|&i| tris[i as usize]).collect();
         let tri_face = order.iter().map(|&i| t.triangle_face[i as usize]).collect();
-        Bvh { nodes, tris: tris_sorted, tri_face }
+        Bvh {
+            nodes,
+            tris: tris_sorted,
+            tri_face,
+        }
     }
 
     /// Number of triangles indexed.
@@ -317,7 +335,11 @@ fn ray_triangle(ray: Ray, t: &[Vec3; 3]) -> Option<f32> {
 fn point_segment_distance(p: Vec3, a: Vec3, b: Vec3) -> f32 {
     let ab = b - a;
     let len2 = ab.length_squared();
-    let t = if len2 > 0.0 { ((p - a).dot(ab) / len2).clamp(0.0, 1.0) } else { 0.0 };
+    let t = if len2 > 0.0 {
+        ((p - a).dot(ab) / len2).clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
     p.distance(a + ab * t)
 }
 
@@ -354,7 +376,12 @@ impl Mesh {
                 }
             }
         }
-        Some(Pick { face, element, t, point })
+        Some(Pick {
+            face,
+            element,
+            t,
+            point,
+        })
     }
 }
 
@@ -365,26 +392,45 @@ mod tests {
 
     #[test]
     fn bvh_agrees_with_brute_force() {
-        let m = Primitive::Icosphere { radius: 1.0, level: 3 }
-            .build(&mut SeqIds::default(), MaterialId(0))
-            .unwrap();
+        let m = Primitive::Icosphere {
+            radius: 1.0,
+            level: 3,
+        }
+        .build(&mut SeqIds::default(), MaterialId(0))
+        .unwrap();
         let bvh = Bvh::build(&m);
         for i in 0..200 {
             let a = f64::from(i) * 0.37;
-            let origin = Vec3::new((3.0 * libm::cos(a)) as f32, (1.3 * libm::sin(a * 1.7)) as f32, (3.0 * libm::sin(a)) as f32);
+            let origin = Vec3::new(
+                (3.0 * libm::cos(a)) as f32,
+                (1.3 * libm::sin(a * 1.7)) as f32,
+                (3.0 * libm::sin(a)) as f32,
+            );
             let target = Vec3::new(0.1 * libm::sin(a * 3.1) as f32, 0.2, -0.1);
-            let ray = Ray { origin, dir: target - origin };
-            assert_eq!(bvh.intersect(ray), bvh.intersect_brute_force(ray), "ray {i}");
+            let ray = Ray {
+                origin,
+                dir: target - origin,
+            };
+            assert_eq!(
+                bvh.intersect(ray),
+                bvh.intersect_brute_force(ray),
+                "ray {i}"
+            );
         }
     }
 
     #[test]
     fn pick_snaps_to_vertex_edge_and_face() {
-        let m = Primitive::Cuboid { size: Vec3::new(2.0, 2.0, 2.0) }
-            .build(&mut SeqIds::default(), MaterialId(0))
-            .unwrap();
+        let m = Primitive::Cuboid {
+            size: Vec3::new(2.0, 2.0, 2.0),
+        }
+        .build(&mut SeqIds::default(), MaterialId(0))
+        .unwrap();
         let bvh = Bvh::build(&m);
-        let down = |x: f32, z: f32| Ray { origin: Vec3::new(x, 5.0, z), dir: Vec3::new(0.0, -1.0, 0.0) };
+        let down = |x: f32, z: f32| Ray {
+            origin: Vec3::new(x, 5.0, z),
+            dir: Vec3::new(0.0, -1.0, 0.0),
+        };
         let p = m.pick(&bvh, down(0.0, 0.0), 0.1).unwrap();
         assert!(matches!(p.element, PickElement::Face(_)));
         assert!((p.point.y - 1.0).abs() < 1e-6);

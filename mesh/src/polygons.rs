@@ -30,7 +30,10 @@ pub struct Polygons {
 impl Polygons {
     /// An empty face list.
     pub fn new() -> Polygons {
-        Polygons { face_start: vec![0], ..Default::default() }
+        Polygons {
+            face_start: vec![0],
+            ..Default::default()
+        }
     }
 
     /// An empty face list with room for `v` vertices, `f` faces and `c` corners.

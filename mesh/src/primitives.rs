@@ -105,7 +105,10 @@ fn positive(name: &'static str, v: f32) -> Result<()> {
     if v.is_finite() && v > 0.0 {
         Ok(())
     } else {
-        Err(invalid_param(name, format!("{v} is not a positive finite number")))
+        Err(invalid_param(
+            name,
+            format!("{v} is not a positive finite number"),
+        ))
     }
 }
 
@@ -131,7 +134,12 @@ struct Builder<'a, A: IdAlloc> {
 
 impl<'a, A: IdAlloc> Builder<'a, A> {
     fn new(alloc: &'a mut A, material: MaterialId) -> Self {
-        Builder { p: Polygons::new(), alloc, material, faces: Vec::new() }
+        Builder {
+            p: Polygons::new(),
+            alloc,
+            material,
+            faces: Vec::new(),
+        }
     }
     fn v(&mut self, p: Vec3) -> u32 {
         let id = self.alloc.vertex();
@@ -175,7 +183,11 @@ impl Primitive {
                     b.f(&f);
                 }
             }
-            Primitive::Pyramid { base, height, sides } => {
+            Primitive::Pyramid {
+                base,
+                height,
+                sides,
+            } => {
                 positive("base", base)?;
                 positive("height", height)?;
                 count("sides", sides, 3, MAX_SEGMENTS)?;
@@ -183,13 +195,21 @@ impl Primitive {
                 let radius = (apothem / libm::cos(PI / f64::from(sides))) as f32;
                 cone(&mut b, radius, height, sides, PI / f64::from(sides));
             }
-            Primitive::Cone { radius, height, segments } => {
+            Primitive::Cone {
+                radius,
+                height,
+                segments,
+            } => {
                 positive("radius", radius)?;
                 positive("height", height)?;
                 count("segments", segments, 3, MAX_SEGMENTS)?;
                 cone(&mut b, radius, height, segments, 0.0);
             }
-            Primitive::Cylinder { radius, height, segments } => {
+            Primitive::Cylinder {
+                radius,
+                height,
+                segments,
+            } => {
                 positive("radius", radius)?;
                 positive("height", height)?;
                 count("segments", segments, 3, MAX_SEGMENTS)?;
@@ -210,7 +230,11 @@ impl Primitive {
                 b.f(&top);
                 b.f(&bottom);
             }
-            Primitive::UvSphere { radius, segments, rings } => {
+            Primitive::UvSphere {
+                radius,
+                segments,
+                rings,
+            } => {
                 positive("radius", radius)?;
                 count("segments", segments, 3, MAX_SEGMENTS)?;
                 count("rings", rings, 2, MAX_SEGMENTS)?;
@@ -232,7 +256,12 @@ impl Primitive {
                 }
                 for j in 1..r - 1 {
                     for i in 0..s {
-                        b.f(&[ring(j + 1, i), ring(j, i), ring(j, i + 1), ring(j + 1, i + 1)]);
+                        b.f(&[
+                            ring(j + 1, i),
+                            ring(j, i),
+                            ring(j, i + 1),
+                            ring(j + 1, i + 1),
+                        ]);
                     }
                 }
                 for i in 0..s {
@@ -271,7 +300,12 @@ impl Primitive {
                 }
                 emit_sphere(&mut b, radius, &pts, &tris);
             }
-            Primitive::Torus { major_radius, minor_radius, major_segments, minor_segments } => {
+            Primitive::Torus {
+                major_radius,
+                minor_radius,
+                major_segments,
+                minor_segments,
+            } => {
                 positive("major_radius", major_radius)?;
                 positive("minor_radius", minor_radius)?;
                 if minor_radius >= major_radius {
@@ -298,7 +332,12 @@ impl Primitive {
                     }
                 }
             }
-            Primitive::Grid { size_x, size_z, cells_x, cells_z } => {
+            Primitive::Grid {
+                size_x,
+                size_z,
+                cells_x,
+                cells_z,
+            } => {
                 positive("size_x", size_x)?;
                 positive("size_z", size_z)?;
                 count("cells_x", cells_x, 1, MAX_GRID)?;
@@ -352,7 +391,10 @@ fn icosahedron() -> (Vec<Vec3>, Vec<[u32; 3]>) {
         (-t, 0.0, -1.0),
         (-t, 0.0, 1.0),
     ];
-    let pts = raw.iter().map(|&(x, y, z)| Vec3::new(x, y, z).normalized().unwrap_or(Vec3::Y)).collect();
+    let pts = raw
+        .iter()
+        .map(|&(x, y, z)| Vec3::new(x, y, z).normalized().unwrap_or(Vec3::Y))
+        .collect();
     let tris = vec![
         [0, 11, 5],
         [0, 5, 1],
@@ -396,8 +438,12 @@ mod tests {
     fn volume(m: &Mesh) -> f32 {
         let mut v = 0.0;
         for f in m.faces() {
-            let ps: Vec<Vec3> =
-                m.face_vertices(f).unwrap().iter().map(|&v| m.position(v).unwrap()).collect();
+            let ps: Vec<Vec3> = m
+                .face_vertices(f)
+                .unwrap()
+                .iter()
+                .map(|&v| m.position(v).unwrap())
+                .collect();
             for i in 1..ps.len() - 1 {
                 v += ps[0].dot(ps[i].cross(ps[i + 1])) / 6.0;
             }
@@ -407,13 +453,52 @@ mod tests {
 
     fn all() -> Vec<(Primitive, i64)> {
         vec![
-            (Primitive::Cuboid { size: Vec3::new(1.0, 2.0, 3.0) }, 2),
-            (Primitive::Pyramid { base: 1.0, height: 1.0, sides: 4 }, 2),
-            (Primitive::Cylinder { radius: 1.0, height: 2.0, segments: 12 }, 2),
-            (Primitive::Cone { radius: 1.0, height: 2.0, segments: 7 }, 2),
-            (Primitive::UvSphere { radius: 1.0, segments: 8, rings: 5 }, 2),
+            (
+                Primitive::Cuboid {
+                    size: Vec3::new(1.0, 2.0, 3.0),
+                },
+                2,
+            ),
+            (
+                Primitive::Pyramid {
+                    base: 1.0,
+                    height: 1.0,
+                    sides: 4,
+                },
+                2,
+            ),
+            (
+                Primitive::Cylinder {
+                    radius: 1.0,
+                    height: 2.0,
+                    segments: 12,
+                },
+                2,
+            ),
+            (
+                Primitive::Cone {
+                    radius: 1.0,
+                    height: 2.0,
+                    segments: 7,
+                },
+                2,
+            ),
+            (
+                Primitive::UvSphere {
+                    radius: 1.0,
+                    segments: 8,
+                    rings: 5,
+                },
+                2,
+            ),
             (Primitive::Icosahedron { radius: 1.0 }, 2),
-            (Primitive::Icosphere { radius: 1.0, level: 2 }, 2),
+            (
+                Primitive::Icosphere {
+                    radius: 1.0,
+                    level: 2,
+                },
+                2,
+            ),
             (
                 Primitive::Torus {
                     major_radius: 2.0,
@@ -423,7 +508,15 @@ mod tests {
                 },
                 0,
             ),
-            (Primitive::Grid { size_x: 2.0, size_z: 1.0, cells_x: 3, cells_z: 2 }, 1),
+            (
+                Primitive::Grid {
+                    size_x: 2.0,
+                    size_z: 1.0,
+                    cells_x: 3,
+                    cells_z: 2,
+                },
+                1,
+            ),
         ]
     }
 
@@ -442,15 +535,34 @@ mod tests {
     #[test]
     fn element_counts() {
         let ids = &mut SeqIds::default();
-        let m = Primitive::Cuboid { size: Vec3::ONE }.build(ids, MaterialId(0)).unwrap();
-        assert_eq!((m.vertex_count(), m.edge_count(), m.face_count()), (8, 12, 6));
-        let m = Primitive::Icosahedron { radius: 1.0 }.build(ids, MaterialId(0)).unwrap();
-        assert_eq!((m.vertex_count(), m.edge_count(), m.face_count()), (12, 30, 20));
-        let m = Primitive::Icosphere { radius: 1.0, level: 3 }.build(ids, MaterialId(0)).unwrap();
-        assert_eq!(m.face_count(), 20 * 64);
-        let m = Primitive::UvSphere { radius: 1.0, segments: 16, rings: 8 }
+        let m = Primitive::Cuboid { size: Vec3::ONE }
             .build(ids, MaterialId(0))
             .unwrap();
+        assert_eq!(
+            (m.vertex_count(), m.edge_count(), m.face_count()),
+            (8, 12, 6)
+        );
+        let m = Primitive::Icosahedron { radius: 1.0 }
+            .build(ids, MaterialId(0))
+            .unwrap();
+        assert_eq!(
+            (m.vertex_count(), m.edge_count(), m.face_count()),
+            (12, 30, 20)
+        );
+        let m = Primitive::Icosphere {
+            radius: 1.0,
+            level: 3,
+        }
+        .build(ids, MaterialId(0))
+        .unwrap();
+        assert_eq!(m.face_count(), 20 * 64);
+        let m = Primitive::UvSphere {
+            radius: 1.0,
+            segments: 16,
+            rings: 8,
+        }
+        .build(ids, MaterialId(0))
+        .unwrap();
         assert_eq!(m.vertex_count(), 2 + 16 * 7);
     }
 
@@ -458,21 +570,46 @@ mod tests {
     fn bad_parameters_are_typed_errors() {
         let ids = &mut SeqIds::default();
         for p in [
-            Primitive::Cuboid { size: Vec3::new(0.0, 1.0, 1.0) },
-            Primitive::Cylinder { radius: f32::NAN, height: 1.0, segments: 8 },
-            Primitive::Cone { radius: 1.0, height: 1.0, segments: 2 },
-            Primitive::UvSphere { radius: 1.0, segments: 8, rings: 1 },
-            Primitive::Icosphere { radius: 1.0, level: 99 },
+            Primitive::Cuboid {
+                size: Vec3::new(0.0, 1.0, 1.0),
+            },
+            Primitive::Cylinder {
+                radius: f32::NAN,
+                height: 1.0,
+                segments: 8,
+            },
+            Primitive::Cone {
+                radius: 1.0,
+                height: 1.0,
+                segments: 2,
+            },
+            Primitive::UvSphere {
+                radius: 1.0,
+                segments: 8,
+                rings: 1,
+            },
+            Primitive::Icosphere {
+                radius: 1.0,
+                level: 99,
+            },
             Primitive::Torus {
                 major_radius: 1.0,
                 minor_radius: 2.0,
                 major_segments: 8,
                 minor_segments: 8,
             },
-            Primitive::Grid { size_x: 1.0, size_z: -1.0, cells_x: 1, cells_z: 1 },
+            Primitive::Grid {
+                size_x: 1.0,
+                size_z: -1.0,
+                cells_x: 1,
+                cells_z: 1,
+            },
         ] {
             assert!(
-                matches!(p.build(ids, MaterialId(0)), Err(crate::MeshError::InvalidParameter { .. })),
+                matches!(
+                    p.build(ids, MaterialId(0)),
+                    Err(crate::MeshError::InvalidParameter { .. })
+                ),
                 "{p:?}"
             );
         }

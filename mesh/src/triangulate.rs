@@ -105,7 +105,11 @@ fn ear_clip(p: &[(f32, f32)], out: &mut Vec<[u32; 3]>) {
             let mut best = 0;
             let mut best_turn = f32::NEG_INFINITY;
             for i in 0..m {
-                let t = cross2(p[idx[(i + m - 1) % m] as usize], p[idx[i] as usize], p[idx[(i + 1) % m] as usize]);
+                let t = cross2(
+                    p[idx[(i + m - 1) % m] as usize],
+                    p[idx[i] as usize],
+                    p[idx[(i + 1) % m] as usize],
+                );
                 if t > best_turn {
                     best_turn = t;
                     best = i;
@@ -123,7 +127,12 @@ impl Mesh {
     pub fn triangulate(&self) -> Triangles {
         let nh = self.hnext.len();
         let nf = self.fid.len();
-        let corners = nh - self.hface.iter().filter(|&&f| f == crate::mesh::NONE).count();
+        let corners = nh
+            - self
+                .hface
+                .iter()
+                .filter(|&&f| f == crate::mesh::NONE)
+                .count();
         let mut t = Triangles {
             positions: Vec::with_capacity(corners),
             normals: Vec::with_capacity(corners),
@@ -155,7 +164,8 @@ impl Mesh {
             tris.clear();
             triangulate_polygon(&pts, raw, &mut tris);
             for tri in &tris {
-                t.indices.extend_from_slice(&[base + tri[0], base + tri[1], base + tri[2]]);
+                t.indices
+                    .extend_from_slice(&[base + tri[0], base + tri[1], base + tri[2]]);
                 t.triangle_face.push(f as u32);
             }
         }
@@ -204,7 +214,11 @@ mod tests {
         for i in 0..10 {
             let r = if i % 2 == 0 { 2.0 } else { 0.7 };
             let a = std::f64::consts::PI * 2.0 * f64::from(i) / 10.0;
-            p.push(Vec3::new((r * libm::cos(a)) as f32, (r * libm::sin(a)) as f32, 0.0));
+            p.push(Vec3::new(
+                (r * libm::cos(a)) as f32,
+                (r * libm::sin(a)) as f32,
+                0.0,
+            ));
         }
         let mut out = Vec::new();
         triangulate_polygon(&p, Vec3::Z, &mut out);

@@ -95,7 +95,9 @@ impl Mesh {
     fn merge_faces(&mut self, faces: &[FaceId], drop: Option<u32>) -> Result<()> {
         let region = self.face_slots(faces)?;
         if region.len() < 2 && drop.is_none() {
-            return Err(MeshError::Unsupported("dissolving needs at least two faces".into()));
+            return Err(MeshError::Unsupported(
+                "dissolving needs at least two faces".into(),
+            ));
         }
         let mut inr = vec![false; self.fid.len()];
         for &f in &region {
@@ -112,11 +114,15 @@ impl Mesh {
             }
         }
         if outline.is_empty() {
-            return Err(MeshError::Unsupported("the region is closed: it has no outline".into()));
+            return Err(MeshError::Unsupported(
+                "the region is closed: it has no outline".into(),
+            ));
         }
         // Chain the outline: from each half-edge to the outline half-edge leaving its destination.
-        let mut by_origin: Vec<(u32, u32)> =
-            outline.iter().map(|&h| (self.horigin[h as usize], h)).collect();
+        let mut by_origin: Vec<(u32, u32)> = outline
+            .iter()
+            .map(|&h| (self.horigin[h as usize], h))
+            .collect();
         by_origin.sort_unstable();
         if by_origin.windows(2).any(|w| w[0].0 == w[1].0) {
             return Err(MeshError::Unsupported(
@@ -130,7 +136,9 @@ impl Mesh {
             lp.push(self.horigin[h as usize]);
             let d = self.dest_slot(h);
             let Ok(i) = by_origin.binary_search_by_key(&d, |x| x.0) else {
-                return Err(MeshError::Unsupported("the region's outline is not closed".into()));
+                return Err(MeshError::Unsupported(
+                    "the region's outline is not closed".into(),
+                ));
             };
             h = by_origin[i].1;
             if h == start || lp.len() > outline.len() {
@@ -139,7 +147,8 @@ impl Mesh {
         }
         if lp.len() != outline.len() {
             return Err(MeshError::Unsupported(
-                "the region is not one piece with one outline (it has holes or several parts)".into(),
+                "the region is not one piece with one outline (it has holes or several parts)"
+                    .into(),
             ));
         }
         if let Some(d) = drop {

@@ -65,7 +65,11 @@ impl Mesh {
         for (f, quad) in sides {
             let id = alloc.face();
             new_faces.push(id);
-            soup.faces.push(SFace { id, mat: self.fmat[f as usize], c: quad.to_vec() });
+            soup.faces.push(SFace {
+                id,
+                mat: self.fmat[f as usize],
+                c: quad.to_vec(),
+            });
         }
         *self = soup.build()?;
         Ok(new_faces)
@@ -127,7 +131,10 @@ impl Mesh {
         alloc: &mut impl IdAlloc,
     ) -> Result<Vec<FaceId>> {
         if !(amount > 0.0 && amount < 1.0) {
-            return Err(invalid_param("amount", format!("{amount} is not strictly between 0 and 1")));
+            return Err(invalid_param(
+                "amount",
+                format!("{amount} is not strictly between 0 and 1"),
+            ));
         }
         let sel = self.face_slots(faces)?;
         let mut soup = Soup::from_mesh(self);

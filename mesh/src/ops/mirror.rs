@@ -8,7 +8,10 @@ use crate::mesh::{Mesh, NONE};
 
 fn check_plane(p: &Plane) -> Result<()> {
     if !(p.normal.is_finite() && p.offset.is_finite()) || (p.normal.length() - 1.0).abs() > 1e-3 {
-        return Err(invalid_param("plane", "normal must be unit length and finite"));
+        return Err(invalid_param(
+            "plane",
+            "normal must be unit length and finite",
+        ));
     }
     Ok(())
 }
@@ -77,7 +80,11 @@ impl Mesh {
             m[1..].reverse();
             let id = alloc.face();
             new.push(id);
-            soup.faces.push(SFace { id, mat: self.fmat[f as usize], c: m });
+            soup.faces.push(SFace {
+                id,
+                mat: self.fmat[f as usize],
+                c: m,
+            });
         }
         new
     }
@@ -159,10 +166,18 @@ impl Mesh {
         }
         let mut new = Vec::with_capacity(sel.len());
         for &f in &sel {
-            let c = self.face_vertex_slots(f).iter().map(|&v| copy[v as usize]).collect();
+            let c = self
+                .face_vertex_slots(f)
+                .iter()
+                .map(|&v| copy[v as usize])
+                .collect();
             let id = alloc.face();
             new.push(id);
-            soup.faces.push(SFace { id, mat: self.fmat[f as usize], c });
+            soup.faces.push(SFace {
+                id,
+                mat: self.fmat[f as usize],
+                c,
+            });
         }
         *self = soup.build()?;
         Ok(new)
@@ -181,8 +196,16 @@ impl Mesh {
             soup.add_vertex(alloc.vertex(), p);
         }
         for f in 0..other.fid.len() as u32 {
-            let c = other.face_vertex_slots(f).iter().map(|&v| v + base).collect();
-            soup.faces.push(SFace { id: alloc.face(), mat: other.fmat[f as usize], c });
+            let c = other
+                .face_vertex_slots(f)
+                .iter()
+                .map(|&v| v + base)
+                .collect();
+            soup.faces.push(SFace {
+                id: alloc.face(),
+                mat: other.fmat[f as usize],
+                c,
+            });
         }
         *self = soup.build()?;
         Ok(())

@@ -28,7 +28,10 @@ impl Mesh {
         if faces.is_empty() {
             return Err(MeshError::EmptySelection);
         }
-        let mut s = faces.iter().map(|&f| self.fslot(f)).collect::<Result<Vec<_>>>()?;
+        let mut s = faces
+            .iter()
+            .map(|&f| self.fslot(f))
+            .collect::<Result<Vec<_>>>()?;
         s.sort_unstable();
         s.dedup();
         Ok(s)

@@ -29,7 +29,11 @@ impl Soup {
                 c: m.face_vertex_slots(f),
             })
             .collect();
-        Soup { ids: m.vid.clone(), pos: m.vpos.clone(), faces }
+        Soup {
+            ids: m.vid.clone(),
+            pos: m.vpos.clone(),
+            faces,
+        }
     }
 
     pub(crate) fn add_vertex(&mut self, id: VertexId, p: Vec3) -> u32 {

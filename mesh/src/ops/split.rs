@@ -9,7 +9,10 @@ fn check_t(name: &'static str, t: f32) -> Result<()> {
     if t > 0.0 && t < 1.0 {
         Ok(())
     } else {
-        Err(invalid_param(name, format!("{t} is not strictly between 0 and 1")))
+        Err(invalid_param(
+            name,
+            format!("{t} is not strictly between 0 and 1"),
+        ))
     }
 }
 
@@ -37,8 +40,11 @@ impl Mesh {
     fn split_in_soup(&self, soup: &mut Soup, h: u32, ts: &[f32], ids: &[VertexId]) -> Vec<u32> {
         let (a, b) = (self.horigin[h as usize], self.dest_slot(h));
         let (pa, pb) = (self.vpos[a as usize], self.vpos[b as usize]);
-        let xs: Vec<u32> =
-            ts.iter().zip(ids).map(|(&t, &id)| soup.add_vertex(id, pa.lerp(pb, t))).collect();
+        let xs: Vec<u32> = ts
+            .iter()
+            .zip(ids)
+            .map(|(&t, &id)| soup.add_vertex(id, pa.lerp(pb, t)))
+            .collect();
         let f = self.hface[h as usize];
         if f != NONE {
             insert_between(&mut soup.faces[f as usize].c, a, b, &xs);
@@ -85,7 +91,9 @@ impl Mesh {
         let (s1, s2) = (self.hcheck(h1)?, self.hcheck(h2)?);
         let f = self.hface[s1 as usize];
         if f == NONE || self.hface[s2 as usize] != f {
-            return Err(MeshError::Unsupported("both half-edges must lie on one face".into()));
+            return Err(MeshError::Unsupported(
+                "both half-edges must lie on one face".into(),
+            ));
         }
         if s1 == s2 {
             return Err(MeshError::Unsupported("the two edges must differ".into()));
@@ -117,7 +125,9 @@ impl Mesh {
         let h0 = self.hcheck(h)?;
         let (ring_edges, quads) = self.quad_ring(h0)?;
         if quads.is_empty() {
-            return Err(MeshError::Unsupported("the edge has no quad on either side".into()));
+            return Err(MeshError::Unsupported(
+                "the edge has no quad on either side".into(),
+            ));
         }
         let n = cuts as usize;
         let ts: Vec<f32> = (1..=n).map(|k| k as f32 / (n + 1) as f32).collect();
@@ -128,7 +138,11 @@ impl Mesh {
             let ids: Vec<VertexId> = (0..n).map(|_| alloc.vertex()).collect();
             let (a, b) = (self.horigin[e as usize], self.dest_slot(e));
             let (pa, pb) = (self.vpos[a as usize], self.vpos[b as usize]);
-            let xs = ts.iter().zip(&ids).map(|(&t, &id)| soup.add_vertex(id, pa.lerp(pb, t))).collect();
+            let xs = ts
+                .iter()
+                .zip(&ids)
+                .map(|(&t, &id)| soup.add_vertex(id, pa.lerp(pb, t)))
+                .collect();
             points.push((e, xs));
         }
         // Points on an edge seen from half-edge g, ordered from origin(g).
@@ -225,7 +239,9 @@ impl Mesh {
         let mut seen: Vec<u32> = quads.iter().map(|q| q.0).collect();
         seen.sort_unstable();
         if seen.windows(2).any(|w| w[0] == w[1]) {
-            return Err(MeshError::Unsupported("the quad ring crosses itself".into()));
+            return Err(MeshError::Unsupported(
+                "the quad ring crosses itself".into(),
+            ));
         }
         Ok((edges, quads))
     }
@@ -244,9 +260,13 @@ fn split_loop(
 ) -> Result<()> {
     let c = &soup.faces[f as usize].c;
     let n = c.len();
-    let (Some(ia), Some(ib)) = (c.iter().position(|&x| x == a), c.iter().position(|&x| x == b))
-    else {
-        return Err(MeshError::Unsupported(format!("{va} and {vb} are not both corners of the face")));
+    let (Some(ia), Some(ib)) = (
+        c.iter().position(|&x| x == a),
+        c.iter().position(|&x| x == b),
+    ) else {
+        return Err(MeshError::Unsupported(format!(
+            "{va} and {vb} are not both corners of the face"
+        )));
     };
     if ia == ib || (ia + 1) % n == ib || (ib + 1) % n == ia {
         return Err(MeshError::DegenerateFace(format!(

@@ -22,19 +22,31 @@ pub struct Selection {
 impl Selection {
     /// The whole mesh.
     pub fn whole() -> Selection {
-        Selection { all: true, ..Default::default() }
+        Selection {
+            all: true,
+            ..Default::default()
+        }
     }
     /// Some vertices.
     pub fn of_vertices(v: impl IntoIterator<Item = VertexId>) -> Selection {
-        Selection { vertices: v.into_iter().collect(), ..Default::default() }
+        Selection {
+            vertices: v.into_iter().collect(),
+            ..Default::default()
+        }
     }
     /// Some edges.
     pub fn of_edges(e: impl IntoIterator<Item = EdgeKey>) -> Selection {
-        Selection { edges: e.into_iter().collect(), ..Default::default() }
+        Selection {
+            edges: e.into_iter().collect(),
+            ..Default::default()
+        }
     }
     /// Some faces.
     pub fn of_faces(f: impl IntoIterator<Item = FaceId>) -> Selection {
-        Selection { faces: f.into_iter().collect(), ..Default::default() }
+        Selection {
+            faces: f.into_iter().collect(),
+            ..Default::default()
+        }
     }
 }
 
@@ -75,7 +87,8 @@ impl Mesh {
         }
         for &EdgeKey(a, b) in &sel.edges {
             let (sa, sb) = (self.vslot(a)?, self.vslot(b)?);
-            self.find_halfedge_slot(sa, sb).ok_or(MeshError::UnknownEdge(a, b))?;
+            self.find_halfedge_slot(sa, sb)
+                .ok_or(MeshError::UnknownEdge(a, b))?;
             out.push(sa);
             out.push(sb);
         }
@@ -92,7 +105,11 @@ impl Mesh {
 
     /// The vertex ids of a selection, in storage order.
     pub fn selection_vertices(&self, sel: &Selection) -> Result<Vec<VertexId>> {
-        Ok(self.selection_slots(sel)?.into_iter().map(|s| self.vid[s as usize]).collect())
+        Ok(self
+            .selection_slots(sel)?
+            .into_iter()
+            .map(|s| self.vid[s as usize])
+            .collect())
     }
 
     /// Applies a transform to the selection's vertices. Fails, changing nothing, on an empty or
@@ -124,7 +141,10 @@ impl Mesh {
         };
         let new: Vec<Vec3> = slots.iter().map(|&s| f(self.vpos[s as usize])).collect();
         if new.iter().any(|p| !p.is_finite()) {
-            return Err(invalid_param("transform", "moves a vertex out of finite range"));
+            return Err(invalid_param(
+                "transform",
+                "moves a vertex out of finite range",
+            ));
         }
         for (&s, p) in slots.iter().zip(new) {
             self.vpos[s as usize] = p;

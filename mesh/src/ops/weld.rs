@@ -1,9 +1,9 @@
 //! Weld vertices by distance.
 
+use super::soup::Soup;
 use crate::error::{Result, invalid_param};
 use crate::ids::VertexId;
 use crate::mesh::{Mesh, NONE};
-use super::soup::Soup;
 
 impl Mesh {
     /// Merges vertices closer than `distance`. Vertices are visited in storage order; each one not
@@ -12,7 +12,10 @@ impl Mesh {
     /// vertices take part. Returns how many vertices were merged away.
     pub fn weld(&mut self, distance: f32, only: Option<&[VertexId]>) -> Result<usize> {
         if !(distance.is_finite() && distance >= 0.0) {
-            return Err(invalid_param("distance", format!("{distance} is not a finite distance ≥ 0")));
+            return Err(invalid_param(
+                "distance",
+                format!("{distance} is not a finite distance ≥ 0"),
+            ));
         }
         let nv = self.vid.len();
         let mut part = vec![only.is_none(); nv];
@@ -24,7 +27,10 @@ impl Mesh {
         // Candidates sorted by x (ties by slot) so each search scans a narrow window.
         let mut order: Vec<u32> = (0..nv as u32).filter(|&v| part[v as usize]).collect();
         order.sort_by(|&a, &b| {
-            self.vpos[a as usize].x.total_cmp(&self.vpos[b as usize].x).then(a.cmp(&b))
+            self.vpos[a as usize]
+                .x
+                .total_cmp(&self.vpos[b as usize].x)
+                .then(a.cmp(&b))
         });
         let mut rank = vec![0usize; nv];
         for (i, &v) in order.iter().enumerate() {
