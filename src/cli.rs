@@ -1,1 +1,295 @@
-pub fn x(){}
+//! The `theta` command line (clap). Every subcommand is documented in `--help` and in the README.
+//!
+//! Today the commands are headless tools over the mesh kernel: make a primitive, convert between OBJ
+//! and GLB, and inspect a model file. The windowed editor, VR mode and sessions arrive as their
+//! modules land; until then a bare `theta` says so in one line and lists what it can do.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand, ValueEnum};
+use theta_mesh::io::{ExportObject, ExportOptions, read_gltf, read_obj, write_glb, write_obj};
+use theta_mesh::{MaterialId, Mesh, PALETTE, Primitive, SeqIds, Vec3};
+
+/// Theta: collaborative, serverless low-poly modelling.
+#[derive(Debug, Parser)]
+#[command(name = "theta", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Make a primitive and write it to a .glb or .obj file.
+    Primitive {
+        /// Which primitive.
+        kind: Kind,
+        /// Output file (.glb or .obj; an .obj gets its .mtl beside it).
+        #[arg(short, long)]
+        out: PathBuf,
+        /// Overall size (edge length, or diameter for round shapes).
+        #[arg(long, default_value_t = 1.0)]
+        size: f32,
+        /// Segments around round shapes, or cells per side of a grid.
+        #[arg(long, default_value_t = 16)]
+        segments: u32,
+        /// Rings of a UV sphere; subdivision level of an icosphere.
+        #[arg(long, default_value_t = 8)]
+        rings: u32,
+        /// Catmull–Clark levels applied after building.
+        #[arg(long, default_value_t = 0)]
+        subdivide: u32,
+        /// Palette colour name (see `theta colors`).
+        #[arg(long, default_value = "white")]
+        color: String,
+    },
+    /// Convert a model between .obj and .glb (vertices are welded on glTF import).
+    Convert {
+        /// Input file (.obj, .glb).
+        input: PathBuf,
+        /// Output file (.obj, .glb).
+        output: PathBuf,
+    },
+    /// Print a model's element counts, bounds, Euler characteristic and validity.
+    Info {
+        /// Model file (.obj, .glb).
+        file: PathBuf,
+    },
+    /// List the palette's material names.
+    Colors,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Kind {
+    Cube,
+    Pyramid,
+    Cylinder,
+    Cone,
+    Sphere,
+    Icosphere,
+    Icosahedron,
+    Torus,
+    Grid,
+}
+
+/// Runs the command line; errors print one clear line and give exit code 1.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("theta: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        None => {
+            println!(
+                "theta {}: this build has no desktop editor or VR mode yet; headless commands: \
+                 primitive, convert, info, colors (see `theta --help`)",
+                env!("CARGO_PKG_VERSION")
+            );
+            Ok(())
+        }
+        Some(Command::Primitive {
+            kind,
+            out,
+            size,
+            segments,
+            rings,
+            subdivide,
+            color,
+        }) => {
+            let material = material_by_name(&color)?;
+            let mut ids = SeqIds::new(1);
+            let r = size * 0.5;
+            let p = match kind {
+                Kind::Cube => Primitive::Cuboid {
+                    size: Vec3::new(size, size, size),
+                },
+                Kind::Pyramid => Primitive::Pyramid {
+                    base: size,
+                    height: size,
+                    sides: 4,
+                },
+                Kind::Cylinder => Primitive::Cylinder {
+                    radius: r,
+                    height: size,
+                    segments,
+                },
+                Kind::Cone => Primitive::Cone {
+                    radius: r,
+                    height: size,
+                    segments,
+                },
+                Kind::Sphere => Primitive::UvSphere {
+                    radius: r,
+                    segments,
+                    rings,
+                },
+                Kind::Icosphere => Primitive::Icosphere {
+                    radius: r,
+                    level: rings.min(7),
+                },
+                Kind::Icosahedron => Primitive::Icosahedron { radius: r },
+                Kind::Torus => Primitive::Torus {
+                    major_radius: r * 0.7,
+                    minor_radius: r * 0.3,
+                    major_segments: segments,
+                    minor_segments: (segments / 2).max(3),
+                },
+                Kind::Grid => Primitive::Grid {
+                    size_x: size,
+                    size_z: size,
+                    cells_x: segments,
+                    cells_z: segments,
+                },
+            };
+            let mut mesh = p
+                .build(&mut ids, material)
+                .context("building the primitive")?;
+            if subdivide > 0 {
+                mesh.subdivide(subdivide, &mut ids).context("subdividing")?;
+            }
+            let name = format!("{kind:?}").to_lowercase();
+            export(&mesh, &name, &out)?;
+            println!("wrote {} ({})", out.display(), summary(&mesh));
+            Ok(())
+        }
+        Some(Command::Convert { input, output }) => {
+            let mesh = import(&input)?;
+            let name = input
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .unwrap_or("model")
+                .to_string();
+            export(&mesh, &name, &output)?;
+            println!("wrote {} ({})", output.display(), summary(&mesh));
+            Ok(())
+        }
+        Some(Command::Info { file }) => {
+            let mesh = import(&file)?;
+            let b = mesh.bounds();
+            println!("{}: {}", file.display(), summary(&mesh));
+            println!(
+                "bounds: min ({}, {}, {}) max ({}, {}, {})",
+                b.min.x, b.min.y, b.min.z, b.max.x, b.max.y, b.max.z
+            );
+            println!("euler characteristic: {}", mesh.euler_characteristic());
+            match mesh.validate() {
+                Ok(()) => println!("valid: yes"),
+                Err(e) => println!("valid: no ({e})"),
+            }
+            Ok(())
+        }
+        Some(Command::Colors) => {
+            for (i, e) in PALETTE.iter().enumerate() {
+                let [r, g, b, a] = e.rgba;
+                println!("{i:>2} {:<12} #{r:02x}{g:02x}{b:02x} alpha {a}", e.name);
+            }
+            Ok(())
+        }
+    }
+}
+
+fn summary(m: &Mesh) -> String {
+    format!(
+        "{} vertices, {} edges, {} faces",
+        m.vertex_count(),
+        m.edge_count(),
+        m.face_count()
+    )
+}
+
+fn material_by_name(name: &str) -> Result<MaterialId> {
+    match PALETTE.iter().position(|e| e.name == name) {
+        Some(i) => Ok(MaterialId(i as u32)),
+        None => bail!("unknown colour `{name}` (run `theta colors` for the list)"),
+    }
+}
+
+fn extension(path: &Path) -> String {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase()
+}
+
+fn import(path: &Path) -> Result<Mesh> {
+    let bytes = fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut ids = SeqIds::new(1);
+    let mesh = match extension(path).as_str() {
+        "obj" => read_obj(&bytes, &mut ids),
+        "glb" | "gltf" => read_gltf(&bytes, &mut ids),
+        other => bail!(
+            "{}: unsupported input format `.{other}` (use .obj or .glb)",
+            path.display()
+        ),
+    };
+    mesh.with_context(|| format!("importing {}", path.display()))
+}
+
+fn export(mesh: &Mesh, name: &str, path: &Path) -> Result<()> {
+    let objects = [ExportObject::new(name, mesh)];
+    let opts = ExportOptions::new().with_metadata("generator", "theta");
+    match extension(path).as_str() {
+        "glb" => {
+            let bytes = write_glb(&objects, &opts).context("encoding GLB")?;
+            write_atomic(path, &bytes)
+        }
+        "obj" => {
+            let mtl = path.with_extension("mtl");
+            let mtl_name = mtl
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or("model.mtl");
+            let (obj, mtl_text) = write_obj(&objects, mtl_name, &opts).context("encoding OBJ")?;
+            write_atomic(&mtl, mtl_text.as_bytes())?;
+            write_atomic(path, obj.as_bytes())
+        }
+        other => bail!(
+            "{}: unsupported output format `.{other}` (use .obj or .glb)",
+            path.display()
+        ),
+    }
+}
+
+/// Writes a file so that a crash leaves either the old file or the whole new one: write a temporary
+/// file beside it, flush it to disk, rename it over the target, then sync the directory.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let file_name = path.file_name().context("output path has no file name")?;
+    let tmp = dir.join(format!(
+        ".{}.tmp{}",
+        file_name.to_string_lossy(),
+        std::process::id()
+    ));
+    let result = (|| -> Result<()> {
+        let mut f =
+            fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+        f.write_all(bytes)
+            .with_context(|| format!("writing {}", tmp.display()))?;
+        f.sync_all()
+            .with_context(|| format!("syncing {}", tmp.display()))?;
+        fs::rename(&tmp, path).with_context(|| format!("replacing {}", path.display()))?;
+        if let Ok(d) = fs::File::open(&dir) {
+            // Persist the rename itself; not every platform can sync a directory, hence no `?`.
+            let _ = d.sync_all();
+        }
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}

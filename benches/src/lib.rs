@@ -1,1 +1,79 @@
-//! Shared workloads for the benchmarks in `benches/benches/`.
+//! Shared workloads for the benchmarks in `benches/benches/`, so that Theta and each baseline are fed
+//! exactly the same input.
+
+use theta_mesh::{MaterialId, Mesh, Primitive, SeqIds, Vec3};
+
+/// A flat `n` × `n` quad grid (n² quads, (n+1)² vertices).
+pub fn grid(n: u32) -> Mesh {
+    Primitive::Grid {
+        size_x: n as f32,
+        size_z: n as f32,
+        cells_x: n,
+        cells_z: n,
+    }
+    .build(&mut SeqIds::new(1), MaterialId(0))
+    .expect("grid parameters are valid")
+}
+
+/// A UV sphere with about `2 * segments * (rings - 1)` triangles once triangulated.
+pub fn sphere(segments: u32, rings: u32) -> Mesh {
+    Primitive::UvSphere {
+        radius: 1.0,
+        segments,
+        rings,
+    }
+    .build(&mut SeqIds::new(1), MaterialId(0))
+    .expect("sphere parameters are valid")
+}
+
+/// The same surface as a `tri_mesh::Mesh`: the kernel's triangulation, with shared vertices.
+pub fn to_tri_mesh(m: &Mesh) -> tri_mesh::Mesh {
+    let p = m.to_polygons();
+    let mut indices = Vec::new();
+    let mut tris = Vec::new();
+    for f in 0..p.face_count() {
+        let c = p.face(f);
+        let pts: Vec<Vec3> = c.iter().map(|&i| p.positions[i as usize]).collect();
+        let n = m.face_normal(p.face_ids[f]).unwrap_or(Vec3::Y);
+        tris.clear();
+        theta_mesh::triangulate_polygon(&pts, n, &mut tris);
+        for t in &tris {
+            indices.extend(t.iter().map(|&k| c[k as usize]));
+        }
+    }
+    let positions = p
+        .positions
+        .iter()
+        .map(|q| cgmath::Vector3::new(f64::from(q.x), f64::from(q.y), f64::from(q.z)))
+        .collect();
+    tri_mesh::Mesh::new(&three_d_asset::TriMesh {
+        positions: three_d_asset::Positions::F64(positions),
+        indices: three_d_asset::Indices::U32(indices),
+        ..Default::default()
+    })
+}
+
+/// A deterministic stream of rays aimed at the unit sphere from a shell around it (xorshift; no
+/// randomness source, so every run measures the same rays).
+pub fn rays(count: usize) -> Vec<theta_mesh::Ray> {
+    let mut s: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut next = move || {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        (s >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
+    };
+    (0..count)
+        .map(|_| {
+            let origin = Vec3::new(next(), next(), next())
+                .normalized()
+                .unwrap_or(Vec3::X)
+                * 3.0;
+            let target = Vec3::new(next(), next(), next()) * 0.5;
+            theta_mesh::Ray {
+                origin,
+                dir: target - origin,
+            }
+        })
+        .collect()
+}

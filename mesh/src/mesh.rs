@@ -767,7 +767,7 @@ fn validate(m: &Mesh) -> Result<()> {
     if m.vpos.len() != nv || m.vhe.len() != nv {
         return bad("vertex arrays disagree in length".into());
     }
-    if m.horigin.len() != nh || m.hface.len() != nh || nh % 2 != 0 {
+    if m.horigin.len() != nh || m.hface.len() != nh || !nh.is_multiple_of(2) {
         return bad("half-edge arrays disagree in length".into());
     }
     if m.fhe.len() != nf || m.fmat.len() != nf {

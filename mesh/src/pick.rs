@@ -159,9 +159,7 @@ impl Bvh {
         let mut best_t = f32::INFINITY;
         let mut stack = [0u32; 64];
         let mut sp = 0usize;
-        if slab(&self.nodes[0].bounds, ray.origin, inv, best_t).is_none() {
-            return None;
-        }
+        slab(&self.nodes[0].bounds, ray.origin, inv, best_t)?;
         stack[sp] = 0;
         sp += 1;
         while sp > 0 {
@@ -169,11 +167,11 @@ impl Bvh {
             let node = self.nodes[stack[sp] as usize];
             if node.count > 0 {
                 for i in node.first..node.first + node.count {
-                    if let Some(t) = ray_triangle(ray, &self.tris[i as usize]) {
-                        if t < best_t {
-                            best_t = t;
-                            best = Some((t, self.tri_face[i as usize]));
-                        }
+                    if let Some(t) = ray_triangle(ray, &self.tris[i as usize])
+                        && t < best_t
+                    {
+                        best_t = t;
+                        best = Some((t, self.tri_face[i as usize]));
                     }
                 }
                 continue;
@@ -209,10 +207,10 @@ impl Bvh {
     pub fn intersect_brute_force(&self, ray: Ray) -> Option<(f32, u32)> {
         let mut best: Option<(f32, u32)> = None;
         for (i, tri) in self.tris.iter().enumerate() {
-            if let Some(t) = ray_triangle(ray, tri) {
-                if best.is_none_or(|(bt, _)| t < bt) {
-                    best = Some((t, self.tri_face[i]));
-                }
+            if let Some(t) = ray_triangle(ray, tri)
+                && best.is_none_or(|(bt, _)| t < bt)
+            {
+                best = Some((t, self.tri_face[i]));
             }
         }
         best

@@ -119,7 +119,7 @@ fn apply(m: &mut Mesh, ids: &mut SeqIds, code: u8, a: u32, b: u32) -> (bool, Res
                 false,
                 r(m.delete_vertex(
                     v,
-                    if a % 2 == 0 {
+                    if a.is_multiple_of(2) {
                         DeleteMode::Hole
                     } else {
                         DeleteMode::Dissolve
@@ -134,7 +134,7 @@ fn apply(m: &mut Mesh, ids: &mut SeqIds, code: u8, a: u32, b: u32) -> (bool, Res
             (
                 false,
                 r(
-                    m.mirror(&[f], plane, if b % 2 == 0 { 0.0 } else { 0.01 }, ids)
+                    m.mirror(&[f], plane, if b.is_multiple_of(2) { 0.0 } else { 0.01 }, ids)
                         .map(drop),
                 ),
             )

@@ -5,6 +5,9 @@ use crate::error::{MeshError, Result, invalid_param};
 use crate::ids::{FaceId, HalfEdgeId, IdAlloc, VertexId};
 use crate::mesh::{Mesh, NONE};
 
+/// A quad ring: its edges as half-edges in walk order, and its quads as (face, entry half-edge).
+type QuadRing = (Vec<u32>, Vec<(u32, u32)>);
+
 fn check_t(name: &'static str, t: f32) -> Result<()> {
     if t > 0.0 && t < 1.0 {
         Ok(())
@@ -199,7 +202,7 @@ impl Mesh {
 
     /// The ring of quads across edge `h0`: (ring edges as half-edges in walk order, quads as (face,
     /// entry half-edge)). Fails if the ring crosses itself.
-    fn quad_ring(&self, h0: u32) -> Result<(Vec<u32>, Vec<(u32, u32)>)> {
+    fn quad_ring(&self, h0: u32) -> Result<QuadRing> {
         let is_quad = |f: u32| f != NONE && self.face_he_slots(f).len() == 4;
         let walk = |start: u32, edges: &mut Vec<u32>, quads: &mut Vec<(u32, u32)>| -> bool {
             let mut h = start;

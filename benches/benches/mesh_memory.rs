@@ -1,0 +1,123 @@
+//! Memory per vertex of large meshes, measured with a counting allocator (live heap bytes after the
+//! mesh is built, and the peak while building), for the kernel and for `tri-mesh` on the same surface.
+//!
+//! Run: `cargo bench -p theta-benches --bench mesh_memory`
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use theta_benches::{grid, sphere, to_tri_mesh};
+use theta_mesh::{MaterialId, Primitive, SeqIds};
+
+struct Counting;
+
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: every method forwards to the system allocator unchanged and only updates counters.
+#[expect(
+    unsafe_code,
+    reason = "a global allocator is the only way to count every heap byte"
+)]
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        let now = LIVE.fetch_add(l.size(), Ordering::Relaxed) + l.size();
+        PEAK.fetch_max(now, Ordering::Relaxed);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.alloc(l) }
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        LIVE.fetch_sub(l.size(), Ordering::Relaxed);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.dealloc(p, l) }
+    }
+    unsafe fn realloc(&self, p: *mut u8, l: Layout, new: usize) -> *mut u8 {
+        if new > l.size() {
+            let now = LIVE.fetch_add(new - l.size(), Ordering::Relaxed) + new - l.size();
+            PEAK.fetch_max(now, Ordering::Relaxed);
+        } else {
+            LIVE.fetch_sub(l.size() - new, Ordering::Relaxed);
+        }
+        // SAFETY: same contract as the caller's.
+        unsafe { System.realloc(p, l, new) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// Live bytes held by what `make` returns, and the peak above the starting point while making it.
+fn measure<T>(make: impl FnOnce() -> T) -> (T, usize, usize) {
+    let base = LIVE.load(Ordering::Relaxed);
+    PEAK.store(base, Ordering::Relaxed);
+    let v = make();
+    let live = LIVE.load(Ordering::Relaxed) - base;
+    let peak = PEAK.load(Ordering::Relaxed) - base;
+    (v, live, peak)
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; `cargo test --benches` passes nothing useful: run either way.
+    println!(
+        "{:<44} {:>10} {:>10} {:>12} {:>12}",
+        "mesh", "vertices", "faces", "live B/vert", "peak B/vert"
+    );
+    let row = |name: &str, v: usize, f: usize, live: usize, peak: usize| {
+        println!(
+            "{:<44} {:>10} {:>10} {:>12.1} {:>12.1}",
+            name,
+            v,
+            f,
+            live as f64 / v as f64,
+            peak as f64 / v as f64
+        );
+    };
+    let (g, live, peak) = measure(|| grid(999));
+    row(
+        "theta grid 999x999 (quads)",
+        g.vertex_count(),
+        g.face_count(),
+        live,
+        peak,
+    );
+    assert_eq!(g.vertex_count(), 1_000_000);
+    // The kernel's own estimate (capacities plus hash-table buckets) must match what was allocated.
+    let est = g.heap_bytes();
+    assert!(
+        live.abs_diff(est) * 100 <= live,
+        "heap_bytes() {est} vs allocator {live}"
+    );
+    let (s, live, peak) = measure(|| sphere(1024, 977));
+    row(
+        "theta UV sphere 1024x977 (quads + pole tris)",
+        s.vertex_count(),
+        s.face_count(),
+        live,
+        peak,
+    );
+    drop(s);
+    let (i, live, peak) = measure(|| {
+        Primitive::Icosphere {
+            radius: 1.0,
+            level: 7,
+        }
+        .build(&mut SeqIds::new(1), MaterialId(0))
+        .expect("icosphere")
+    });
+    row(
+        "theta icosphere level 7 (triangles)",
+        i.vertex_count(),
+        i.face_count(),
+        live,
+        peak,
+    );
+    drop(i);
+    let (t, live, peak) = measure(|| to_tri_mesh(&g));
+    row(
+        "tri-mesh same grid, triangulated",
+        t.no_vertices(),
+        t.no_faces(),
+        live,
+        peak,
+    );
+}

@@ -1,0 +1,105 @@
+//! The `theta` binary end to end: real processes, real files in a temporary directory.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn theta(args: &[&str], dir: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_theta"))
+        .args(args)
+        .current_dir(dir)
+        .env("HOME", dir)
+        .output()
+        .expect("run theta")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+#[test]
+fn bare_theta_explains_itself_without_failing() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = theta(&[], dir.path());
+    assert!(o.status.success(), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(out.lines().count(), 1, "one line: {out}");
+    assert!(out.contains("headless commands"));
+}
+
+#[test]
+fn primitive_convert_and_info_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = theta(
+        &[
+            "primitive",
+            "torus",
+            "--out",
+            "t.glb",
+            "--segments",
+            "12",
+            "--color",
+            "red",
+        ],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(dir.path().join("t.glb").exists());
+    let o = theta(&["convert", "t.glb", "t.obj"], dir.path());
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(dir.path().join("t.mtl").exists());
+    let o = theta(&["info", "t.obj"], dir.path());
+    assert!(o.status.success(), "{}", text(&o));
+    let out = text(&o);
+    assert!(out.contains("euler characteristic: 0"), "{out}");
+    assert!(out.contains("valid: yes"), "{out}");
+    let o = theta(
+        &["primitive", "cube", "--out", "c.obj", "--subdivide", "2"],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let o = theta(&["info", "c.obj"], dir.path());
+    assert!(text(&o).contains("96 faces"), "{}", text(&o));
+}
+
+#[test]
+fn bad_input_is_a_clear_error_not_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("bad.obj"), "v 0 0 0\nv 1 0 0\nf 1 2 9\n").unwrap();
+    let o = theta(&["info", "bad.obj"], dir.path());
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.starts_with("theta: error:"), "{err}");
+    assert!(err.contains("line 3"), "names the line: {err}");
+    std::fs::write(dir.path().join("bad.glb"), b"glTF\x02\x00\x00\x00garbage").unwrap();
+    let o = theta(&["convert", "bad.glb", "out.obj"], dir.path());
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        !dir.path().join("out.obj").exists(),
+        "nothing written on failure"
+    );
+    let o = theta(&["primitive", "cube", "--out", "x.stl"], dir.path());
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).contains("unsupported output format"));
+    let o = theta(
+        &[
+            "primitive",
+            "cube",
+            "--out",
+            "x.glb",
+            "--color",
+            "ultraviolet",
+        ],
+        dir.path(),
+    );
+    assert!(text(&o).contains("unknown colour"));
+    let o = theta(
+        &["primitive", "cone", "--out", "x.glb", "--segments", "2"],
+        dir.path(),
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).contains("segments"), "{}", text(&o));
+}
