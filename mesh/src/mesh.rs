@@ -536,8 +536,9 @@ fn build(p: &Polygons) -> Result<Mesh> {
             )));
         }
     }
-    // Drop unused vertices, keeping order.
-    let mut remap = vec![NONE; nv];
+    // Drop unused vertices, keeping order (skipped in the common case where every vertex is used).
+    let all_used = used.iter().all(|&u| u);
+    let mut remap = if all_used { Vec::new() } else { vec![NONE; nv] };
     let mut vid = Vec::with_capacity(nv);
     let mut vpos = Vec::with_capacity(nv);
     for i in 0..nv {
@@ -548,7 +549,9 @@ fn build(p: &Polygons) -> Result<Mesh> {
                     p.vertex_ids[i]
                 )));
             }
-            remap[i] = vid.len() as u32;
+            if !all_used {
+                remap[i] = vid.len() as u32;
+            }
             vid.push(p.vertex_ids[i]);
             vpos.push(p.positions[i]);
         }
@@ -556,7 +559,13 @@ fn build(p: &Polygons) -> Result<Mesh> {
     drop(used);
     let nv = vid.len();
     let nc = p.corners.len();
-    let corners: Vec<u32> = p.corners.iter().map(|&c| remap[c as usize]).collect();
+    let remapped: Vec<u32>;
+    let corners: &[u32] = if all_used {
+        &p.corners
+    } else {
+        remapped = p.corners.iter().map(|&c| remap[c as usize]).collect();
+        &remapped
+    };
     drop(remap);
     // Next corner within the face, and the face of each corner.
     let mut cnext = vec![0u32; nc];
@@ -570,74 +579,88 @@ fn build(p: &Polygons) -> Result<Mesh> {
         }
     }
     let ends = |c: usize| (corners[c], corners[cnext[c] as usize]);
-    // Bucket corners by their smaller end vertex (counting sort), then sort each bucket by the other
-    // end so the uses of one undirected edge sit together.
-    let mut bstart = vec![0u32; nv + 1];
-    for c in 0..nc {
-        let (a, b) = ends(c);
-        bstart[a.min(b) as usize + 1] += 1;
+    // Corners grouped by origin vertex (counting sort): the corners leaving a vertex are its outgoing
+    // half-edges, so a twin is found by scanning the short list of the other end.
+    let mut ostart = vec![0u32; nv + 1];
+    for &a in corners {
+        ostart[a as usize + 1] += 1;
     }
     for i in 0..nv {
-        bstart[i + 1] += bstart[i];
+        ostart[i + 1] += ostart[i];
     }
-    let mut fill = bstart.clone();
-    let mut bucket = vec![0u32; nc];
-    for c in 0..nc {
-        let (a, b) = ends(c);
-        let k = a.min(b) as usize;
-        bucket[fill[k] as usize] = c as u32;
-        fill[k] += 1;
+    let mut fill = ostart.clone();
+    let mut out = vec![0u32; nc];
+    for (c, &a) in corners.iter().enumerate() {
+        out[fill[a as usize] as usize] = c as u32;
+        fill[a as usize] += 1;
     }
     drop(fill);
-    let mut partner = vec![NONE; nc];
-    for k in 0..nv {
-        let s = &mut bucket[bstart[k] as usize..bstart[k + 1] as usize];
-        if s.len() > 1 {
-            s.sort_unstable_by_key(|&c| {
-                let (a, b) = ends(c as usize);
-                (a.max(b), c)
-            });
-        }
-        let mut i = 0;
-        while i < s.len() {
-            let (a, b) = ends(s[i] as usize);
-            let other = a.max(b);
-            let mut j = i + 1;
-            while j < s.len() && {
-                let (a2, b2) = ends(s[j] as usize);
-                a2.max(b2) == other
-            } {
-                j += 1;
+    let outgoing = |v: u32| &out[ostart[v as usize] as usize..ostart[v as usize + 1] as usize];
+    // Two faces using one directed edge means inconsistent orientation or an edge shared by more
+    // than two faces (three faces on an edge always repeat a direction).
+    let mut scratch: Vec<(u32, u32)> = Vec::new();
+    for v in 0..nv as u32 {
+        let list = outgoing(v);
+        let dup = if list.len() <= 16 {
+            (0..list.len()).find_map(|i| {
+                let d = corners[cnext[list[i] as usize] as usize];
+                list[i + 1..]
+                    .iter()
+                    .find(|&&c| corners[cnext[c as usize] as usize] == d)
+                    .map(|&c| (list[i], c))
+            })
+        } else {
+            scratch.clear();
+            scratch.extend(
+                list.iter()
+                    .map(|&c| (corners[cnext[c as usize] as usize], c)),
+            );
+            scratch.sort_unstable();
+            scratch
+                .windows(2)
+                .find(|w| w[0].0 == w[1].0)
+                .map(|w| (w[0].1, w[1].1))
+        };
+        if let Some((c0, c1)) = dup {
+            let (a, b) = ends(c0 as usize);
+            let uses = |x: u32, y: u32| {
+                outgoing(x)
+                    .iter()
+                    .filter(|&&c| corners[cnext[c as usize] as usize] == y)
+                    .count()
+            };
+            let n = uses(a, b) + uses(b, a);
+            if n > 2 {
+                return Err(MeshError::NonManifold(format!(
+                    "edge {}-{} is shared by {n} faces",
+                    vid[a as usize], vid[b as usize]
+                )));
             }
-            let group = &s[i..j];
-            let edge_name = || format!("{}-{}", vid[a as usize], vid[b as usize]);
-            match group.len() {
-                1 => {}
-                2 => {
-                    let (c0, c1) = (group[0] as usize, group[1] as usize);
-                    if ends(c0).0 == ends(c1).0 {
-                        return Err(MeshError::NonManifold(format!(
-                            "faces {} and {} use edge {} in the same direction (inconsistent orientation)",
-                            p.face_ids[cface[c0] as usize],
-                            p.face_ids[cface[c1] as usize],
-                            edge_name()
-                        )));
-                    }
-                    partner[c0] = c1 as u32;
-                    partner[c1] = c0 as u32;
-                }
-                n => {
-                    return Err(MeshError::NonManifold(format!(
-                        "edge {} is shared by {n} faces",
-                        edge_name()
-                    )));
-                }
-            }
-            i = j;
+            return Err(MeshError::NonManifold(format!(
+                "faces {} and {} use edge {}-{} in the same direction (inconsistent orientation)",
+                p.face_ids[cface[c0 as usize] as usize],
+                p.face_ids[cface[c1 as usize] as usize],
+                vid[a as usize],
+                vid[b as usize]
+            )));
         }
     }
-    drop(bucket);
-    drop(bstart);
+    let mut partner = vec![NONE; nc];
+    for c in 0..nc {
+        if partner[c] != NONE {
+            continue;
+        }
+        let (a, b) = ends(c);
+        if let Some(&d) = outgoing(b)
+            .iter()
+            .find(|&&d| corners[cnext[d as usize] as usize] == a)
+        {
+            partner[c] = d;
+            partner[d as usize] = c as u32;
+        }
+    }
+    drop(out);
+    drop(ostart);
     // Half-edges in twin pairs, allocated in corner order.
     let nh_est = nc + (nc - partner.iter().filter(|&&x| x != NONE).count());
     let mut hnext = vec![NONE; nh_est];

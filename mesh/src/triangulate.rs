@@ -60,7 +60,19 @@ pub fn triangulate_polygon(points: &[Vec3], normal: Vec3, out: &mut Vec<[u32; 3]
         out.push([0, 1, 2]);
         return;
     }
-    let p2: Vec<(f32, f32)> = points.iter().map(|&p| project(normal, p)).collect();
+    // Small faces (nearly all of them) project onto the stack: no allocation per face.
+    let mut small = [(0.0f32, 0.0f32); 8];
+    let mut big = Vec::new();
+    let p2: &mut [(f32, f32)] = if n <= small.len() {
+        &mut small[..n]
+    } else {
+        big.resize(n, (0.0, 0.0));
+        &mut big
+    };
+    for (q, &p) in p2.iter_mut().zip(points) {
+        *q = project(normal, p);
+    }
+    let p2 = &*p2;
     let convex = (0..n).all(|i| cross2(p2[(i + n - 1) % n], p2[i], p2[(i + 1) % n]) >= 0.0);
     if convex {
         for i in 1..n - 1 {
@@ -68,7 +80,7 @@ pub fn triangulate_polygon(points: &[Vec3], normal: Vec3, out: &mut Vec<[u32; 3]
         }
         return;
     }
-    ear_clip(&p2, out);
+    ear_clip(p2, out);
 }
 
 fn ear_clip(p: &[(f32, f32)], out: &mut Vec<[u32; 3]>) {

@@ -133,10 +133,13 @@ fn apply(m: &mut Mesh, ids: &mut SeqIds, code: u8, a: u32, b: u32) -> (bool, Res
                 Plane::from_point_normal(Vec3::new(frac(a) * 2.0, 0.0, 0.0), Vec3::X).unwrap();
             (
                 false,
-                r(
-                    m.mirror(&[f], plane, if b.is_multiple_of(2) { 0.0 } else { 0.01 }, ids)
-                        .map(drop),
-                ),
+                r(m.mirror(
+                    &[f],
+                    plane,
+                    if b.is_multiple_of(2) { 0.0 } else { 0.01 },
+                    ids,
+                )
+                .map(drop)),
             )
         }
         14 => (
