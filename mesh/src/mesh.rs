@@ -84,14 +84,30 @@ fn mix(x: u64) -> u64 {
 }
 
 impl IdIndex {
-    /// Builds the table; on a duplicate id returns the slot of its second use.
-    fn build(ids: &[u64]) -> std::result::Result<IdIndex, usize> {
-        let mut table = HashTable::with_capacity(ids.len());
-        for (slot, &id) in ids.iter().enumerate() {
-            match table.entry(
+    /// Builds the table over slots `0..n` whose ids `key` gives; on a duplicate id returns the
+    /// slot of its second use.
+    fn build(n: usize, key: impl Fn(usize) -> u64) -> std::result::Result<IdIndex, usize> {
+        let mut index = IdIndex {
+            table: HashTable::with_capacity(n),
+        };
+        index.extend(0..n, key)?;
+        Ok(index)
+    }
+
+    /// Adds slots to the table (their ids from `key`, which must also cover the slots already in
+    /// it); on a duplicate id returns the offending slot.
+    fn extend(
+        &mut self,
+        slots: std::ops::Range<usize>,
+        key: impl Fn(usize) -> u64,
+    ) -> std::result::Result<(), usize> {
+        self.table.reserve(slots.len(), |&s| mix(key(s as usize)));
+        for slot in slots {
+            let id = key(slot);
+            match self.table.entry(
                 mix(id),
-                |&s: &u32| ids[s as usize] == id,
-                |&s: &u32| mix(ids[s as usize]),
+                |&s| key(s as usize) == id,
+                |&s| mix(key(s as usize)),
             ) {
                 hashbrown::hash_table::Entry::Occupied(_) => return Err(slot),
                 hashbrown::hash_table::Entry::Vacant(v) => {
@@ -99,7 +115,7 @@ impl IdIndex {
                 }
             }
         }
-        Ok(IdIndex { table })
+        Ok(())
     }
 
     fn heap_bytes(&self) -> usize {
@@ -760,26 +776,76 @@ fn build(p: &Polygons) -> Result<Mesh> {
             )));
         }
     }
-    let vraw: Vec<u64> = vid.iter().map(|v| v.0).collect();
-    let vindex = IdIndex::build(&vraw)
+    Mesh::from_parts(
+        Parts {
+            vid,
+            vpos,
+            vhe,
+            hnext,
+            horigin,
+            hface,
+            fid: p.face_ids.clone(),
+            fhe,
+            fmat: p.materials.clone(),
+        },
+        None,
+    )
+}
+
+/// The arrays of a mesh, for operations that construct connectivity directly.
+pub(crate) struct Parts {
+    pub(crate) vid: Vec<VertexId>,
+    pub(crate) vpos: Vec<Vec3>,
+    pub(crate) vhe: Vec<u32>,
+    pub(crate) hnext: Vec<u32>,
+    pub(crate) horigin: Vec<u32>,
+    pub(crate) hface: Vec<u32>,
+    pub(crate) fid: Vec<FaceId>,
+    pub(crate) fhe: Vec<u32>,
+    pub(crate) fmat: Vec<MaterialId>,
+}
+
+impl Mesh {
+    /// Assembles a mesh from its arrays and builds the id tables, failing on a repeated id. With
+    /// `keep_vertices_of`, the first `base.vertex_count()` vertices are known to be `base`'s, in the
+    /// same slots, and its vertex table is reused rather than rebuilt.
+    pub(crate) fn from_parts(parts: Parts, keep_vertices_of: Option<&Mesh>) -> Result<Mesh> {
+        let Parts {
+            vid,
+            vpos,
+            vhe,
+            hnext,
+            horigin,
+            hface,
+            fid,
+            fhe,
+            fmat,
+        } = parts;
+        let vkey = |s: usize| vid[s].0;
+        let vindex = match keep_vertices_of {
+            Some(base) if base.vid.len() <= vid.len() => {
+                let mut ix = base.vindex.clone();
+                ix.extend(base.vid.len()..vid.len(), vkey).map(|_| ix)
+            }
+            _ => IdIndex::build(vid.len(), vkey),
+        }
         .map_err(|s| MeshError::IdCollision(format!("vertex id {} used twice", vid[s])))?;
-    drop(vraw);
-    let fraw: Vec<u64> = p.face_ids.iter().map(|f| f.0).collect();
-    let findex = IdIndex::build(&fraw)
-        .map_err(|s| MeshError::IdCollision(format!("face id {} used twice", p.face_ids[s])))?;
-    Ok(Mesh {
-        vid,
-        vpos,
-        vhe,
-        hnext,
-        horigin,
-        hface,
-        fid: p.face_ids.clone(),
-        fhe,
-        fmat: p.materials.clone(),
-        vindex,
-        findex,
-    })
+        let findex = IdIndex::build(fid.len(), |s| fid[s].0)
+            .map_err(|s| MeshError::IdCollision(format!("face id {} used twice", fid[s])))?;
+        Ok(Mesh {
+            vid,
+            vpos,
+            vhe,
+            hnext,
+            horigin,
+            hface,
+            fid,
+            fhe,
+            fmat,
+            vindex,
+            findex,
+        })
+    }
 }
 
 fn validate(m: &Mesh) -> Result<()> {

@@ -9,7 +9,7 @@
 use crate::error::{Result, invalid_param};
 use crate::ids::{FaceId, IdAlloc};
 use crate::math::Vec3;
-use crate::mesh::{Mesh, NONE};
+use crate::mesh::{Mesh, NONE, Parts};
 use crate::polygons::Polygons;
 
 /// The most Catmull–Clark levels one call accepts (each level multiplies faces by about four).
@@ -33,14 +33,14 @@ impl Mesh {
         }
         let mut m = self.clone();
         for _ in 0..levels {
-            m = catmull_clark(&m, alloc)?;
+            m = catmull_clark(&m, alloc, false)?;
         }
         *self = m;
         Ok(())
     }
 }
 
-fn catmull_clark(m: &Mesh, alloc: &mut impl IdAlloc) -> Result<Mesh> {
+fn catmull_clark(m: &Mesh, alloc: &mut impl IdAlloc, use_reference: bool) -> Result<Mesh> {
     let nv = m.vid.len();
     let nh = m.hnext.len();
     let ne = nh / 2;
@@ -116,20 +116,149 @@ fn catmull_clark(m: &Mesh, alloc: &mut impl IdAlloc) -> Result<Mesh> {
         let kf = k as f32;
         vpt.push(((fsum / kf + (rsum / kf) * 2.0) + p * (kf - 3.0)) / kf);
     }
-    // New face list: vertex points, then edge points, then face points.
-    let mut out = Polygons::with_capacity(nv + ne + nf, corners, corners * 4);
-    out.vertex_ids.extend_from_slice(&m.vid);
-    out.positions.extend_from_slice(&vpt);
-    for &p in &ept {
-        let id = alloc.vertex();
-        out.vertex_ids.push(id);
-        out.positions.push(p);
+    // Ids: edge points, face points, then each face's child quads after the first.
+    let mut vid = Vec::with_capacity(nv + ne + nf);
+    vid.extend_from_slice(&m.vid);
+    for _ in 0..ne + nf {
+        vid.push(alloc.vertex());
     }
-    for &p in &fpt {
-        let id = alloc.vertex();
-        out.vertex_ids.push(id);
-        out.positions.push(p);
+    let mut vpos = vpt;
+    vpos.reserve(ne + nf);
+    vpos.extend_from_slice(&ept);
+    vpos.extend_from_slice(&fpt);
+    if use_reference {
+        return reference_assembly(m, vid, vpos, corners, alloc);
     }
+    direct_assembly(m, vid, vpos, corners, alloc)
+}
+
+/// Builds the subdivided connectivity directly, without the general builder: the result's topology
+/// is known in closed form. Old edge `e` (half-edges `2e`, `2e+1`) becomes two edges: half-edges
+/// `4e..4e+4`, so that the first half of old half-edge `h` is `first(h)` and the second `second(h)`,
+/// with twins still `x ^ 1`. Face corner `k` (old face half-edges in face and loop order) gets a
+/// spoke from its edge point to its face point, half-edges `4E + 2k` (out) and `4E + 2k + 1` (in),
+/// and becomes child quad `k`: `first(h) → spoke_out(k) → spoke_in(k − 1) → second(prev(h))`.
+/// Vertices, faces and loops equal those the general builder makes from the same face list (a
+/// test checks this against [`reference_assembly`]).
+fn direct_assembly(
+    m: &Mesh,
+    vid: Vec<crate::ids::VertexId>,
+    vpos: Vec<Vec3>,
+    corners: usize,
+    alloc: &mut impl IdAlloc,
+) -> Result<Mesh> {
+    let nv = m.vid.len();
+    let nh = m.hnext.len();
+    let ne = nh / 2;
+    let nf = m.fid.len();
+    let first = |h: u32| if h & 1 == 0 { 2 * h } else { 2 * h + 1 };
+    let second = |h: u32| if h & 1 == 0 { 2 * h + 2 } else { 2 * h - 1 };
+    let spokes = 4 * ne as u32;
+    let nh2 = 4 * ne + 2 * corners;
+    let mut hnext = vec![NONE; nh2];
+    let mut horigin = vec![0u32; nh2];
+    let mut hface = vec![NONE; nh2];
+    let mut fid = Vec::with_capacity(corners);
+    let mut fhe = Vec::with_capacity(corners);
+    let mut fmat = Vec::with_capacity(corners);
+    let ebase = nv as u32;
+    let fbase = (nv + ne) as u32;
+    // Halves of every old edge: origins, and the boundary links.
+    for h in 0..nh as u32 {
+        horigin[first(h) as usize] = m.horigin[h as usize];
+        horigin[second(h) as usize] = ebase + (h >> 1);
+        if m.hface[h as usize] == NONE {
+            hnext[first(h) as usize] = second(h);
+            hnext[second(h) as usize] = first(m.hnext[h as usize]);
+        }
+    }
+    // Child quads, corner by corner.
+    let mut k = 0u32;
+    for f in 0..nf {
+        let start = m.fhe[f];
+        let k0 = k;
+        let mut h = start;
+        loop {
+            k += 1;
+            h = m.hnext[h as usize];
+            if h == start {
+                break;
+            }
+        }
+        let deg = k - k0;
+        let mat = m.fmat[f];
+        let fp = fbase + f as u32;
+        let mut h = start;
+        let mut g = m.prev_in_face(start);
+        for i in 0..deg {
+            let kc = k0 + i;
+            let kprev = if i == 0 { k0 + deg - 1 } else { kc - 1 };
+            let (a, b, c, d) = (first(h), spokes + 2 * kc, spokes + 2 * kprev + 1, second(g));
+            hnext[a as usize] = b;
+            hnext[b as usize] = c;
+            hnext[c as usize] = d;
+            hnext[d as usize] = a;
+            for x in [a, b, c, d] {
+                hface[x as usize] = kc;
+            }
+            horigin[b as usize] = ebase + (h >> 1);
+            horigin[c as usize] = fp;
+            fid.push(if i == 0 { m.fid[f] } else { alloc.face() });
+            fhe.push(a);
+            fmat.push(mat);
+            g = h;
+            h = m.hnext[h as usize];
+        }
+    }
+    // One outgoing half-edge per vertex, the boundary one where there is one.
+    let mut vhe = Vec::with_capacity(nv + ne + nf);
+    for v in 0..nv {
+        vhe.push(first(m.vhe[v]));
+    }
+    for e in 0..ne as u32 {
+        let h = 2 * e;
+        vhe.push(if m.hface[(h + 1) as usize] == NONE {
+            second(h + 1)
+        } else {
+            second(h)
+        });
+    }
+    let mut k = 0u32;
+    for f in 0..nf {
+        vhe.push(spokes + 2 * k + 1);
+        k += m.face_he_count(f as u32);
+    }
+    Mesh::from_parts(
+        Parts {
+            vid,
+            vpos,
+            vhe,
+            hnext,
+            horigin,
+            hface,
+            fid,
+            fhe,
+            fmat,
+        },
+        Some(m),
+    )
+}
+
+/// The same subdivision through the general builder: the reference the direct assembly is tested
+/// against.
+fn reference_assembly(
+    m: &Mesh,
+    vid: Vec<crate::ids::VertexId>,
+    vpos: Vec<Vec3>,
+    corners: usize,
+    alloc: &mut impl IdAlloc,
+) -> Result<Mesh> {
+    let nv = m.vid.len();
+    let ne = m.hnext.len() / 2;
+    let nf = m.fid.len();
+    let mut out = Polygons::with_capacity(0, corners, corners * 4);
+    out.vertex_ids = vid;
+    out.positions = vpos;
     let ebase = nv as u32;
     let fbase = (nv + ne) as u32;
     for f in 0..nf {
@@ -171,6 +300,73 @@ impl Mesh {
                 return g;
             }
             g = n;
+        }
+    }
+}
+
+impl Mesh {
+    /// Number of corners of face slot `f`.
+    fn face_he_count(&self, f: u32) -> u32 {
+        let start = self.fhe[f as usize];
+        let mut h = start;
+        let mut n = 0;
+        loop {
+            n += 1;
+            h = self.hnext[h as usize];
+            if h == start {
+                return n;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{MaterialId, Primitive, SeqIds};
+
+    #[test]
+    fn direct_assembly_matches_the_general_builder() {
+        let mut open = Primitive::Grid {
+            size_x: 2.0,
+            size_z: 1.0,
+            cells_x: 3,
+            cells_z: 2,
+        }
+        .build(&mut SeqIds::new(1), MaterialId(0))
+        .unwrap();
+        let f = open.faces().next().unwrap();
+        open.delete_faces(&[f]).unwrap();
+        let meshes = [
+            Primitive::Cuboid { size: Vec3::ONE }
+                .build(&mut SeqIds::new(1), MaterialId(0))
+                .unwrap(),
+            Primitive::Cone {
+                radius: 1.0,
+                height: 1.0,
+                segments: 7,
+            }
+            .build(&mut SeqIds::new(1), MaterialId(2))
+            .unwrap(),
+            Primitive::Torus {
+                major_radius: 2.0,
+                minor_radius: 0.5,
+                major_segments: 5,
+                minor_segments: 3,
+            }
+            .build(&mut SeqIds::new(1), MaterialId(0))
+            .unwrap(),
+            open,
+        ];
+        for m in meshes {
+            let a = catmull_clark(&m, &mut SeqIds::new(1000), false).unwrap();
+            let b = catmull_clark(&m, &mut SeqIds::new(1000), true).unwrap();
+            a.validate().unwrap();
+            b.validate().unwrap();
+            assert_eq!(a.to_polygons(), b.to_polygons());
+            for v in a.vertices() {
+                assert_eq!(a.is_boundary_vertex(v), b.is_boundary_vertex(v));
+            }
         }
     }
 }
