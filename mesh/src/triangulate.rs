@@ -85,10 +85,13 @@ pub fn triangulate_polygon(points: &[Vec3], normal: Vec3, out: &mut Vec<[u32; 3]
 
 fn ear_clip(p: &[(f32, f32)], out: &mut Vec<[u32; 3]>) {
     let mut idx: Vec<u32> = (0..p.len() as u32).collect();
+    // The search resumes where the last ear was cut, which keeps typical faces near O(n²).
+    let mut cursor = 0usize;
     while idx.len() > 3 {
         let m = idx.len();
         let mut clipped = false;
-        for i in 0..m {
+        for step in 0..m {
+            let i = (cursor + step) % m;
             let (a, b, c) = (idx[(i + m - 1) % m], idx[i], idx[(i + 1) % m]);
             let (pa, pb, pc) = (p[a as usize], p[b as usize], p[c as usize]);
             if cross2(pa, pb, pc) <= 0.0 {
@@ -107,6 +110,7 @@ fn ear_clip(p: &[(f32, f32)], out: &mut Vec<[u32; 3]>) {
             if !blocked {
                 out.push([a, b, c]);
                 idx.remove(i);
+                cursor = if i == 0 { 0 } else { i - 1 };
                 clipped = true;
                 break;
             }
