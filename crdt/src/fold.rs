@@ -1,0 +1,1017 @@
+//! The fold: applying commands to the scene in the log's total order, and the incremental replica
+//! that keeps a folded scene in step with a growing log.
+//!
+//! Each command is checked against the state it lands on:
+//! 1. Forfeit: an equivocating author's commands from the equivocation on fold to nothing.
+//! 2. Revocation cap: an author whose role was revoked with `last_accepted_seq = n` has every command
+//!    with `seq > n` fold to nothing, wherever it lands in the order (caps are computed by a first
+//!    pass over the permission commands, so a backdated command gains nothing).
+//! 3. Role: genesis makes its author admin; session and role commands need admin; edits need editor
+//!    or admin. Viewers and strangers fold to nothing.
+//! 4. The operation's own preconditions (the kernel checks its ids and parameters); a failure is a
+//!    rejection naming the conflicting command where there is one.
+//!
+//! A rejected command changes nothing and yields a [`Rejection`].
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use theta_mesh::{MeshError, Selection, Vec3};
+
+use crate::command::{ObjectTransform, Op};
+use crate::ids::{AuthorId, CommandId, DerivedIds, GroupId, ObjectId, Role};
+use crate::log::{Entry, InsertError, Inserted, Log, Verified};
+use crate::scene::{Event, Group, Object, Rejection, Scene, diff};
+
+/// How many of an author's most recent commands can be undone.
+pub const UNDO_DEPTH: usize = 32;
+/// The replica keeps a snapshot of the scene every this many commands.
+pub const SNAPSHOT_INTERVAL: usize = 256;
+/// How many snapshots the replica keeps (older rollbacks replay from the start).
+pub const MAX_SNAPSHOTS: usize = 16;
+
+/// What undoing a command needs. Edits that merge or overwrite values (moves, transforms, set
+/// positions, renames, paints) record their inverse operations, which apply on top of whatever
+/// happened since. Structural edits (create, delete, topology) record the objects and groups they
+/// changed, before and after: they can be undone only while nobody has changed those since.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UndoRecord {
+    objects: Vec<ObjectChange>,
+    groups: Vec<GroupChange>,
+    inverse: Vec<Op>,
+}
+
+/// An object before and after a command (`None`: absent).
+type ObjectChange = (ObjectId, Option<Arc<Object>>, Option<Arc<Object>>);
+/// A group before and after a command (`None`: absent).
+type GroupChange = (GroupId, Option<Arc<Group>>, Option<Arc<Group>>);
+
+type Reject = (String, Option<(CommandId, AuthorId)>);
+
+fn reject(reason: impl Into<String>) -> Reject {
+    (reason.into(), None)
+}
+
+/// Revocation caps from the permission commands alone, in order (see the module docs).
+pub fn revocation_caps(log: &Log) -> BTreeMap<AuthorId, u64> {
+    let mut roles: BTreeMap<AuthorId, Role> = BTreeMap::new();
+    let mut caps: BTreeMap<AuthorId, u64> = BTreeMap::new();
+    for e in log.ordered() {
+        if log.is_forfeited(e) || caps.get(&e.env.author).is_some_and(|&c| e.env.seq > c) {
+            continue;
+        }
+        let admin = roles.get(&e.env.author) == Some(&Role::Admin);
+        match &e.env.op {
+            Op::Genesis { .. } => {
+                roles.insert(e.env.author, Role::Admin);
+            }
+            Op::GrantRole { author, role } if admin => {
+                roles.insert(*author, *role);
+            }
+            Op::RevokeRole {
+                author,
+                last_accepted_seq,
+            } if admin => {
+                roles.insert(*author, Role::Viewer);
+                let c = caps.entry(*author).or_insert(u64::MAX);
+                *c = (*c).min(*last_accepted_seq);
+            }
+            _ => {}
+        }
+    }
+    caps
+}
+
+/// Applies one command to the scene. `caps` are the revocation caps of the whole log.
+#[expect(
+    clippy::result_large_err,
+    reason = "a rejection is the normal outcome of a conflict, not a rare error; boxing it buys nothing"
+)]
+pub fn apply(
+    scene: &mut Scene,
+    log: &Log,
+    caps: &BTreeMap<AuthorId, u64>,
+    e: &Entry,
+) -> Result<(), Rejection> {
+    let r = apply_inner(scene, log, caps, e);
+    r.map_err(|(reason, conflict)| Rejection {
+        command: e.id,
+        author: e.env.author,
+        kind: e.env.op.kind(),
+        reason,
+        conflict,
+    })
+}
+
+fn apply_inner(
+    scene: &mut Scene,
+    log: &Log,
+    caps: &BTreeMap<AuthorId, u64>,
+    e: &Entry,
+) -> Result<(), Reject> {
+    let author = e.env.author;
+    if log.is_forfeited(e) {
+        return Err(reject(
+            "the author signed two commands with one sequence number",
+        ));
+    }
+    if caps.get(&author).is_some_and(|&c| e.env.seq > c) {
+        return Err(reject("the author's role was revoked before this command"));
+    }
+    let role = scene.roles.get(&author).copied();
+    let need = match &e.env.op {
+        Op::Genesis { .. } => None,
+        Op::SetSessionName { .. } | Op::GrantRole { .. } | Op::RevokeRole { .. } => {
+            Some(Role::Admin)
+        }
+        _ => Some(Role::Editor),
+    };
+    if let Some(need) = need
+        && role.is_none_or(|r| r < need)
+    {
+        return Err(reject(format!(
+            "the author is {} here and this needs {need:?}",
+            role.map_or("not a member".to_string(), |r| format!("{r:?}"))
+        )));
+    }
+    let before = Snapshot::take(scene, &e.env.op);
+    let inverse = match &e.env.op {
+        Op::Undo { target } => return undo(scene, log, e, *target),
+        Op::Redo { undo: u } => return redo(scene, log, e, *u),
+        op => run(scene, e, op)?,
+    };
+    if let Some(inverse) = inverse {
+        if !inverse.is_empty() {
+            push_history(
+                scene,
+                e,
+                UndoRecord {
+                    objects: vec![],
+                    groups: vec![],
+                    inverse,
+                },
+            );
+        }
+    } else {
+        before.record(scene, e);
+    }
+    Ok(())
+}
+
+/// Objects and groups a command may touch, captured before it runs, for its undo record.
+struct Snapshot {
+    objects: Vec<(ObjectId, Option<Arc<Object>>)>,
+    groups: Vec<(GroupId, Option<Arc<Group>>)>,
+    undoable: bool,
+}
+
+impl Snapshot {
+    fn take(scene: &Scene, op: &Op) -> Snapshot {
+        // Edits with an inverse operation need no snapshot (see `UndoRecord`); keeping one would
+        // also force a copy of the object on every such edit.
+        let objs: Vec<ObjectId> = match op {
+            Op::DeleteObject { object }
+            | Op::ExtrudeRegion { object, .. }
+            | Op::ExtrudeIndividual { object, .. }
+            | Op::Inset { object, .. }
+            | Op::SplitEdge { object, .. }
+            | Op::SplitFace { object, .. }
+            | Op::LoopCut { object, .. }
+            | Op::Subdivide { object, .. }
+            | Op::DeleteFaces { object, .. }
+            | Op::DeleteVertex { object, .. }
+            | Op::DeleteEdge { object, .. }
+            | Op::Weld { object, .. }
+            | Op::Mirror { object, .. }
+            | Op::MirrorSymmetric { object, .. }
+            | Op::DuplicateFaces { object, .. } => vec![*object],
+            Op::MergeObjects { into, from } => vec![*into, *from],
+            Op::GroupObjects { objects, .. } => objects.clone(),
+            Op::Ungroup { group } => scene
+                .groups
+                .get(group)
+                .map(|g| g.members.iter().copied().collect())
+                .unwrap_or_default(),
+            _ => vec![],
+        };
+        let groups: Vec<GroupId> = match op {
+            Op::Ungroup { group } => vec![*group],
+            Op::GroupObjects { objects, .. } => objects
+                .iter()
+                .filter_map(|o| scene.objects.get(o).and_then(|x| x.group))
+                .collect(),
+            _ => vec![],
+        };
+        let undoable = !matches!(
+            op,
+            Op::Genesis { .. }
+                | Op::SetSessionName { .. }
+                | Op::GrantRole { .. }
+                | Op::RevokeRole { .. }
+                | Op::Undo { .. }
+                | Op::Redo { .. }
+        );
+        Snapshot {
+            objects: objs
+                .into_iter()
+                .map(|o| (o, scene.objects.get(&o).cloned()))
+                .collect(),
+            groups: groups
+                .into_iter()
+                .map(|g| (g, scene.groups.get(&g).cloned()))
+                .collect(),
+            undoable,
+        }
+    }
+
+    fn record(self, scene: &mut Scene, e: &Entry) {
+        if !self.undoable {
+            return;
+        }
+        let mut objects: Vec<ObjectChange> = self
+            .objects
+            .into_iter()
+            .map(|(id, b)| (id, b, scene.objects.get(&id).cloned()))
+            .collect();
+        // An object the command created has the first id the command derives.
+        if matches!(
+            e.env.op,
+            Op::CreateObject { .. } | Op::DuplicateObject { .. }
+        ) {
+            let id = DerivedIds::new(&e.id).object();
+            if let Some(o) = scene.objects.get(&id) {
+                objects.push((id, None, Some(o.clone())));
+            }
+        }
+        let mut groups: Vec<GroupChange> = self
+            .groups
+            .into_iter()
+            .map(|(id, b)| (id, b, scene.groups.get(&id).cloned()))
+            .collect();
+        if let Op::GroupObjects { .. } = e.env.op {
+            let g = DerivedIds::new(&e.id).group();
+            if let Some(x) = scene.groups.get(&g) {
+                groups.push((g, None, Some(x.clone())));
+            }
+        }
+        push_history(
+            scene,
+            e,
+            UndoRecord {
+                objects,
+                groups,
+                inverse: vec![],
+            },
+        );
+    }
+}
+
+fn push_history(scene: &mut Scene, e: &Entry, rec: UndoRecord) {
+    scene.undo.insert(e.id, Arc::new(rec));
+    let h = scene.history.entry(e.env.author).or_default();
+    h.push(e.id);
+    if h.len() > UNDO_DEPTH {
+        let old = h.remove(0);
+        scene.undo.remove(&old);
+    }
+}
+
+fn same(a: &Option<Arc<Object>>, b: Option<&Arc<Object>>) -> bool {
+    match (a, b) {
+        (None, None) => true,
+        (Some(x), Some(y)) => Arc::ptr_eq(x, y) || **x == **y,
+        _ => false,
+    }
+}
+
+fn same_group(a: &Option<Arc<Group>>, b: Option<&Arc<Group>>) -> bool {
+    match (a, b) {
+        (None, None) => true,
+        (Some(x), Some(y)) => Arc::ptr_eq(x, y) || **x == **y,
+        _ => false,
+    }
+}
+
+/// Reverts a record: if every object and group is still as the command left it, they go back to
+/// how they were before; else, for a mergeable edit, its inverse is applied on top of later edits;
+/// else the undo is rejected, naming the last edit that got in the way.
+fn revert(scene: &mut Scene, e: &Entry, rec: &UndoRecord) -> Result<UndoRecord, Reject> {
+    if !rec.inverse.is_empty() {
+        // Apply every inverse on a copy of the scene (cheap: objects are shared) so that the undo
+        // is all or nothing.
+        let mut trial = scene.clone();
+        let mut redo = Vec::new();
+        for inv in &rec.inverse {
+            match run(&mut trial, e, inv)? {
+                Some(r) if !r.is_empty() => redo.extend(r),
+                _ => return Err(reject("it has no inverse")),
+            }
+        }
+        *scene = trial;
+        redo.reverse();
+        return Ok(UndoRecord {
+            objects: vec![],
+            groups: vec![],
+            inverse: redo,
+        });
+    }
+    let untouched = rec
+        .objects
+        .iter()
+        .all(|(id, _, after)| same(after, scene.objects.get(id)))
+        && rec
+            .groups
+            .iter()
+            .all(|(id, _, after)| same_group(after, scene.groups.get(id)));
+    if untouched {
+        let mut undone = UndoRecord {
+            objects: vec![],
+            groups: vec![],
+            inverse: vec![],
+        };
+        for (id, before, _) in &rec.objects {
+            undone
+                .objects
+                .push((*id, scene.objects.get(id).cloned(), before.clone()));
+            match before {
+                Some(o) => {
+                    scene.objects.insert(*id, o.clone());
+                    scene.deleted.remove(id);
+                }
+                None => {
+                    scene.objects.remove(id);
+                    scene.deleted.insert(*id, (e.id, e.env.author));
+                }
+            }
+        }
+        for (id, before, _) in &rec.groups {
+            undone
+                .groups
+                .push((*id, scene.groups.get(id).cloned(), before.clone()));
+            match before {
+                Some(g) => scene.groups.insert(*id, g.clone()),
+                None => scene.groups.remove(id),
+            };
+        }
+        return Ok(undone);
+    }
+    let already = rec
+        .objects
+        .iter()
+        .all(|(id, before, _)| same(before, scene.objects.get(id)));
+    if already {
+        return Err(reject("it is already undone"));
+    }
+    let blocker = rec
+        .objects
+        .iter()
+        .find(|(id, _, after)| !same(after, scene.objects.get(id)))
+        .and_then(|(id, _, _)| {
+            scene
+                .objects
+                .get(id)
+                .map(|o| o.last_geometry_edit)
+                .or_else(|| scene.deleted.get(id).copied())
+        });
+    Err((
+        "later edits changed what it touched, and it cannot be undone on top of them".into(),
+        blocker,
+    ))
+}
+
+fn undo(scene: &mut Scene, log: &Log, e: &Entry, target: CommandId) -> Result<(), Reject> {
+    let Some(t) = log.get(&target) else {
+        return Err(reject("the command to undo is not in the log"));
+    };
+    if t.env.author != e.env.author {
+        return Err(reject("only a command's author can undo it"));
+    }
+    let Some(rec) = scene.undo.get(&target).cloned() else {
+        return Err(reject(
+            "the command is too old to undo, was rejected, or cannot be undone",
+        ));
+    };
+    let undone = revert(scene, e, &rec)?;
+    push_history(scene, e, undone);
+    Ok(())
+}
+
+fn redo(scene: &mut Scene, log: &Log, e: &Entry, u: CommandId) -> Result<(), Reject> {
+    let Some(t) = log.get(&u) else {
+        return Err(reject("the undo to redo is not in the log"));
+    };
+    if t.env.author != e.env.author || !matches!(t.env.op, Op::Undo { .. }) {
+        return Err(reject("redo names one of the author's own undo commands"));
+    }
+    let Some(rec) = scene.undo.get(&u).cloned() else {
+        return Err(reject("the undo is too old to redo, or was rejected"));
+    };
+    let redone = revert(scene, e, &rec)?;
+    push_history(scene, e, redone);
+    Ok(())
+}
+
+fn object_mut(scene: &mut Scene, id: ObjectId) -> Result<&mut Object, Reject> {
+    if let Some(o) = scene.objects.get_mut(&id) {
+        return Ok(Arc::make_mut(o));
+    }
+    Err(match scene.deleted.get(&id) {
+        Some(&by) => ("the object was deleted".into(), Some(by)),
+        None => reject("no such object"),
+    })
+}
+
+/// Runs a kernel edit on an object's mesh; on success records it as the last geometry edit.
+fn mesh_edit(
+    scene: &mut Scene,
+    e: &Entry,
+    object: ObjectId,
+    f: impl FnOnce(&mut theta_mesh::Mesh, &mut DerivedIds) -> Result<(), MeshError>,
+) -> Result<(), Reject> {
+    // The kernel leaves the mesh untouched when it fails, so the edit runs in place.
+    let o = object_mut(scene, object)?;
+    let last = o.last_geometry_edit;
+    let mut ids = DerivedIds::new(&e.id);
+    f(&mut o.mesh, &mut ids).map_err(|err| {
+        let conflict = matches!(
+            err,
+            MeshError::UnknownVertex(_)
+                | MeshError::UnknownFace(_)
+                | MeshError::UnknownEdge(..)
+                | MeshError::UnknownHalfEdge(_)
+        )
+        .then_some(last);
+        (err.to_string(), conflict)
+    })?;
+    o.last_geometry_edit = (e.id, e.env.author);
+    Ok(())
+}
+
+/// Paint commands that restore the current materials of `faces` (one per material, in material
+/// order), checking the faces exist.
+fn repaint(
+    scene: &Scene,
+    object: ObjectId,
+    faces: &[theta_mesh::FaceId],
+) -> Result<Vec<Op>, Reject> {
+    let o = scene
+        .objects
+        .get(&object)
+        .ok_or_else(|| reject("no such object"))?;
+    let mut by: BTreeMap<theta_mesh::MaterialId, Vec<theta_mesh::FaceId>> = BTreeMap::new();
+    for &f in faces {
+        let m = o
+            .mesh
+            .face_material(f)
+            .map_err(|err| (err.to_string(), Some(o.last_geometry_edit)))?;
+        by.entry(m).or_default().push(f);
+    }
+    Ok(by
+        .into_iter()
+        .map(|(material, faces)| Op::PaintFaces {
+            object,
+            faces,
+            material,
+        })
+        .collect())
+}
+
+fn finite(v: Vec3, what: &str) -> Result<(), Reject> {
+    if v.is_finite() {
+        Ok(())
+    } else {
+        Err(reject(format!("{what} is not finite")))
+    }
+}
+
+/// Runs an operation (not undo/redo). For edits that are undone by an inverse operation, returns
+/// the inverse (empty if this instance cannot be inverted, e.g. a scale by zero); `None` for
+/// structural edits, which are undone from snapshots.
+fn run(scene: &mut Scene, e: &Entry, op: &Op) -> Result<Option<Vec<Op>>, Reject> {
+    let mut ids = DerivedIds::new(&e.id);
+    let author = e.env.author;
+    match op {
+        Op::Genesis { name } => {
+            if scene.session.is_some() {
+                return Err(reject("the session already has a genesis"));
+            }
+            scene.session = Some(e.id);
+            scene.name = name.clone();
+            scene.roles.insert(author, Role::Admin);
+        }
+        Op::SetSessionName { name } => scene.name = name.clone(),
+        Op::GrantRole { author: who, role } => {
+            scene.roles.insert(*who, *role);
+        }
+        Op::RevokeRole { author: who, .. } => {
+            if *who == author {
+                return Err(reject("an admin cannot revoke their own role"));
+            }
+            scene.roles.insert(*who, Role::Viewer);
+        }
+        Op::CreateObject {
+            name,
+            primitive,
+            material,
+            transform,
+        } => {
+            if !transform.is_finite() {
+                return Err(reject("the placement is not finite"));
+            }
+            let id = ids.object();
+            if scene.objects.contains_key(&id) {
+                return Err(reject("object id collision"));
+            }
+            let mesh = primitive
+                .build(&mut ids, *material)
+                .map_err(|e| reject(e.to_string()))?;
+            scene.objects.insert(
+                id,
+                Arc::new(Object {
+                    name: name.clone(),
+                    mesh,
+                    transform: *transform,
+                    group: None,
+                    created_by: e.id,
+                    last_geometry_edit: (e.id, author),
+                }),
+            );
+        }
+        Op::DeleteObject { object } => {
+            object_mut(scene, *object)?;
+            if let Some(o) = scene.objects.remove(object)
+                && let Some(g) = o.group
+                && let Some(gr) = scene.groups.get_mut(&g)
+            {
+                Arc::make_mut(gr).members.remove(object);
+            }
+            scene.deleted.insert(*object, (e.id, author));
+        }
+        Op::DuplicateObject { object, offset } => {
+            finite(*offset, "offset")?;
+            let src = object_mut(scene, *object)?.clone();
+            let id = ids.object();
+            if scene.objects.contains_key(&id) {
+                return Err(reject("object id collision"));
+            }
+            let mut copy = src;
+            copy.transform.translation += *offset;
+            finite(copy.transform.translation, "the copy's position")?;
+            copy.group = None;
+            copy.created_by = e.id;
+            copy.last_geometry_edit = (e.id, author);
+            scene.objects.insert(id, Arc::new(copy));
+        }
+        Op::RenameObject { object, name } => {
+            let o = object_mut(scene, *object)?;
+            let old = std::mem::replace(&mut o.name, name.clone());
+            return Ok(Some(vec![Op::RenameObject {
+                object: *object,
+                name: old,
+            }]));
+        }
+        Op::SetObjectTransform { object, transform } => {
+            if !transform.is_finite() {
+                return Err(reject("the placement is not finite"));
+            }
+            let o = object_mut(scene, *object)?;
+            let old = std::mem::replace(&mut o.transform, *transform);
+            return Ok(Some(vec![Op::SetObjectTransform {
+                object: *object,
+                transform: old,
+            }]));
+        }
+        Op::MoveObject { object, delta } => {
+            finite(*delta, "offset")?;
+            let o = object_mut(scene, *object)?;
+            let t = o.transform.translation + *delta;
+            finite(t, "the new position")?;
+            o.transform.translation = t;
+            return Ok(Some(vec![Op::MoveObject {
+                object: *object,
+                delta: -*delta,
+            }]));
+        }
+        Op::PaintObject { object, material } => {
+            let faces: Vec<_> = object_mut(scene, *object)?.mesh.faces().collect();
+            let inverse = repaint(scene, *object, &faces)?;
+            let m = *material;
+            mesh_edit(scene, e, *object, |mesh, _| mesh.paint(&faces, m))?;
+            return Ok(Some(inverse));
+        }
+        Op::GroupObjects { objects, name } => {
+            if objects.is_empty() {
+                return Err(reject("a group needs members"));
+            }
+            for o in objects {
+                object_mut(scene, *o)?;
+            }
+            let g = ids.group();
+            let mut members = std::collections::BTreeSet::new();
+            for o in objects {
+                let obj = object_mut(scene, *o)?;
+                let old = obj.group.replace(g);
+                members.insert(*o);
+                if let Some(old) = old
+                    && let Some(gr) = scene.groups.get_mut(&old)
+                {
+                    Arc::make_mut(gr).members.remove(o);
+                }
+            }
+            scene.groups.insert(
+                g,
+                Arc::new(Group {
+                    name: name.clone(),
+                    members,
+                }),
+            );
+        }
+        Op::Ungroup { group } => {
+            let Some(g) = scene.groups.remove(group) else {
+                return Err(reject("no such group"));
+            };
+            for m in &g.members {
+                if let Some(o) = scene.objects.get_mut(m) {
+                    Arc::make_mut(o).group = None;
+                }
+            }
+        }
+        Op::MergeObjects { into, from } => {
+            if into == from {
+                return Err(reject("an object cannot be merged into itself"));
+            }
+            let src = object_mut(scene, *from)?.clone();
+            let dst_t = object_mut(scene, *into)?.transform;
+            let s = dst_t.scale;
+            if s.x == 0.0 || s.y == 0.0 || s.z == 0.0 {
+                return Err(reject("the target object is scaled to zero"));
+            }
+            // Bring the source's vertices into the target's object space.
+            let mut m = src.mesh.clone();
+            let to_world = |p: Vec3| {
+                src.transform
+                    .rotation
+                    .rotate(p.mul_elem(src.transform.scale))
+                    + src.transform.translation
+            };
+            let inv_rot = theta_mesh::Quat::from_xyzw(
+                -dst_t.rotation.x,
+                -dst_t.rotation.y,
+                -dst_t.rotation.z,
+                dst_t.rotation.w,
+            );
+            let to_local = |p: Vec3| {
+                let q = inv_rot.rotate(p - dst_t.translation);
+                Vec3::new(q.x / s.x, q.y / s.y, q.z / s.z)
+            };
+            let vs: Vec<_> = m.vertices().collect();
+            for v in vs {
+                let p = m.position(v).map_err(|e| reject(e.to_string()))?;
+                m.set_position(v, to_local(to_world(p)))
+                    .map_err(|e| reject(e.to_string()))?;
+            }
+            mesh_edit(scene, e, *into, |mesh, ids| mesh.merge(&m, ids))?;
+            scene.objects.remove(from);
+            scene.deleted.insert(*from, (e.id, author));
+        }
+        Op::MoveVertices {
+            object,
+            vertices,
+            delta,
+        } => {
+            finite(*delta, "offset")?;
+            let sel = Selection::of_vertices(vertices.iter().copied());
+            let t = theta_mesh::Transform::Translate(*delta);
+            mesh_edit(scene, e, *object, |m, _| m.transform(&sel, &t))?;
+            return Ok(Some(vec![Op::MoveVertices {
+                object: *object,
+                vertices: vertices.clone(),
+                delta: -*delta,
+            }]));
+        }
+        Op::SetVertexPositions { object, positions } => {
+            let mut old = Vec::with_capacity(positions.len());
+            mesh_edit(scene, e, *object, |m, _| {
+                // All or nothing: check every vertex and position before moving any.
+                for (v, p) in positions {
+                    old.push((*v, m.position(*v)?));
+                    if !p.is_finite() {
+                        return Err(MeshError::InvalidParameter {
+                            name: "position",
+                            reason: "not finite".into(),
+                        });
+                    }
+                }
+                for (v, p) in positions {
+                    m.set_position(*v, *p)?;
+                }
+                Ok(())
+            })?;
+            // Restoring in reverse order undoes repeated vertices correctly.
+            old.reverse();
+            return Ok(Some(vec![Op::SetVertexPositions {
+                object: *object,
+                positions: old,
+            }]));
+        }
+        Op::TransformElements {
+            object,
+            selection,
+            transform,
+        } => {
+            let sel = Selection {
+                all: false,
+                vertices: selection.vertices.clone(),
+                edges: selection.edges.clone(),
+                faces: selection.faces.clone(),
+            };
+            mesh_edit(scene, e, *object, |m, _| m.transform(&sel, transform))?;
+            let inverse = match *transform {
+                theta_mesh::Transform::Translate(d) => Some(theta_mesh::Transform::Translate(-d)),
+                theta_mesh::Transform::Rotate { rotation, pivot } => {
+                    Some(theta_mesh::Transform::Rotate {
+                        rotation: theta_mesh::Quat::from_xyzw(
+                            -rotation.x,
+                            -rotation.y,
+                            -rotation.z,
+                            rotation.w,
+                        ),
+                        pivot,
+                    })
+                }
+                theta_mesh::Transform::Scale { factors: f, pivot } => {
+                    (f.x != 0.0 && f.y != 0.0 && f.z != 0.0).then(|| theta_mesh::Transform::Scale {
+                        factors: Vec3::new(1.0 / f.x, 1.0 / f.y, 1.0 / f.z),
+                        pivot,
+                    })
+                }
+            };
+            return Ok(Some(
+                inverse
+                    .map(|transform| Op::TransformElements {
+                        object: *object,
+                        selection: selection.clone(),
+                        transform,
+                    })
+                    .into_iter()
+                    .collect(),
+            ));
+        }
+        Op::ExtrudeRegion {
+            object,
+            faces,
+            offset,
+        } => mesh_edit(scene, e, *object, |m, ids| {
+            m.extrude_region(faces, *offset, ids).map(drop)
+        })?,
+        Op::ExtrudeIndividual {
+            object,
+            faces,
+            distance,
+        } => mesh_edit(scene, e, *object, |m, ids| {
+            m.extrude_individual(faces, *distance, ids).map(drop)
+        })?,
+        Op::Inset {
+            object,
+            faces,
+            amount,
+        } => mesh_edit(scene, e, *object, |m, ids| {
+            m.inset(faces, *amount, ids).map(drop)
+        })?,
+        Op::SplitEdge { object, edge, t } => mesh_edit(scene, e, *object, |m, ids| {
+            let h = m.find_halfedge(edge.0, edge.1)?;
+            m.split_edge(h, *t, ids).map(drop)
+        })?,
+        Op::SplitFace { object, face, a, b } => mesh_edit(scene, e, *object, |m, ids| {
+            m.split_face(*face, *a, *b, ids).map(drop)
+        })?,
+        Op::LoopCut { object, edge, cuts } => mesh_edit(scene, e, *object, |m, ids| {
+            let h = m.find_halfedge(edge.0, edge.1)?;
+            m.loop_cut(h, *cuts, ids).map(drop)
+        })?,
+        Op::Subdivide { object, levels } => {
+            mesh_edit(scene, e, *object, |m, ids| m.subdivide(*levels, ids))?
+        }
+        Op::DeleteFaces {
+            object,
+            faces,
+            mode,
+        } => mesh_edit(scene, e, *object, |m, _| m.delete_faces_with(faces, *mode))?,
+        Op::DeleteVertex {
+            object,
+            vertex,
+            mode,
+        } => mesh_edit(scene, e, *object, |m, _| m.delete_vertex(*vertex, *mode))?,
+        Op::DeleteEdge { object, edge, mode } => mesh_edit(scene, e, *object, |m, _| {
+            let h = m.find_halfedge(edge.0, edge.1)?;
+            m.delete_edge(h, *mode)
+        })?,
+        Op::Weld {
+            object,
+            distance,
+            vertices,
+        } => mesh_edit(scene, e, *object, |m, _| {
+            let only = (!vertices.is_empty()).then_some(vertices.as_slice());
+            m.weld(*distance, only).map(drop)
+        })?,
+        Op::Mirror {
+            object,
+            faces,
+            plane,
+            weld,
+        } => mesh_edit(scene, e, *object, |m, ids| {
+            m.mirror(faces, *plane, *weld, ids).map(drop)
+        })?,
+        Op::MirrorSymmetric {
+            object,
+            plane,
+            seam,
+        } => mesh_edit(scene, e, *object, |m, ids| {
+            m.mirror_symmetric(*plane, *seam, ids).map(drop)
+        })?,
+        Op::DuplicateFaces {
+            object,
+            faces,
+            offset,
+        } => mesh_edit(scene, e, *object, |m, ids| {
+            m.duplicate(faces, *offset, ids).map(drop)
+        })?,
+        Op::PaintFaces {
+            object,
+            faces,
+            material,
+        } => {
+            let inverse = repaint(scene, *object, faces)?;
+            mesh_edit(scene, e, *object, |m, _| m.paint(faces, *material))?;
+            return Ok(Some(inverse));
+        }
+        Op::Undo { .. } | Op::Redo { .. } => return Err(reject("undo cannot be nested")),
+    }
+    Ok(None)
+}
+
+/// A log and its folded scene, kept in step incrementally.
+///
+/// Commands that land at the end of the order are applied in place. Commands that land earlier
+/// (late or concurrent arrivals), equivocations and revocations are integrated in batches: the
+/// replica rolls back once per [`Replica::settle`] to the nearest snapshot before the earliest
+/// change and replays from there, so the cost is bounded by the commands after that point, and a
+/// flood of backdated commands costs one replay, not one per command.
+#[derive(Debug, Clone)]
+pub struct Replica {
+    log: Log,
+    scene: Scene,
+    applied: usize,
+    caps: BTreeMap<AuthorId, u64>,
+    snapshots: Vec<(usize, Scene)>,
+    rejected: BTreeMap<CommandId, Rejection>,
+    stats: FoldStats,
+}
+
+/// Counters of what the fold did (tests assert that conflicts and rollbacks really happened).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FoldStats {
+    /// Commands applied (including replays).
+    pub applied: u64,
+    /// Commands that folded to nothing.
+    pub rejected: u64,
+    /// Rollbacks (replays from a snapshot or the start).
+    pub rollbacks: u64,
+    /// Commands replayed by rollbacks.
+    pub replayed: u64,
+}
+
+impl Replica {
+    /// A replica of the session with this genesis id.
+    pub fn new(session: CommandId) -> Replica {
+        Replica {
+            log: Log::for_session(session),
+            scene: Scene::default(),
+            applied: 0,
+            caps: BTreeMap::new(),
+            snapshots: Vec::new(),
+            rejected: BTreeMap::new(),
+            stats: FoldStats::default(),
+        }
+    }
+
+    /// The log.
+    pub fn log(&self) -> &Log {
+        &self.log
+    }
+
+    /// The folded scene (as of the last [`Replica::settle`]).
+    pub fn scene(&self) -> &Scene {
+        &self.scene
+    }
+
+    /// Counters of fold work.
+    pub fn stats(&self) -> FoldStats {
+        self.stats
+    }
+
+    /// Every command that currently folds to nothing, with why.
+    pub fn rejections(&self) -> &BTreeMap<CommandId, Rejection> {
+        &self.rejected
+    }
+
+    /// Adds a verified command to the log (not yet folded: call [`Replica::settle`]).
+    pub fn insert(&mut self, cmd: Verified) -> Result<Inserted, InsertError> {
+        self.log.insert(cmd)
+    }
+
+    /// Inserts and folds one command: the common path for a local edit or a live remote command.
+    pub fn insert_and_settle(
+        &mut self,
+        cmd: Verified,
+    ) -> Result<(Inserted, Vec<Event>), InsertError> {
+        let r = self.log.insert(cmd)?;
+        Ok((r, self.settle()))
+    }
+
+    /// Folds everything the log gained since the last call; returns the change events.
+    pub fn settle(&mut self) -> Vec<Event> {
+        let mut dirty = self.log.take_dirty();
+        // Revocation caps change only with permission commands; a changed cap replays from the
+        // first command it affects.
+        let caps = revocation_caps(&self.log);
+        if caps != self.caps {
+            let changed: Vec<AuthorId> = caps
+                .iter()
+                .filter(|(a, c)| self.caps.get(a) != Some(c))
+                .map(|(a, _)| *a)
+                .chain(self.caps.keys().filter(|a| !caps.contains_key(a)).copied())
+                .collect();
+            let first = self
+                .log
+                .ordered()
+                .position(|e| changed.contains(&e.env.author));
+            if let Some(p) = first {
+                dirty = Some(dirty.map_or(p, |d| d.min(p)));
+            }
+            self.caps = caps;
+        }
+        let mut events = Vec::new();
+        let before = self.scene.clone();
+        if let Some(d) = dirty
+            && d < self.applied
+        {
+            self.stats.rollbacks += 1;
+            self.snapshots.retain(|(pos, _)| *pos <= d);
+            match self.snapshots.last() {
+                Some((pos, s)) => {
+                    self.applied = *pos;
+                    self.scene = s.clone();
+                }
+                None => {
+                    self.applied = 0;
+                    self.scene = Scene::default();
+                }
+            }
+            self.stats.replayed += (self.log.len() - self.applied) as u64;
+        }
+        while self.applied < self.log.len() {
+            let Some(e) = self.log.at(self.applied).cloned() else {
+                break;
+            };
+            self.stats.applied += 1;
+            match apply(&mut self.scene, &self.log, &self.caps, &e) {
+                Ok(()) => {
+                    self.rejected.remove(&e.id);
+                }
+                Err(r) => {
+                    self.stats.rejected += 1;
+                    if self.rejected.get(&e.id) != Some(&r) {
+                        events.push(Event::Rejected(r.clone()));
+                    }
+                    self.rejected.insert(e.id, r);
+                }
+            }
+            self.applied += 1;
+            if self.applied.is_multiple_of(SNAPSHOT_INTERVAL) {
+                self.snapshots.push((self.applied, self.scene.clone()));
+                if self.snapshots.len() > MAX_SNAPSHOTS {
+                    self.snapshots.remove(0);
+                }
+            }
+        }
+        let mut out = diff(&before, &self.scene);
+        out.append(&mut events);
+        out
+    }
+
+    /// The scene folded from scratch, ignoring all incremental state (tests compare the two).
+    pub fn full_replay(&self) -> Scene {
+        let caps = revocation_caps(&self.log);
+        let mut scene = Scene::default();
+        for e in self.log.ordered() {
+            let _ = apply(&mut scene, &self.log, &caps, e);
+        }
+        scene
+    }
+}
+
+/// The object placement used when none is given.
+pub fn default_transform() -> ObjectTransform {
+    ObjectTransform::IDENTITY
+}

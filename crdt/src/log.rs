@@ -1,0 +1,434 @@
+//! The command log: a grow-only DAG of signed commands, content-addressed by BLAKE3.
+//!
+//! Insertion checks, in order: size and decoding, the signature (ZIP-215, see `sign.rs`), duplicates
+//! (a no-op), and then, once every dependency is present: the Lamport clock (1 + the largest among
+//! the deps), the author chain (`seq` 1 has no own predecessor; `seq` n > 1 depends on the author's
+//! command n − 1), and the session binding (one genesis, named by the session id). A command whose
+//! deps are missing waits in a bounded pending set and is reported as needing them.
+//!
+//! Equivocation rule: an author who signs two different commands with the same sequence number `s`
+//! forfeits every command of theirs with `seq ≥ s`. Both branches stay in the log (as evidence, and so
+//! the rule is a function of the command set, whatever order peers saw them in) but fold to nothing.
+//! Other authors' commands that depend on a forfeited command are unaffected: they fold normally and
+//! are validated against the state they land on like any other command.
+//!
+//! Total order: by (Lamport clock, id). Because a command's clock exceeds every dependency's, this is
+//! a topological order of the DAG.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use crate::command::{Envelope, Op};
+use crate::ids::{AuthorId, CommandId};
+use crate::sign::{self, SignatureError};
+use crate::wire::{self, DecodeError};
+
+/// Most commands waiting for missing dependencies at once.
+pub const MAX_PENDING: usize = 4096;
+
+/// A verified, decoded command: what the log stores.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    /// BLAKE3 of the signed body.
+    pub id: CommandId,
+    /// The decoded body.
+    pub env: Envelope,
+    /// The stored bytes (`SignedCommand`: body and signature), exactly as received.
+    pub bytes: Arc<[u8]>,
+}
+
+/// A command whose signature has been checked. The only way to make one is [`verify_command`] or
+/// [`verify_commands`], so every path into the log goes through the same rule.
+#[derive(Debug, Clone)]
+pub struct Verified(Entry);
+
+impl Verified {
+    /// The command's id.
+    pub fn id(&self) -> CommandId {
+        self.0.id
+    }
+    /// The decoded body.
+    pub fn envelope(&self) -> &Envelope {
+        &self.0.env
+    }
+}
+
+/// Why a command was refused. Refused commands change nothing.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum InsertError {
+    /// The bytes are not a well-formed command.
+    #[error("malformed command: {0}")]
+    Decode(#[from] DecodeError),
+    /// The signature does not verify for the named author.
+    #[error("command {id:?}: {err}")]
+    Signature {
+        /// The command.
+        id: CommandId,
+        /// Why.
+        err: SignatureError,
+    },
+    /// The Lamport clock is not 1 + the largest among the deps.
+    #[error("command {0:?}: wrong Lamport clock")]
+    Lamport(CommandId),
+    /// The author chain is broken: wrong sequence number or missing link to the previous command.
+    #[error("command {0:?}: broken author chain: {1}")]
+    Chain(CommandId, String),
+    /// A genesis that is not this session's, or a non-genesis command without deps.
+    #[error("command {0:?}: not part of this session: {1}")]
+    Session(CommandId, String),
+    /// Too many commands are waiting for missing dependencies.
+    #[error("pending set full ({MAX_PENDING} commands); command {0:?} dropped")]
+    PendingFull(CommandId),
+}
+
+/// What an insert did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Inserted {
+    /// The command (and any pending commands it released) joined the log, in that order.
+    Added(Vec<CommandId>),
+    /// The log already had it.
+    Duplicate,
+    /// It waits for these missing dependencies.
+    Pending(Vec<CommandId>),
+}
+
+/// Checks a command's encoding and signature.
+pub fn verify_command(bytes: &[u8]) -> Result<Verified, InsertError> {
+    let (body, sig) = wire::decode_signed(bytes)?;
+    let env = wire::decode_body(body)?;
+    let id = CommandId(*blake3::hash(body).as_bytes());
+    sign::verify(&env.author, body, &sig).map_err(|err| InsertError::Signature { id, err })?;
+    // The wrapper around the signed body has bytes no signature covers (alignment padding, for
+    // one); storing a canonical re-encoding makes every peer hold the same bytes for a command.
+    Ok(Verified(Entry {
+        id,
+        env,
+        bytes: Arc::from(wire::encode_signed(body, &sig)),
+    }))
+}
+
+/// Checks many commands with one batch signature verification (same rule as [`verify_command`]).
+pub fn verify_commands<R: rand_core::RngCore + rand_core::CryptoRng>(
+    commands: &[&[u8]],
+    rng: R,
+) -> Vec<Result<Verified, InsertError>> {
+    type Decoded<'a> = Result<(CommandId, Envelope, &'a [u8], [u8; 64]), InsertError>;
+    let decoded: Vec<Decoded<'_>> = commands
+        .iter()
+        .map(|bytes| {
+            let (body, sig) = wire::decode_signed(bytes)?;
+            let env = wire::decode_body(body)?;
+            Ok((CommandId(*blake3::hash(body).as_bytes()), env, body, sig))
+        })
+        .collect();
+    let items: Vec<(AuthorId, &[u8], [u8; 64])> = decoded
+        .iter()
+        .filter_map(|d| {
+            d.as_ref()
+                .ok()
+                .map(|(_, env, body, sig)| (env.author, *body, *sig))
+        })
+        .collect();
+    let mut results = sign::verify_batch(&items, rng).into_iter();
+    decoded
+        .into_iter()
+        .map(|d| {
+            let (id, env, body, sig) = d?;
+            match results.next() {
+                Some(Ok(())) => Ok(Verified(Entry {
+                    id,
+                    env,
+                    bytes: Arc::from(wire::encode_signed(body, &sig)),
+                })),
+                Some(Err(err)) => Err(InsertError::Signature { id, err }),
+                None => Err(InsertError::Signature {
+                    id,
+                    err: SignatureError::Invalid,
+                }),
+            }
+        })
+        .collect()
+}
+
+/// The log of one session.
+#[derive(Debug, Clone, Default)]
+pub struct Log {
+    session: Option<CommandId>,
+    entries: BTreeMap<CommandId, Arc<Entry>>,
+    /// All commands in the total order.
+    order: Vec<(u64, CommandId)>,
+    /// (author, seq) → the commands claiming it (two or more means equivocation).
+    chain: BTreeMap<(AuthorId, u64), Vec<CommandId>>,
+    /// Author → the lowest sequence number at which they equivocated.
+    forfeit: BTreeMap<AuthorId, u64>,
+    heads: BTreeSet<CommandId>,
+    pending: BTreeMap<CommandId, Verified>,
+    /// Missing id → pending commands waiting for it.
+    waiting: BTreeMap<CommandId, BTreeSet<CommandId>>,
+    /// The lowest order position changed since the fold last looked (see [`Log::take_dirty`]).
+    dirty_from: Option<usize>,
+}
+
+impl Log {
+    /// A log for the session whose genesis has this id; the genesis may arrive later.
+    pub fn for_session(session: CommandId) -> Log {
+        Log {
+            session: Some(session),
+            ..Log::default()
+        }
+    }
+
+    /// The session id (the genesis command's id).
+    pub fn session(&self) -> Option<CommandId> {
+        self.session
+    }
+
+    /// Number of commands in the log (not counting pending ones).
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// True if the log holds no command.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Commands waiting for dependencies.
+    pub fn pending_len(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// The ids no other command depends on.
+    pub fn heads(&self) -> Vec<CommandId> {
+        self.heads.iter().copied().collect()
+    }
+
+    /// A command by id.
+    pub fn get(&self, id: &CommandId) -> Option<&Arc<Entry>> {
+        self.entries.get(id)
+    }
+
+    /// True if the log has this command.
+    pub fn contains(&self, id: &CommandId) -> bool {
+        self.entries.contains_key(id)
+    }
+
+    /// All commands in the total order.
+    pub fn ordered(&self) -> impl Iterator<Item = &Arc<Entry>> + '_ {
+        self.order.iter().filter_map(|(_, id)| self.entries.get(id))
+    }
+
+    /// The command at an order position.
+    pub fn at(&self, pos: usize) -> Option<&Arc<Entry>> {
+        self.order.get(pos).and_then(|(_, id)| self.entries.get(id))
+    }
+
+    /// True if the command is forfeited by its author's equivocation and folds to nothing.
+    pub fn is_forfeited(&self, e: &Entry) -> bool {
+        self.forfeit
+            .get(&e.env.author)
+            .is_some_and(|&s| e.env.seq >= s)
+    }
+
+    /// Authors who equivocated, with the sequence number from which their commands are forfeited.
+    pub fn equivocators(&self) -> &BTreeMap<AuthorId, u64> {
+        &self.forfeit
+    }
+
+    /// The highest sequence number among an author's commands in the log (0 if none).
+    pub fn last_seq(&self, author: &AuthorId) -> u64 {
+        self.chain
+            .range((*author, 0)..=(*author, u64::MAX))
+            .next_back()
+            .map_or(0, |((_, s), _)| *s)
+    }
+
+    /// The author's command with sequence number `seq`, if exactly one exists.
+    pub fn by_author_seq(&self, author: &AuthorId, seq: u64) -> Option<CommandId> {
+        match self.chain.get(&(*author, seq)).map(Vec::as_slice) {
+            Some([one]) => Some(*one),
+            _ => None,
+        }
+    }
+
+    /// The lowest order position that changed since the last call, and resets it. The fold replays
+    /// from there.
+    pub fn take_dirty(&mut self) -> Option<usize> {
+        self.dirty_from.take()
+    }
+
+    /// Commands a peer lacks, given the heads it reported: everything not in the causal past of
+    /// `frontier` (ids this log does not know are ignored), in the total order.
+    pub fn entries_since(&self, frontier: &[CommandId]) -> Vec<Arc<Entry>> {
+        let mut known = BTreeSet::new();
+        let mut stack: Vec<CommandId> = frontier
+            .iter()
+            .filter(|id| self.entries.contains_key(id))
+            .copied()
+            .collect();
+        while let Some(id) = stack.pop() {
+            if !known.insert(id) {
+                continue;
+            }
+            if let Some(e) = self.entries.get(&id) {
+                stack.extend(e.env.deps.iter().copied());
+            }
+        }
+        self.ordered()
+            .filter(|e| !known.contains(&e.id))
+            .cloned()
+            .collect()
+    }
+
+    /// Inserts a verified command (and any pending commands it completes).
+    pub fn insert(&mut self, cmd: Verified) -> Result<Inserted, InsertError> {
+        let id = cmd.id();
+        if self.entries.contains_key(&id) || self.pending.contains_key(&id) {
+            return Ok(Inserted::Duplicate);
+        }
+        let missing: Vec<CommandId> = cmd
+            .0
+            .env
+            .deps
+            .iter()
+            .filter(|d| !self.entries.contains_key(d))
+            .copied()
+            .collect();
+        if !missing.is_empty() {
+            if self.pending.len() >= MAX_PENDING {
+                return Err(InsertError::PendingFull(id));
+            }
+            for m in &missing {
+                self.waiting.entry(*m).or_default().insert(id);
+            }
+            self.pending.insert(id, cmd);
+            return Ok(Inserted::Pending(missing));
+        }
+        let mut added = vec![];
+        self.admit(cmd)?;
+        added.push(id);
+        // Release pending commands whose last missing dep just arrived, breadth first.
+        let mut ready = vec![id];
+        while let Some(arrived) = ready.pop() {
+            let Some(waiters) = self.waiting.remove(&arrived) else {
+                continue;
+            };
+            for w in waiters {
+                let complete = self
+                    .pending
+                    .get(&w)
+                    .is_some_and(|p| p.0.env.deps.iter().all(|d| self.entries.contains_key(d)));
+                if complete && let Some(p) = self.pending.remove(&w) {
+                    // A pending command that fails its checks is dropped; the first error is
+                    // not the caller's command's fault, so it is not returned.
+                    if self.admit(p).is_ok() {
+                        added.push(w);
+                        ready.push(w);
+                    }
+                }
+            }
+        }
+        Ok(Inserted::Added(added))
+    }
+
+    /// Checks a command whose deps are all present and adds it.
+    fn admit(&mut self, cmd: Verified) -> Result<(), InsertError> {
+        let e = cmd.0;
+        let env = &e.env;
+        let id = e.id;
+        if let Op::Genesis { .. } = env.op {
+            if !env.deps.is_empty() || env.seq != 1 || env.lamport != 1 {
+                return Err(InsertError::Session(
+                    id,
+                    "genesis must be seq 1, clock 1, no deps".into(),
+                ));
+            }
+            match self.session {
+                Some(s) if s != id => {
+                    return Err(InsertError::Session(
+                        id,
+                        "a different session's genesis".into(),
+                    ));
+                }
+                _ => self.session = Some(id),
+            }
+        } else {
+            if env.deps.is_empty() {
+                return Err(InsertError::Session(
+                    id,
+                    "only genesis may have no deps".into(),
+                ));
+            }
+            let mut max = 0;
+            for d in &env.deps {
+                if let Some(de) = self.entries.get(d) {
+                    max = max.max(de.env.lamport);
+                }
+            }
+            if env.lamport != max.saturating_add(1) {
+                return Err(InsertError::Lamport(id));
+            }
+            // Chain: seq 1 has no earlier own command among its deps; seq n depends on n - 1.
+            let own: Vec<&Arc<Entry>> = env
+                .deps
+                .iter()
+                .filter_map(|d| self.entries.get(d))
+                .filter(|de| de.env.author == env.author)
+                .collect();
+            if env.seq == 0 {
+                return Err(InsertError::Chain(id, "sequence numbers start at 1".into()));
+            }
+            if env.seq == 1 {
+                if !own.is_empty() {
+                    return Err(InsertError::Chain(
+                        id,
+                        "seq 1 cannot follow an own command".into(),
+                    ));
+                }
+            } else if own.len() != 1 || own[0].env.seq + 1 != env.seq {
+                return Err(InsertError::Chain(
+                    id,
+                    format!(
+                        "seq {} must depend on exactly the author's seq {}",
+                        env.seq,
+                        env.seq - 1
+                    ),
+                ));
+            }
+        }
+        // Accepted.
+        let key = (env.lamport, id);
+        let pos = self.order.partition_point(|k| *k < key);
+        self.order.insert(pos, key);
+        self.mark_dirty(pos);
+        for d in &env.deps {
+            self.heads.remove(d);
+        }
+        self.heads.insert(id);
+        let claim = self.chain.entry((env.author, env.seq)).or_default();
+        claim.push(id);
+        if claim.len() > 1 {
+            let s = env.seq;
+            let author = env.author;
+            let earlier = self.forfeit.get(&author).is_none_or(|&f| s < f);
+            if earlier {
+                self.forfeit.insert(author, s);
+                // Every command of theirs from `s` on now folds to nothing: replay from the first.
+                if let Some(p) = self.order.iter().position(|(_, c)| {
+                    self.entries
+                        .get(c)
+                        .is_some_and(|x| x.env.author == author && x.env.seq >= s)
+                }) {
+                    self.mark_dirty(p);
+                }
+            }
+        }
+        self.entries.insert(id, Arc::new(e));
+        Ok(())
+    }
+
+    fn mark_dirty(&mut self, pos: usize) {
+        self.dirty_from = Some(self.dirty_from.map_or(pos, |d| d.min(pos)));
+    }
+}

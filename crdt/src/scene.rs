@@ -1,0 +1,239 @@
+//! The scene: the deterministic fold of the log. Objects (mesh, placement, name, group), groups, the
+//! session's name and who holds which role.
+//!
+//! Objects and groups sit behind `Arc`s, so a snapshot of the scene (kept by the fold for rollback)
+//! costs one pointer per object, and an edit copies only the object it changes. Comparing two scenes'
+//! objects by pointer finds what changed, which is how change events are made.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use theta_mesh::Mesh;
+
+use crate::command::ObjectTransform;
+use crate::ids::{AuthorId, CommandId, GroupId, ObjectId, Role};
+
+/// One object of the scene.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Object {
+    /// Display name.
+    pub name: String,
+    /// Geometry, in object space.
+    pub mesh: Mesh,
+    /// Placement in the scene.
+    pub transform: ObjectTransform,
+    /// The group it belongs to, if any.
+    pub group: Option<GroupId>,
+    /// The command that created it.
+    pub created_by: CommandId,
+    /// The last command that changed its geometry, and its author (for conflict reports).
+    pub last_geometry_edit: (CommandId, AuthorId),
+}
+
+/// A named set of objects.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Group {
+    /// Display name.
+    pub name: String,
+    /// Members.
+    pub members: BTreeSet<ObjectId>,
+}
+
+/// The folded state of a session.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Scene {
+    pub(crate) session: Option<CommandId>,
+    pub(crate) name: String,
+    pub(crate) roles: BTreeMap<AuthorId, Role>,
+    pub(crate) objects: BTreeMap<ObjectId, Arc<Object>>,
+    pub(crate) groups: BTreeMap<GroupId, Arc<Group>>,
+    /// Objects that were deleted, with the deleting command and its author (for conflict reports).
+    pub(crate) deleted: BTreeMap<ObjectId, (CommandId, AuthorId)>,
+    /// Per command that can be undone: what undoing it needs (see `fold.rs`).
+    pub(crate) undo: BTreeMap<CommandId, Arc<crate::fold::UndoRecord>>,
+    /// Per author, their undoable commands in fold order, newest last (bounded).
+    pub(crate) history: BTreeMap<AuthorId, Vec<CommandId>>,
+}
+
+impl Scene {
+    /// The session id (genesis command id), once genesis has been folded.
+    pub fn session(&self) -> Option<CommandId> {
+        self.session
+    }
+    /// The session's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+    /// An author's role (none if they were never granted one).
+    pub fn role(&self, author: &AuthorId) -> Option<Role> {
+        self.roles.get(author).copied()
+    }
+    /// Everyone with a role.
+    pub fn roles(&self) -> &BTreeMap<AuthorId, Role> {
+        &self.roles
+    }
+    /// An object.
+    pub fn object(&self, id: ObjectId) -> Option<&Object> {
+        self.objects.get(&id).map(|o| &**o)
+    }
+    /// All objects, by id.
+    pub fn objects(&self) -> impl Iterator<Item = (ObjectId, &Object)> + '_ {
+        self.objects.iter().map(|(k, v)| (*k, &**v))
+    }
+    /// Number of objects.
+    pub fn object_count(&self) -> usize {
+        self.objects.len()
+    }
+    /// A group.
+    pub fn group(&self, id: GroupId) -> Option<&Group> {
+        self.groups.get(&id).map(|g| &**g)
+    }
+    /// All groups.
+    pub fn groups(&self) -> impl Iterator<Item = (GroupId, &Group)> + '_ {
+        self.groups.iter().map(|(k, v)| (*k, &**v))
+    }
+
+    /// BLAKE3 over the canonical encoding of the scene ([`Scene::canonical_bytes`]). Peers with the
+    /// same commands have the same hash.
+    pub fn state_hash(&self) -> [u8; 32] {
+        let mut h = blake3::Hasher::new();
+        self.encode(&mut h);
+        *h.finalize().as_bytes()
+    }
+
+    /// The canonical encoding: everything that is state, in id order, floats by their bits.
+    pub fn canonical_bytes(&self) -> Vec<u8> {
+        let mut v = Vec::new();
+        self.encode(&mut v);
+        v
+    }
+
+    fn encode(&self, out: &mut impl Sink) {
+        out.put(b"theta-scene/1");
+        out.put(&self.session.map(|s| s.0).unwrap_or([0; 32]));
+        put_str(out, &self.name);
+        out.put(&(self.roles.len() as u64).to_le_bytes());
+        for (a, r) in &self.roles {
+            out.put(&a.0);
+            out.put(&[*r as u8]);
+        }
+        out.put(&(self.objects.len() as u64).to_le_bytes());
+        for (id, o) in &self.objects {
+            out.put(&id.0.to_le_bytes());
+            put_str(out, &o.name);
+            let t = &o.transform;
+            for f in [
+                t.translation.x,
+                t.translation.y,
+                t.translation.z,
+                t.rotation.x,
+                t.rotation.y,
+                t.rotation.z,
+                t.rotation.w,
+                t.scale.x,
+                t.scale.y,
+                t.scale.z,
+            ] {
+                out.put(&f.to_bits().to_le_bytes());
+            }
+            out.put(&o.group.map_or(u64::MAX, |g| g.0).to_le_bytes());
+            let p = o.mesh.to_polygons();
+            out.put(&(p.vertex_count() as u64).to_le_bytes());
+            for (vid, pos) in p.vertex_ids.iter().zip(&p.positions) {
+                out.put(&vid.0.to_le_bytes());
+                for f in pos.to_array() {
+                    out.put(&f.to_bits().to_le_bytes());
+                }
+            }
+            out.put(&(p.face_count() as u64).to_le_bytes());
+            for f in 0..p.face_count() {
+                out.put(&p.face_ids[f].0.to_le_bytes());
+                out.put(&p.materials[f].0.to_le_bytes());
+                let c = p.face(f);
+                out.put(&(c.len() as u32).to_le_bytes());
+                for &k in c {
+                    out.put(&p.vertex_ids[k as usize].0.to_le_bytes());
+                }
+            }
+        }
+        out.put(&(self.groups.len() as u64).to_le_bytes());
+        for (id, g) in &self.groups {
+            out.put(&id.0.to_le_bytes());
+            put_str(out, &g.name);
+            out.put(&(g.members.len() as u64).to_le_bytes());
+            for m in &g.members {
+                out.put(&m.0.to_le_bytes());
+            }
+        }
+    }
+}
+
+trait Sink {
+    fn put(&mut self, b: &[u8]);
+}
+impl Sink for blake3::Hasher {
+    fn put(&mut self, b: &[u8]) {
+        self.update(b);
+    }
+}
+impl Sink for Vec<u8> {
+    fn put(&mut self, b: &[u8]) {
+        self.extend_from_slice(b);
+    }
+}
+fn put_str(out: &mut impl Sink, s: &str) {
+    out.put(&(s.len() as u64).to_le_bytes());
+    out.put(s.as_bytes());
+}
+
+/// What changed in the scene, for projections downstream (the ECS world, the renderer).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Event {
+    /// A new object.
+    ObjectAdded(ObjectId),
+    /// An object's mesh, placement, name or group changed.
+    ObjectChanged(ObjectId),
+    /// An object is gone.
+    ObjectRemoved(ObjectId),
+    /// The session's name, roles or groups changed.
+    SessionChanged,
+    /// A command folded to nothing; its author should be told why.
+    Rejected(Rejection),
+}
+
+/// Why a command had no effect.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Rejection {
+    /// The command.
+    pub command: CommandId,
+    /// Its author.
+    pub author: AuthorId,
+    /// Its kind (`Op::kind`).
+    pub kind: &'static str,
+    /// Why, in words.
+    pub reason: String,
+    /// The command it conflicted with, and that command's author, where there is one.
+    pub conflict: Option<(CommandId, AuthorId)>,
+}
+
+/// The change events that turn scene `a` into scene `b`.
+pub fn diff(a: &Scene, b: &Scene) -> Vec<Event> {
+    let mut ev = Vec::new();
+    for (id, o) in &b.objects {
+        match a.objects.get(id) {
+            None => ev.push(Event::ObjectAdded(*id)),
+            // Pointer identity: an object is copied only when a command writes to it.
+            Some(p) if !Arc::ptr_eq(p, o) => ev.push(Event::ObjectChanged(*id)),
+            _ => {}
+        }
+    }
+    for id in a.objects.keys() {
+        if !b.objects.contains_key(id) {
+            ev.push(Event::ObjectRemoved(*id));
+        }
+    }
+    if a.name != b.name || a.roles != b.roles || a.groups != b.groups {
+        ev.push(Event::SessionChanged);
+    }
+    ev
+}

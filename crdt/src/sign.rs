@@ -1,0 +1,92 @@
+//! Signatures: one rule on every path.
+//!
+//! Single and batch ed25519 verification disagree on edge cases (small-order keys, non-canonical
+//! encodings) in most libraries, and peers that verified the same command by different paths would
+//! then disagree forever about whether it exists. Theta verifies everything with ZIP-215 semantics,
+//! which `ed25519-zebra` implements identically for single and batch verification; a test checks
+//! that they agree on edge-case signatures. iroh signs with ordinary ed25519 keys, which ZIP-215
+//! accepts, so an author's endpoint key signs their commands.
+
+use ed25519_zebra::{Signature, SigningKey, VerificationKey, VerificationKeyBytes};
+use rand_core::{CryptoRng, RngCore};
+
+use crate::ids::AuthorId;
+
+/// An author's signing key. The secret bytes come from outside (the app's key store): this crate
+/// has no randomness.
+#[derive(Clone)]
+pub struct Keypair {
+    sk: SigningKey,
+    author: AuthorId,
+}
+
+impl std::fmt::Debug for Keypair {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Keypair({:?})", self.author)
+    }
+}
+
+impl Keypair {
+    /// The keypair for a 32-byte ed25519 secret key (seed).
+    pub fn from_secret(secret: [u8; 32]) -> Keypair {
+        let sk = SigningKey::from(secret);
+        let author = AuthorId(VerificationKeyBytes::from(VerificationKey::from(&sk)).into());
+        Keypair { sk, author }
+    }
+
+    /// The public key, which is the author id.
+    pub fn author(&self) -> AuthorId {
+        self.author
+    }
+
+    /// Signs a message.
+    pub fn sign(&self, msg: &[u8]) -> [u8; 64] {
+        self.sk.sign(msg).into()
+    }
+}
+
+/// Why a signature was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SignatureError {
+    /// The author's public key is not a valid curve point encoding.
+    #[error("malformed public key")]
+    BadKey,
+    /// The signature does not verify for this key and message.
+    #[error("invalid signature")]
+    Invalid,
+}
+
+/// Verifies one signature under ZIP-215.
+pub fn verify(author: &AuthorId, msg: &[u8], signature: &[u8; 64]) -> Result<(), SignatureError> {
+    let vk = VerificationKey::try_from(author.0).map_err(|_| SignatureError::BadKey)?;
+    vk.verify(&Signature::from(*signature), msg)
+        .map_err(|_| SignatureError::Invalid)
+}
+
+/// Verifies many signatures under ZIP-215 with one batch check; returns one result per item, exactly
+/// as [`verify`] would. When the batch fails, items are re-checked one by one to find the bad ones.
+/// The random coefficients of batch verification come from `rng` (the caller's), and do not change
+/// which signatures are accepted.
+pub fn verify_batch<R: RngCore + CryptoRng>(
+    items: &[(AuthorId, &[u8], [u8; 64])],
+    rng: R,
+) -> Vec<Result<(), SignatureError>> {
+    let mut batch = ed25519_zebra::batch::Verifier::new();
+    let mut malformed = false;
+    for (author, msg, sig) in items {
+        if VerificationKey::try_from(author.0).is_err() {
+            malformed = true;
+            continue;
+        }
+        batch.queue((
+            VerificationKeyBytes::from(author.0),
+            Signature::from(*sig),
+            msg,
+        ));
+    }
+    if !malformed && batch.verify(rng).is_ok() {
+        return vec![Ok(()); items.len()];
+    }
+    items.iter().map(|(a, m, s)| verify(a, m, s)).collect()
+}

@@ -1,0 +1,348 @@
+//! The fold: permissions, conflict strategies (LWW, merge, reject), undo/redo, events and hashes.
+
+mod common;
+
+use common::*;
+use theta_crdt::author;
+use theta_crdt::command::Op;
+use theta_crdt::fold::Replica;
+use theta_crdt::ids::Role;
+use theta_crdt::scene::Event;
+use theta_mesh::{DeleteMode, MaterialId, Vec3};
+
+/// Two replicas of one session that have both seen `r`'s log.
+fn fork(r: &Replica) -> Replica {
+    r.clone()
+}
+
+fn deliver(to: &mut Replica, cmds: &[Vec<u8>]) {
+    for c in cmds {
+        to.insert(verified(c)).unwrap();
+    }
+    to.settle();
+}
+
+#[test]
+fn viewers_and_strangers_cannot_edit_and_roles_are_granted_and_revoked() {
+    let admin = key(1);
+    let bob = key(2);
+    let (mut r, _) = start(&admin);
+    // A stranger's edit is kept in the log but folds to nothing, with a reason.
+    let (c, _) = edit(&mut r, &bob, cube("sneaky"));
+    assert_eq!(r.scene().object_count(), 0);
+    assert!(r.rejections()[&c].reason.contains("not a member"));
+    // A stranger cannot grant themselves a role either.
+    let (c, _) = edit(
+        &mut r,
+        &bob,
+        Op::GrantRole {
+            author: bob.author(),
+            role: Role::Admin,
+        },
+    );
+    assert!(r.rejections().contains_key(&c));
+    assert_eq!(r.scene().role(&bob.author()), None);
+    edit(
+        &mut r,
+        &admin,
+        Op::GrantRole {
+            author: bob.author(),
+            role: Role::Viewer,
+        },
+    );
+    let (c, _) = edit(&mut r, &bob, cube("still no"));
+    assert!(r.rejections()[&c].reason.contains("Viewer"));
+    edit(
+        &mut r,
+        &admin,
+        Op::GrantRole {
+            author: bob.author(),
+            role: Role::Editor,
+        },
+    );
+    edit(&mut r, &bob, cube("now yes"));
+    assert_eq!(r.scene().object_count(), 1);
+    assert_eq!(r.full_replay(), *r.scene());
+}
+
+#[test]
+fn a_revoke_caps_backdated_commands() {
+    let admin = key(1);
+    let bob = key(2);
+    let (mut r, _) = start(&admin);
+    edit(
+        &mut r,
+        &admin,
+        Op::GrantRole {
+            author: bob.author(),
+            role: Role::Editor,
+        },
+    );
+    edit(&mut r, &bob, cube("legit")); // bob's seq 1
+    let before_revoke = fork(&r);
+    // The admin revokes bob, accepting up to seq 1.
+    edit(
+        &mut r,
+        &admin,
+        Op::RevokeRole {
+            author: bob.author(),
+            last_accepted_seq: 1,
+        },
+    );
+    // Bob, offline, made a command concurrent with the revoke (so it may order before it).
+    let backdated = author::sign(&bob, before_revoke.log(), cube("backdated"));
+    deliver(&mut r, &[backdated]);
+    let names: Vec<String> = r.scene().objects().map(|(_, o)| o.name.clone()).collect();
+    assert_eq!(names, vec!["legit".to_string()]);
+    assert_eq!(r.scene().role(&bob.author()), Some(Role::Viewer));
+    assert_eq!(r.full_replay(), *r.scene());
+}
+
+#[test]
+fn concurrent_moves_merge_and_set_position_is_last_writer_wins() {
+    let a = key(1);
+    let b = key(2);
+    let (mut r, _) = start(&a);
+    edit(
+        &mut r,
+        &a,
+        Op::GrantRole {
+            author: b.author(),
+            role: Role::Editor,
+        },
+    );
+    let (c, _) = edit(&mut r, &a, cube("box"));
+    let obj = object_of(c);
+    let v = r
+        .scene()
+        .object(obj)
+        .unwrap()
+        .mesh
+        .vertices()
+        .next()
+        .unwrap();
+    let p0 = r.scene().object(obj).unwrap().mesh.position(v).unwrap();
+    let mut ra = fork(&r);
+    let mut rb = fork(&r);
+    let ma = edit(
+        &mut ra,
+        &a,
+        Op::MoveVertices {
+            object: obj,
+            vertices: vec![v],
+            delta: Vec3::new(1.0, 0.0, 0.0),
+        },
+    )
+    .1;
+    let mb = edit(
+        &mut rb,
+        &b,
+        Op::MoveVertices {
+            object: obj,
+            vertices: vec![v],
+            delta: Vec3::new(0.0, 2.0, 0.0),
+        },
+    )
+    .1;
+    deliver(&mut ra, &[mb]);
+    deliver(&mut rb, &[ma]);
+    let pa = ra.scene().object(obj).unwrap().mesh.position(v).unwrap();
+    assert_eq!(pa, p0 + Vec3::new(1.0, 2.0, 0.0), "both moves apply");
+    assert_eq!(ra.scene().state_hash(), rb.scene().state_hash());
+    // Concurrent set-position: one of them wins, the same one everywhere.
+    let sa = edit(
+        &mut ra,
+        &a,
+        Op::SetVertexPositions {
+            object: obj,
+            positions: vec![(v, Vec3::ZERO)],
+        },
+    )
+    .1;
+    let sb = edit(
+        &mut rb,
+        &b,
+        Op::SetVertexPositions {
+            object: obj,
+            positions: vec![(v, Vec3::ONE)],
+        },
+    )
+    .1;
+    deliver(&mut ra, &[sb]);
+    deliver(&mut rb, &[sa]);
+    assert_eq!(ra.scene().state_hash(), rb.scene().state_hash());
+    let p = ra.scene().object(obj).unwrap().mesh.position(v).unwrap();
+    assert!(p == Vec3::ZERO || p == Vec3::ONE);
+}
+
+#[test]
+fn an_extrude_of_a_concurrently_deleted_face_is_rejected_naming_the_delete() {
+    let ana = key(1);
+    let ben = key(2);
+    let (mut r, _) = start(&ana);
+    edit(
+        &mut r,
+        &ana,
+        Op::GrantRole {
+            author: ben.author(),
+            role: Role::Editor,
+        },
+    );
+    let (c, _) = edit(&mut r, &ana, cube("box"));
+    let obj = object_of(c);
+    let f = r.scene().object(obj).unwrap().mesh.faces().next().unwrap();
+    let mut r_ana = fork(&r);
+    let mut r_ben = fork(&r);
+    let (del, del_b) = edit(
+        &mut r_ana,
+        &ana,
+        Op::DeleteFaces {
+            object: obj,
+            faces: vec![f],
+            mode: DeleteMode::Hole,
+        },
+    );
+    // Ben renames first, so his extrude has the higher clock and lands after Ana's delete.
+    let (_, ren_b) = edit(
+        &mut r_ben,
+        &ben,
+        Op::RenameObject {
+            object: obj,
+            name: "b".into(),
+        },
+    );
+    let (ext, ext_b) = edit(
+        &mut r_ben,
+        &ben,
+        Op::ExtrudeRegion {
+            object: obj,
+            faces: vec![f],
+            offset: Vec3::Y,
+        },
+    );
+    deliver(&mut r_ana, &[ren_b, ext_b]);
+    deliver(&mut r_ben, &[del_b]);
+    assert_eq!(r_ana.scene().state_hash(), r_ben.scene().state_hash());
+    let rej = &r_ana.rejections()[&ext];
+    assert_eq!(rej.conflict, Some((del, ana.author())), "{rej:?}");
+    assert_eq!(rej.author, ben.author());
+    assert!(rej.reason.contains("no face"), "{rej:?}");
+    assert_eq!(r_ben.rejections()[&ext], *rej, "Ben sees the same verdict");
+    assert_eq!(r_ana.full_replay(), *r_ana.scene());
+}
+
+#[test]
+fn undo_and_redo_are_per_author_and_selective() {
+    let a = key(1);
+    let b = key(2);
+    let (mut r, _) = start(&a);
+    edit(
+        &mut r,
+        &a,
+        Op::GrantRole {
+            author: b.author(),
+            role: Role::Editor,
+        },
+    );
+    let (c, _) = edit(&mut r, &a, cube("box"));
+    let obj = object_of(c);
+    let v = r
+        .scene()
+        .object(obj)
+        .unwrap()
+        .mesh
+        .vertices()
+        .next()
+        .unwrap();
+    let p0 = r.scene().object(obj).unwrap().mesh.position(v).unwrap();
+    let (mv, _) = edit(
+        &mut r,
+        &a,
+        Op::MoveVertices {
+            object: obj,
+            vertices: vec![v],
+            delta: Vec3::X,
+        },
+    );
+    // Bob edits the same object afterwards.
+    edit(
+        &mut r,
+        &b,
+        Op::PaintObject {
+            object: obj,
+            material: MaterialId(5),
+        },
+    );
+    // Ana undoes her move on top of Bob's paint: the inverse move applies, the paint stays.
+    let (u, _) = edit(&mut r, &a, Op::Undo { target: mv });
+    assert!(
+        !r.rejections().contains_key(&u),
+        "{:?}",
+        r.rejections().get(&u)
+    );
+    let o = r.scene().object(obj).unwrap();
+    assert_eq!(o.mesh.position(v).unwrap(), p0);
+    assert_eq!(
+        o.mesh
+            .face_material(o.mesh.faces().next().unwrap())
+            .unwrap(),
+        MaterialId(5)
+    );
+    // Bob cannot undo Ana's command.
+    let (bu, _) = edit(&mut r, &b, Op::Undo { target: c });
+    assert!(r.rejections()[&bu].reason.contains("author"));
+    // Redo brings the move back.
+    let (rd, _) = edit(&mut r, &a, Op::Redo { undo: u });
+    assert!(
+        !r.rejections().contains_key(&rd),
+        "{:?}",
+        r.rejections().get(&rd)
+    );
+    assert_eq!(
+        r.scene().object(obj).unwrap().mesh.position(v).unwrap(),
+        p0 + Vec3::X
+    );
+    // Undo of a create removes the object, if nobody touched it since... Bob painted it: refused.
+    let (uc, _) = edit(&mut r, &a, Op::Undo { target: c });
+    assert!(r.rejections().contains_key(&uc));
+    let rej = &r.rejections()[&uc];
+    assert!(rej.conflict.is_some(), "names the blocking edit: {rej:?}");
+    // A fresh object with no later edits is undone cleanly; undoing it twice is harmless.
+    let (c2, _) = edit(&mut r, &a, cube("temp"));
+    edit(&mut r, &a, Op::Undo { target: c2 });
+    assert!(r.scene().object(object_of(c2)).is_none());
+    let (again, _) = edit(&mut r, &a, Op::Undo { target: c2 });
+    assert!(r.rejections()[&again].reason.contains("already undone"));
+    assert_eq!(r.full_replay(), *r.scene());
+}
+
+#[test]
+fn settle_reports_change_events() {
+    let a = key(1);
+    let (mut r, _) = start(&a);
+    let b = author::sign(&a, r.log(), cube("x"));
+    r.insert(verified(&b)).unwrap();
+    let ev = r.settle();
+    let obj = object_of(verified(&b).id());
+    assert_eq!(ev, vec![Event::ObjectAdded(obj)]);
+    let b = author::sign(
+        &a,
+        r.log(),
+        Op::RenameObject {
+            object: obj,
+            name: "y".into(),
+        },
+    );
+    r.insert(verified(&b)).unwrap();
+    assert_eq!(r.settle(), vec![Event::ObjectChanged(obj)]);
+    let b = author::sign(&a, r.log(), Op::DeleteObject { object: obj });
+    r.insert(verified(&b)).unwrap();
+    assert_eq!(r.settle(), vec![Event::ObjectRemoved(obj)]);
+    let b = author::sign(&a, r.log(), Op::DeleteObject { object: obj });
+    r.insert(verified(&b)).unwrap();
+    let ev = r.settle();
+    assert!(
+        matches!(&ev[..], [Event::Rejected(rej)] if rej.conflict.is_some()),
+        "{ev:?}"
+    );
+}
