@@ -7,9 +7,10 @@
 
 use crate::command::{Envelope, Op};
 use crate::ids::CommandId;
-use crate::log::Log;
+use crate::log::{Log, Verified};
 use crate::sign::Keypair;
 use crate::wire;
+use crate::wire::DecodeError;
 
 /// The signed bytes of a session's first command.
 pub fn genesis(key: &Keypair, name: &str) -> Vec<u8> {
@@ -61,6 +62,14 @@ pub fn sign_on(key: &Keypair, log: &Log, deps: &[CommandId], op: Op) -> Vec<u8> 
             op,
         },
     )
+}
+
+/// Signs `op` like [`sign`] and returns it ready for the log, without verifying the signature just
+/// made: ed25519 signing is deterministic and always yields a valid signature, so a local edit need
+/// not pay for verification. Remote commands always go through [`crate::log::verify_command`].
+pub fn sign_local(key: &Keypair, log: &Log, op: Op) -> Result<Verified, DecodeError> {
+    let bytes = sign(key, log, op);
+    Verified::own(&bytes)
 }
 
 /// Encodes and signs an envelope as it is (no checks): tests use it to forge bad commands.

@@ -56,7 +56,7 @@ fn reject(reason: impl Into<String>) -> Reject {
 pub fn revocation_caps(log: &Log) -> BTreeMap<AuthorId, u64> {
     let mut roles: BTreeMap<AuthorId, Role> = BTreeMap::new();
     let mut caps: BTreeMap<AuthorId, u64> = BTreeMap::new();
-    for e in log.ordered() {
+    for e in log.permission_commands() {
         if log.is_forfeited(e) || caps.get(&e.env.author).is_some_and(|&c| e.env.seq > c) {
             continue;
         }
@@ -299,15 +299,19 @@ fn revert(scene: &mut Scene, e: &Entry, rec: &UndoRecord) -> Result<UndoRecord, 
     if !rec.inverse.is_empty() {
         // Apply every inverse on a copy of the scene (cheap: objects are shared) so that the undo
         // is all or nothing.
-        let mut trial = scene.clone();
+        // One inverse runs in place (every operation is all or nothing); several run on a copy
+        // of the scene, so that the undo as a whole is all or nothing.
+        let mut trial = (rec.inverse.len() > 1).then(|| scene.clone());
         let mut redo = Vec::new();
         for inv in &rec.inverse {
-            match run(&mut trial, e, inv)? {
+            match run(trial.as_mut().unwrap_or(scene), e, inv)? {
                 Some(r) if !r.is_empty() => redo.extend(r),
                 _ => return Err(reject("it has no inverse")),
             }
         }
-        *scene = trial;
+        if let Some(t) = trial {
+            *scene = t;
+        }
         redo.reverse();
         return Ok(UndoRecord {
             objects: vec![],
@@ -335,16 +339,19 @@ fn revert(scene: &mut Scene, e: &Entry, rec: &UndoRecord) -> Result<UndoRecord, 
                 .push((*id, scene.objects.get(id).cloned(), before.clone()));
             match before {
                 Some(o) => {
+                    scene.touch(*id);
                     scene.objects.insert(*id, o.clone());
                     scene.deleted.remove(id);
                 }
                 None => {
+                    scene.touch(*id);
                     scene.objects.remove(id);
                     scene.deleted.insert(*id, (e.id, e.env.author));
                 }
             }
         }
         for (id, before, _) in &rec.groups {
+            scene.journal.meta = true;
             undone
                 .groups
                 .push((*id, scene.groups.get(id).cloned(), before.clone()));
@@ -412,6 +419,9 @@ fn redo(scene: &mut Scene, log: &Log, e: &Entry, u: CommandId) -> Result<(), Rej
 }
 
 fn object_mut(scene: &mut Scene, id: ObjectId) -> Result<&mut Object, Reject> {
+    if scene.objects.contains_key(&id) {
+        scene.touch(id);
+    }
     if let Some(o) = scene.objects.get_mut(&id) {
         return Ok(Arc::make_mut(o));
     }
@@ -495,18 +505,24 @@ fn run(scene: &mut Scene, e: &Entry, op: &Op) -> Result<Option<Vec<Op>>, Reject>
             if scene.session.is_some() {
                 return Err(reject("the session already has a genesis"));
             }
+            scene.journal.meta = true;
             scene.session = Some(e.id);
             scene.name = name.clone();
             scene.roles.insert(author, Role::Admin);
         }
-        Op::SetSessionName { name } => scene.name = name.clone(),
+        Op::SetSessionName { name } => {
+            scene.journal.meta = true;
+            scene.name = name.clone();
+        }
         Op::GrantRole { author: who, role } => {
+            scene.journal.meta = true;
             scene.roles.insert(*who, *role);
         }
         Op::RevokeRole { author: who, .. } => {
             if *who == author {
                 return Err(reject("an admin cannot revoke their own role"));
             }
+            scene.journal.meta = true;
             scene.roles.insert(*who, Role::Viewer);
         }
         Op::CreateObject {
@@ -525,6 +541,7 @@ fn run(scene: &mut Scene, e: &Entry, op: &Op) -> Result<Option<Vec<Op>>, Reject>
             let mesh = primitive
                 .build(&mut ids, *material)
                 .map_err(|e| reject(e.to_string()))?;
+            scene.touch(id);
             scene.objects.insert(
                 id,
                 Arc::new(Object {
@@ -544,6 +561,7 @@ fn run(scene: &mut Scene, e: &Entry, op: &Op) -> Result<Option<Vec<Op>>, Reject>
                 && let Some(gr) = scene.groups.get_mut(&g)
             {
                 Arc::make_mut(gr).members.remove(object);
+                scene.journal.meta = true;
             }
             scene.deleted.insert(*object, (e.id, author));
         }
@@ -560,6 +578,7 @@ fn run(scene: &mut Scene, e: &Entry, op: &Op) -> Result<Option<Vec<Op>>, Reject>
             copy.group = None;
             copy.created_by = e.id;
             copy.last_geometry_edit = (e.id, author);
+            scene.touch(id);
             scene.objects.insert(id, Arc::new(copy));
         }
         Op::RenameObject { object, name } => {
@@ -607,6 +626,7 @@ fn run(scene: &mut Scene, e: &Entry, op: &Op) -> Result<Option<Vec<Op>>, Reject>
                 object_mut(scene, *o)?;
             }
             let g = ids.group();
+            scene.journal.meta = true;
             let mut members = std::collections::BTreeSet::new();
             for o in objects {
                 let obj = object_mut(scene, *o)?;
@@ -630,7 +650,11 @@ fn run(scene: &mut Scene, e: &Entry, op: &Op) -> Result<Option<Vec<Op>>, Reject>
             let Some(g) = scene.groups.remove(group) else {
                 return Err(reject("no such group"));
             };
+            scene.journal.meta = true;
             for m in &g.members {
+                if scene.objects.contains_key(m) {
+                    scene.touch(*m);
+                }
                 if let Some(o) = scene.objects.get_mut(m) {
                     Arc::make_mut(o).group = None;
                 }
@@ -671,6 +695,7 @@ fn run(scene: &mut Scene, e: &Entry, op: &Op) -> Result<Option<Vec<Op>>, Reject>
                     .map_err(|e| reject(e.to_string()))?;
             }
             mesh_edit(scene, e, *into, |mesh, ids| mesh.merge(&m, ids))?;
+            scene.touch(*from);
             scene.objects.remove(from);
             scene.deleted.insert(*from, (e.id, author));
         }
@@ -863,6 +888,7 @@ pub struct Replica {
     scene: Scene,
     applied: usize,
     caps: BTreeMap<AuthorId, u64>,
+    caps_epoch: Option<u64>,
     snapshots: Vec<(usize, Scene)>,
     rejected: BTreeMap<CommandId, Rejection>,
     stats: FoldStats,
@@ -889,6 +915,7 @@ impl Replica {
             scene: Scene::default(),
             applied: 0,
             caps: BTreeMap::new(),
+            caps_epoch: None,
             snapshots: Vec::new(),
             rejected: BTreeMap::new(),
             stats: FoldStats::default(),
@@ -934,7 +961,13 @@ impl Replica {
         let mut dirty = self.log.take_dirty();
         // Revocation caps change only with permission commands; a changed cap replays from the
         // first command it affects.
-        let caps = revocation_caps(&self.log);
+        let epoch = self.log.permission_epoch();
+        let caps = if self.caps_epoch == Some(epoch) {
+            self.caps.clone()
+        } else {
+            self.caps_epoch = Some(epoch);
+            revocation_caps(&self.log)
+        };
         if caps != self.caps {
             let changed: Vec<AuthorId> = caps
                 .iter()
@@ -952,22 +985,22 @@ impl Replica {
             self.caps = caps;
         }
         let mut events = Vec::new();
-        let before = self.scene.clone();
+        // The scene as it was, kept only when a rollback replaces it (then events come from
+        // comparing the two); otherwise the journal says what changed, at no per-object cost.
+        let mut replaced: Option<Scene> = None;
         if let Some(d) = dirty
             && d < self.applied
         {
             self.stats.rollbacks += 1;
             self.snapshots.retain(|(pos, _)| *pos <= d);
-            match self.snapshots.last() {
-                Some((pos, s)) => {
-                    self.applied = *pos;
-                    self.scene = s.clone();
-                }
-                None => {
-                    self.applied = 0;
-                    self.scene = Scene::default();
-                }
-            }
+            let (pos, restored) = match self.snapshots.last() {
+                Some((pos, s)) => (*pos, s.clone()),
+                None => (0, Scene::default()),
+            };
+            self.applied = pos;
+            let mut old = std::mem::replace(&mut self.scene, restored);
+            old.journal = Default::default();
+            replaced = Some(old);
             self.stats.replayed += (self.log.len() - self.applied) as u64;
         }
         while self.applied < self.log.len() {
@@ -989,13 +1022,21 @@ impl Replica {
             }
             self.applied += 1;
             if self.applied.is_multiple_of(SNAPSHOT_INTERVAL) {
-                self.snapshots.push((self.applied, self.scene.clone()));
+                let mut snap = self.scene.clone();
+                snap.journal = Default::default();
+                self.snapshots.push((self.applied, snap));
                 if self.snapshots.len() > MAX_SNAPSHOTS {
                     self.snapshots.remove(0);
                 }
             }
         }
-        let mut out = diff(&before, &self.scene);
+        let mut out = match replaced {
+            Some(old) => {
+                self.scene.journal = Default::default();
+                diff(&old, &self.scene)
+            }
+            None => self.scene.take_events(),
+        };
         out.append(&mut events);
         out
     }

@@ -43,6 +43,24 @@ pub struct Entry {
 pub struct Verified(Entry);
 
 impl Verified {
+    /// A command this process just signed (see [`crate::author::sign_local`]); decodes it without
+    /// checking the signature.
+    pub(crate) fn own(bytes: &[u8]) -> Result<Verified, DecodeError> {
+        let (body, _) = wire::decode_signed(bytes)?;
+        let env = wire::decode_body(body)?;
+        let id = CommandId(*blake3::hash(body).as_bytes());
+        Ok(Verified(Entry {
+            id,
+            env,
+            bytes: Arc::from(bytes),
+        }))
+    }
+
+    /// The stored bytes.
+    pub fn bytes(&self) -> &Arc<[u8]> {
+        &self.0.bytes
+    }
+
     /// The command's id.
     pub fn id(&self) -> CommandId {
         self.0.id
@@ -168,6 +186,11 @@ pub struct Log {
     waiting: BTreeMap<CommandId, BTreeSet<CommandId>>,
     /// The lowest order position changed since the fold last looked (see [`Log::take_dirty`]).
     dirty_from: Option<usize>,
+    /// Permission commands (genesis, grant, revoke) in the total order, so revocation caps can be
+    /// recomputed without walking the whole log.
+    permissions: Vec<(u64, CommandId)>,
+    /// Bumped whenever a permission command or an equivocation arrives.
+    permission_epoch: u64,
 }
 
 impl Log {
@@ -222,6 +245,18 @@ impl Log {
     /// The command at an order position.
     pub fn at(&self, pos: usize) -> Option<&Arc<Entry>> {
         self.order.get(pos).and_then(|(_, id)| self.entries.get(id))
+    }
+
+    /// Permission commands (genesis, grants, revokes) in the total order.
+    pub fn permission_commands(&self) -> impl Iterator<Item = &Arc<Entry>> + '_ {
+        self.permissions
+            .iter()
+            .filter_map(|(_, id)| self.entries.get(id))
+    }
+
+    /// A counter that changes whenever a permission command or an equivocation arrives.
+    pub fn permission_epoch(&self) -> u64 {
+        self.permission_epoch
     }
 
     /// True if the command is forfeited by its author's equivocation and folds to nothing.
@@ -402,6 +437,14 @@ impl Log {
         let pos = self.order.partition_point(|k| *k < key);
         self.order.insert(pos, key);
         self.mark_dirty(pos);
+        if matches!(
+            env.op,
+            Op::Genesis { .. } | Op::GrantRole { .. } | Op::RevokeRole { .. }
+        ) {
+            let p = self.permissions.partition_point(|k| *k < key);
+            self.permissions.insert(p, key);
+            self.permission_epoch += 1;
+        }
         for d in &env.deps {
             self.heads.remove(d);
         }
@@ -414,6 +457,7 @@ impl Log {
             let earlier = self.forfeit.get(&author).is_none_or(|&f| s < f);
             if earlier {
                 self.forfeit.insert(author, s);
+                self.permission_epoch += 1;
                 // Every command of theirs from `s` on now folds to nothing: replay from the first.
                 if let Some(p) = self.order.iter().position(|(_, c)| {
                     self.entries

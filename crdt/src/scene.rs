@@ -53,6 +53,50 @@ pub struct Scene {
     pub(crate) undo: BTreeMap<CommandId, Arc<crate::fold::UndoRecord>>,
     /// Per author, their undoable commands in fold order, newest last (bounded).
     pub(crate) history: BTreeMap<AuthorId, Vec<CommandId>>,
+    /// What changed since the replica last looked; not state (see [`Journal`]).
+    pub(crate) journal: Journal,
+}
+
+/// A record of which objects the fold touched (and whether each existed before), and whether the
+/// session's name, roles or groups changed, so that change events cost what changed rather than a
+/// comparison of whole scenes. It is bookkeeping, not state: it never takes part in equality or the
+/// state hash.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Journal {
+    pub(crate) objects: BTreeMap<ObjectId, bool>,
+    pub(crate) meta: bool,
+}
+
+impl PartialEq for Journal {
+    fn eq(&self, _: &Journal) -> bool {
+        true
+    }
+}
+
+impl Scene {
+    /// Notes that an object is about to change (call before the change).
+    pub(crate) fn touch(&mut self, id: ObjectId) {
+        let existed = self.objects.contains_key(&id);
+        self.journal.objects.entry(id).or_insert(existed);
+    }
+
+    /// The change events since the journal was last taken, and clears it.
+    pub(crate) fn take_events(&mut self) -> Vec<Event> {
+        let j = std::mem::take(&mut self.journal);
+        let mut ev = Vec::new();
+        for (id, existed) in j.objects {
+            match (existed, self.objects.contains_key(&id)) {
+                (false, true) => ev.push(Event::ObjectAdded(id)),
+                (true, true) => ev.push(Event::ObjectChanged(id)),
+                (true, false) => ev.push(Event::ObjectRemoved(id)),
+                (false, false) => {}
+            }
+        }
+        if j.meta {
+            ev.push(Event::SessionChanged);
+        }
+        ev
+    }
 }
 
 impl Scene {

@@ -32,12 +32,17 @@ fn scenario(seed: u64, counts: &mut Counts) {
     let g = author::genesis(&keys[0], "sim");
     let gid = verify_command(&g).unwrap().id();
     let mut reps: Vec<Replica> = (0..n).map(|_| Replica::new(gid)).collect();
+    // Each replica's downstream projection, kept only from change events.
+    let mut views: Vec<std::collections::BTreeSet<theta_crdt::ids::ObjectId>> =
+        vec![Default::default(); n];
     let mut flight: Vec<(usize, Vec<u8>)> = Vec::new();
-    for r in &mut reps {
+    for (r, v) in reps.iter_mut().zip(views.iter_mut()) {
         r.insert(verify_command(&g).unwrap()).unwrap();
-        r.settle();
+        project(v, r.settle());
     }
+    type View = std::collections::BTreeSet<theta_crdt::ids::ObjectId>;
     let local = |reps: &mut Vec<Replica>,
+                 views: &mut Vec<View>,
                  flight: &mut Vec<(usize, Vec<u8>)>,
                  i: usize,
                  op: Op,
@@ -47,7 +52,7 @@ fn scenario(seed: u64, counts: &mut Counts) {
         let v = verify_command(&b).unwrap();
         let id = v.id();
         reps[i].insert(v).unwrap();
-        reps[i].settle();
+        project(&mut views[i], reps[i].settle());
         for j in 0..reps.len() {
             if j != i {
                 flight.push((j, b.clone()));
@@ -61,6 +66,7 @@ fn scenario(seed: u64, counts: &mut Counts) {
     for k in &keys[1..] {
         local(
             &mut reps,
+            &mut views,
             &mut flight,
             0,
             Op::GrantRole {
@@ -99,7 +105,7 @@ fn scenario(seed: u64, counts: &mut Counts) {
                 next_op(&mut rng, reps[i].scene(), keys[i].author(), &mine[i])
             };
             let is_undo = matches!(op, Op::Undo { .. });
-            let id = local(&mut reps, &mut flight, i, op, &mut rng);
+            let id = local(&mut reps, &mut views, &mut flight, i, op, &mut rng);
             if is_undo {
                 undos[i].push(id);
             } else {
@@ -120,7 +126,7 @@ fn scenario(seed: u64, counts: &mut Counts) {
                 }
             }
             if batch > 0 {
-                reps[j].settle();
+                project(&mut views[j], reps[j].settle());
             }
         }
     }
@@ -130,8 +136,8 @@ fn scenario(seed: u64, counts: &mut Counts) {
         let (j, b) = flight.swap_remove(k);
         deliver(&mut reps[j], &b, counts);
     }
-    for r in &mut reps {
-        r.settle();
+    for (r, v) in reps.iter_mut().zip(views.iter_mut()) {
+        project(v, r.settle());
     }
     let h0 = reps[0].scene().state_hash();
     for (i, r) in reps.iter().enumerate() {
@@ -174,6 +180,21 @@ fn scenario(seed: u64, counts: &mut Counts) {
         .ordered()
         .filter(|e| matches!(e.env.op, Op::Undo { .. }) && !r.rejections().contains_key(&e.id))
         .count() as u64;
+}
+
+fn project(
+    view: &mut std::collections::BTreeSet<theta_crdt::ids::ObjectId>,
+    events: Vec<theta_crdt::scene::Event>,
+) {
+    use theta_crdt::scene::Event;
+    for e in events {
+        match e {
+            Event::ObjectAdded(id) => assert!(view.insert(id), "added twice: {id:?}"),
+            Event::ObjectRemoved(id) => assert!(view.remove(&id), "removed but unknown: {id:?}"),
+            Event::ObjectChanged(id) => assert!(view.contains(&id), "changed but unknown: {id:?}"),
+            _ => {}
+        }
+    }
 }
 
 fn deliver(r: &mut Replica, b: &[u8], counts: &mut Counts) {

@@ -1,0 +1,267 @@
+//! Latency distributions and throughput figures for the command log that criterion's mean-centred
+//! reports do not give: p50/p99 of a local edit, remote arrivals at the tail and 1,000 commands
+//! back, signature verification throughput on all cores, and the memory of a 100,000-command log.
+//!
+//! Run: `cargo bench -p theta-benches --bench crdt_latency`
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use rayon::prelude::*;
+use theta_crdt::author;
+use theta_crdt::command::{ObjectTransform, Op};
+use theta_crdt::fold::Replica;
+use theta_crdt::ids::{DerivedIds, Role};
+use theta_crdt::log::{verify_command, verify_commands};
+use theta_crdt::workload::{self, author_key};
+use theta_mesh::{MaterialId, Primitive, Vec3};
+
+struct Counting;
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: forwards to the system allocator unchanged; only counts bytes.
+#[expect(
+    unsafe_code,
+    reason = "a global allocator is the only way to count every heap byte"
+)]
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        LIVE.fetch_add(l.size(), Ordering::Relaxed);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.alloc(l) }
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        LIVE.fetch_sub(l.size(), Ordering::Relaxed);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.dealloc(p, l) }
+    }
+    unsafe fn realloc(&self, p: *mut u8, l: Layout, new: usize) -> *mut u8 {
+        if new > l.size() {
+            LIVE.fetch_add(new - l.size(), Ordering::Relaxed);
+        } else {
+            LIVE.fetch_sub(l.size() - new, Ordering::Relaxed);
+        }
+        // SAFETY: same contract as the caller's.
+        unsafe { System.realloc(p, l, new) }
+    }
+}
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn pct(mut v: Vec<Duration>) -> (Duration, Duration) {
+    v.sort();
+    (v[v.len() / 2], v[v.len() * 99 / 100])
+}
+
+fn rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| {
+            s.split_whitespace()
+                .nth(1)
+                .and_then(|p| p.parse::<f64>().ok())
+        })
+        .map_or(0.0, |pages| pages * 4096.0 / 1e6)
+}
+
+fn main() {
+    local_edit();
+    remote_arrivals_and_memory();
+    verification_throughput();
+}
+
+/// Sign + insert + fold of a move of one vertex of a 10,000-vertex object.
+fn local_edit() {
+    let admin = author_key(0);
+    let g = author::genesis(&admin, "bench");
+    let mut r = Replica::new(verify_command(&g).expect("genesis").id());
+    r.insert(verify_command(&g).expect("genesis"))
+        .expect("insert");
+    let create = author::sign_local(
+        &admin,
+        r.log(),
+        Op::CreateObject {
+            name: "grid".into(),
+            primitive: Primitive::Grid {
+                size_x: 10.0,
+                size_z: 10.0,
+                cells_x: 99,
+                cells_z: 99,
+            },
+            material: MaterialId(0),
+            transform: ObjectTransform::IDENTITY,
+        },
+    )
+    .expect("sign");
+    let obj = DerivedIds::new(&create.id()).object();
+    r.insert(create).expect("insert");
+    r.settle();
+    let verts: Vec<_> = r
+        .scene()
+        .object(obj)
+        .expect("object")
+        .mesh
+        .vertices()
+        .collect();
+    assert_eq!(verts.len(), 10_000);
+    let mut times = Vec::with_capacity(5000);
+    for i in 0..5000 {
+        let t = Instant::now();
+        let op = Op::MoveVertices {
+            object: obj,
+            vertices: vec![verts[(i * 7919) % verts.len()]],
+            delta: Vec3::new(0.001, 0.0, 0.0),
+        };
+        let c = author::sign_local(&admin, r.log(), op).expect("sign");
+        r.insert(c).expect("insert");
+        r.settle();
+        times.push(t.elapsed());
+    }
+    let (p50, p99) = pct(times);
+    println!(
+        "local edit, move 1 vertex of a 10k-vertex object (sign+insert+fold): p50 {p50:?} p99 {p99:?}"
+    );
+}
+
+/// Remote commands landing at the tail of a 100,000-command log, and 1,000 commands back; memory of
+/// that log and its scene.
+fn remote_arrivals_and_memory() {
+    let t = Instant::now();
+    let cmds = workload::session(42, 3, 100_000);
+    println!("generated {} commands in {:?}", cmds.len(), t.elapsed());
+    let total_bytes: usize = cmds.iter().map(Vec::len).sum();
+    let base_live = LIVE.load(Ordering::Relaxed);
+    let base_rss = rss_mb();
+    let gid = verify_command(&cmds[0]).expect("genesis").id();
+    let mut r = Replica::new(gid);
+    let t = Instant::now();
+    for c in &cmds {
+        r.insert(verify_command(c).expect("valid")).expect("insert");
+    }
+    r.settle();
+    println!(
+        "open 100k: verify one by one + insert + fold: {:?}",
+        t.elapsed()
+    );
+    let live = LIVE.load(Ordering::Relaxed) - base_live;
+    println!(
+        "100k log + scene: {:.1} MB live heap ({:.1} MB of command bytes), RSS grew {:.1} MB; {} objects",
+        live as f64 / 1e6,
+        total_bytes as f64 / 1e6,
+        rss_mb() - base_rss,
+        r.scene().object_count()
+    );
+    // A fresh author (granted editor) sends moves of existing objects.
+    let admin = author_key(0);
+    let remote = author_key(7);
+    let grant = author::sign(
+        &admin,
+        r.log(),
+        Op::GrantRole {
+            author: remote.author(),
+            role: Role::Editor,
+        },
+    );
+    r.insert(verify_command(&grant).expect("grant"))
+        .expect("insert");
+    r.settle();
+    let objs: Vec<_> = r.scene().objects().map(|(id, _)| id).take(50).collect();
+    let mut with_verify = Vec::new();
+    let mut without_verify = Vec::new();
+    for i in 0..2000 {
+        let op = Op::MoveObject {
+            object: objs[i % objs.len()],
+            delta: Vec3::new(0.01, 0.0, 0.0),
+        };
+        let bytes = author::sign(&remote, r.log(), op);
+        if i % 2 == 0 {
+            let t = Instant::now();
+            r.insert(verify_command(&bytes).expect("valid"))
+                .expect("insert");
+            r.settle();
+            with_verify.push(t.elapsed());
+        } else {
+            let v = verify_command(&bytes).expect("valid");
+            let t = Instant::now();
+            r.insert(v).expect("insert");
+            r.settle();
+            without_verify.push(t.elapsed());
+        }
+    }
+    let (a50, a99) = pct(with_verify);
+    let (b50, b99) = pct(without_verify);
+    println!("remote at tail of 100k (verify+insert+fold): p50 {a50:?} p99 {a99:?}");
+    println!("remote at tail of 100k (insert+fold, pre-verified): p50 {b50:?} p99 {b99:?}");
+    // 1,000 commands back: a command whose deps are the heads of 1,000 commands ago.
+    let mut back = Vec::new();
+    let stale = r.log().clone();
+    for i in 0..1000 {
+        let op = Op::MoveObject {
+            object: objs[i % objs.len()],
+            delta: Vec3::new(0.0, 0.01, 0.0),
+        };
+        let b = author::sign(&remote, r.log(), op);
+        r.insert(verify_command(&b).expect("valid"))
+            .expect("insert");
+        r.settle();
+    }
+    let late = author_key(8);
+    let g2 = author::sign(
+        &admin,
+        r.log(),
+        Op::GrantRole {
+            author: late.author(),
+            role: Role::Editor,
+        },
+    );
+    let g2v = verify_command(&g2).expect("grant");
+    let mut stale = stale;
+    stale.insert(g2v.clone()).ok();
+    r.insert(g2v).expect("insert");
+    r.settle();
+    for i in 0..20 {
+        // Each is concurrent with the last ~1,000 commands: it lands about 1,000 back.
+        let op = Op::MoveObject {
+            object: objs[i % objs.len()],
+            delta: Vec3::new(0.0, 0.0, 0.01),
+        };
+        let b = author::sign_on(&late, &stale, &stale.heads(), op);
+        let v = verify_command(&b).expect("valid");
+        stale.insert(v.clone()).ok();
+        let t = Instant::now();
+        r.insert(v).expect("insert");
+        r.settle();
+        back.push(t.elapsed());
+    }
+    let (c50, c99) = pct(back);
+    println!(
+        "remote landing ~1,000 back in 100k (insert+fold, pre-verified): p50 {c50:?} p99 {c99:?}"
+    );
+    println!("fold stats: {:?}", r.stats());
+}
+
+/// Batch verification (64 per batch) spread over all cores with rayon.
+fn verification_throughput() {
+    let cmds = workload::session(7, 3, 20_000);
+    let refs: Vec<&[u8]> = cmds.iter().map(Vec::as_slice).collect();
+    let t = Instant::now();
+    let ok: usize = refs
+        .par_chunks(64)
+        .map(|chunk| {
+            use rand::SeedableRng;
+            let rng = rand::rngs::StdRng::seed_from_u64(chunk.len() as u64);
+            verify_commands(chunk, rng)
+                .iter()
+                .filter(|r| r.is_ok())
+                .count()
+        })
+        .sum();
+    let dt = t.elapsed();
+    assert_eq!(ok, refs.len());
+    println!(
+        "signature verification, batch of 64 + rayon on {} threads: {:.0} commands/s",
+        rayon::current_num_threads(),
+        ok as f64 / dt.as_secs_f64()
+    );
+}
