@@ -321,6 +321,12 @@ pub enum Op {
         /// Material.
         material: MaterialId,
     },
+    /// Joins the session with the role an admin's invite grants (see `invite.rs`). \[reject if the
+    /// capability is forged, for another session or invitee, or its issuer is not an admin here\]
+    RedeemInvite {
+        /// The capability.
+        invite: crate::invite::SignedCapability,
+    },
     /// Undoes one of the author's own commands, on top of whatever happened since. \[reject if the
     /// inverse no longer applies\]
     Undo {
@@ -370,6 +376,7 @@ impl Op {
             Op::MirrorSymmetric { .. } => "mirror-symmetric",
             Op::DuplicateFaces { .. } => "duplicate-faces",
             Op::PaintFaces { .. } => "paint-faces",
+            Op::RedeemInvite { .. } => "redeem-invite",
             Op::Undo { .. } => "undo",
             Op::Redo { .. } => "redo",
         }

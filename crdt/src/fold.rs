@@ -82,6 +82,28 @@ pub fn revocation_caps(log: &Log) -> BTreeMap<AuthorId, u64> {
     caps
 }
 
+/// Checks an invite redeemed by `author`: signature, session, invitee, and that its issuer is an
+/// admin at this point (`role_of`). Expiry is not checked here (see `invite.rs`).
+fn redeemable(
+    invite: &crate::invite::SignedCapability,
+    session: Option<CommandId>,
+    author: AuthorId,
+    role_of: impl Fn(&AuthorId) -> Option<Role>,
+) -> Result<(), String> {
+    let c = &invite.capability;
+    invite.verify().map_err(|e| e.to_string())?;
+    if Some(c.session) != session {
+        return Err("the invite is for another session".into());
+    }
+    if c.invitee.is_some_and(|k| k != author) {
+        return Err("the invite names another invitee".into());
+    }
+    if role_of(&invite.issuer) != Some(Role::Admin) {
+        return Err("the invite's issuer is not an admin here".into());
+    }
+    Ok(())
+}
+
 /// Applies one command to the scene. `caps` are the revocation caps of the whole log.
 #[expect(
     clippy::result_large_err,
@@ -120,7 +142,8 @@ fn apply_inner(
     }
     let role = scene.roles.get(&author).copied();
     let need = match &e.env.op {
-        Op::Genesis { .. } => None,
+        // Redeeming an invite is how a newcomer gets a role: the capability is checked instead.
+        Op::Genesis { .. } | Op::RedeemInvite { .. } => None,
         Op::SetSessionName { .. } | Op::GrantRole { .. } | Op::RevokeRole { .. } => {
             Some(Role::Admin)
         }
@@ -208,6 +231,7 @@ impl Snapshot {
                 | Op::SetSessionName { .. }
                 | Op::GrantRole { .. }
                 | Op::RevokeRole { .. }
+                | Op::RedeemInvite { .. }
                 | Op::Undo { .. }
                 | Op::Redo { .. }
         );
@@ -524,6 +548,15 @@ fn run(scene: &mut Scene, e: &Entry, op: &Op) -> Result<Option<Vec<Op>>, Reject>
             }
             scene.journal.meta = true;
             scene.roles.insert(*who, Role::Viewer);
+        }
+        Op::RedeemInvite { invite } => {
+            redeemable(invite, scene.session, author, |a| {
+                scene.roles.get(a).copied()
+            })
+            .map_err(reject)?;
+            scene.journal.meta = true;
+            let r = scene.roles.entry(author).or_insert(invite.capability.role);
+            *r = (*r).max(invite.capability.role);
         }
         Op::CreateObject {
             name,

@@ -19,6 +19,7 @@
 pub mod author;
 pub mod command;
 pub mod ids;
+pub mod invite;
 pub mod wire;
 
 pub use theta_mesh as mesh;

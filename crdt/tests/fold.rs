@@ -346,3 +346,75 @@ fn settle_reports_change_events() {
         "{ev:?}"
     );
 }
+
+#[test]
+fn invites_are_redeemed_while_the_admin_is_offline() {
+    use theta_crdt::invite::Capability;
+    let admin = key(1);
+    let ivy = key(3);
+    let mallory = key(4);
+    let (mut r, _) = start(&admin);
+    let session = r.scene().session().unwrap();
+    let cap = Capability {
+        session,
+        role: Role::Editor,
+        expires_unix_ms: 5_000,
+        invitee: None,
+        nonce: 1,
+    };
+    let invite = cap.sign(&admin);
+    // The capability survives its fixed encoding, and its expiry is checked against a given clock.
+    assert_eq!(Capability::from_bytes(&cap.to_bytes()).unwrap(), cap);
+    assert!(invite.check_expiry(4_999).is_ok() && invite.check_expiry(5_000).is_err());
+    // The admin is offline: Ivy redeems and edits; any peer folding the log agrees.
+    let (red, red_b) = edit(&mut r, &ivy, Op::RedeemInvite { invite });
+    assert!(
+        !r.rejections().contains_key(&red),
+        "{:?}",
+        r.rejections().get(&red)
+    );
+    assert_eq!(r.scene().role(&ivy.author()), Some(Role::Editor));
+    let (c, _) = edit(&mut r, &ivy, cube("ivy's"));
+    assert!(r.scene().object(object_of(c)).is_some());
+    // Forged: Mallory signs an admin capability for herself.
+    let forged = Capability {
+        role: Role::Admin,
+        nonce: 2,
+        ..cap
+    }
+    .sign(&mallory);
+    let (f, _) = edit(&mut r, &mallory, Op::RedeemInvite { invite: forged });
+    assert!(r.rejections()[&f].reason.contains("not an admin"));
+    // Tampered: an editor invite relabelled admin no longer verifies.
+    let mut tampered = cap.sign(&admin);
+    tampered.capability.role = Role::Admin;
+    let (t, _) = edit(&mut r, &mallory, Op::RedeemInvite { invite: tampered });
+    assert!(r.rejections()[&t].reason.contains("signature"));
+    // Bound to someone else.
+    let bound = Capability {
+        invitee: Some(ivy.author()),
+        nonce: 3,
+        ..cap
+    }
+    .sign(&admin);
+    let (b, _) = edit(&mut r, &mallory, Op::RedeemInvite { invite: bound });
+    assert!(r.rejections()[&b].reason.contains("invitee"));
+    // Another session's invite.
+    let other = Capability {
+        session: theta_crdt::ids::CommandId([9; 32]),
+        nonce: 4,
+        ..cap
+    }
+    .sign(&admin);
+    let (o, _) = edit(&mut r, &mallory, Op::RedeemInvite { invite: other });
+    assert!(r.rejections()[&o].reason.contains("another session"));
+    assert_eq!(r.scene().role(&mallory.author()), None);
+    // A fresh replica that receives the whole log agrees.
+    let mut fresh = Replica::new(session);
+    for e in r.log().ordered() {
+        fresh.insert(verified(&e.bytes)).unwrap();
+    }
+    fresh.settle();
+    assert_eq!(fresh.scene().state_hash(), r.scene().state_hash());
+    let _ = red_b;
+}

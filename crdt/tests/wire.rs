@@ -329,12 +329,25 @@ fn ops() -> Vec<Op> {
         selection: ElementSelection::default(),
         transform: Transform::Translate(Vec3::ZERO),
     });
+    ops.push(Op::RedeemInvite {
+        invite: theta_crdt::invite::SignedCapability {
+            capability: theta_crdt::invite::Capability {
+                session: cmd(7),
+                role: theta_crdt::ids::Role::Editor,
+                expires_unix_ms: 1_800_000_000_000,
+                invitee: Some(AuthorId(key(3))),
+                nonce: 99,
+            },
+            issuer: AuthorId(key(4)),
+            signature: [0x5a; 64],
+        },
+    });
     ops
 }
 
 /// The number of `Op` variants. `Op` is non-exhaustive, so this test cannot match it
 /// exhaustively; when a variant is added, add a sample to `ops()` and bump this.
-const OP_VARIANTS: usize = 34;
+const OP_VARIANTS: usize = 35;
 
 fn envelope(op: Op) -> Envelope {
     Envelope {
@@ -441,7 +454,7 @@ fn encoding_is_pinned() {
     assert_eq!(h.finalize().to_hex().as_str(), PINNED_SAMPLES_HASH);
 }
 const PINNED_SAMPLES_HASH: &str =
-    "c85e4ece2c570bc887c906decdf25ed09bf739f89de27d9320c7be717ca29077";
+    "52a1ad98b89bff055c55615fd9c6fa8cac4b90904388669e54b395848093c216";
 
 #[test]
 fn floats_travel_bit_for_bit() {

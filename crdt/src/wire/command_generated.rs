@@ -406,10 +406,10 @@ pub struct ElementTransformUnionTableOffset {}
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
 pub const ENUM_MIN_OP: u8 = 0;
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
-pub const ENUM_MAX_OP: u8 = 34;
+pub const ENUM_MAX_OP: u8 = 35;
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
 #[allow(non_camel_case_types)]
-pub const ENUM_VALUES_OP: [Op; 35] = [
+pub const ENUM_VALUES_OP: [Op; 36] = [
   Op::NONE,
   Op::Genesis,
   Op::SetSessionName,
@@ -445,6 +445,7 @@ pub const ENUM_VALUES_OP: [Op; 35] = [
   Op::PaintFaces,
   Op::Undo,
   Op::Redo,
+  Op::RedeemInvite,
 ];
 
 /// What a command does. The union's type byte is the op kind on the wire: append only, never
@@ -489,9 +490,10 @@ impl Op {
   pub const PaintFaces: Self = Self(32);
   pub const Undo: Self = Self(33);
   pub const Redo: Self = Self(34);
+  pub const RedeemInvite: Self = Self(35);
 
   pub const ENUM_MIN: u8 = 0;
-  pub const ENUM_MAX: u8 = 34;
+  pub const ENUM_MAX: u8 = 35;
   pub const ENUM_VALUES: &'static [Self] = &[
     Self::NONE,
     Self::Genesis,
@@ -528,6 +530,7 @@ impl Op {
     Self::PaintFaces,
     Self::Undo,
     Self::Redo,
+    Self::RedeemInvite,
   ];
   /// Returns the variant's name or "" if unknown.
   pub fn variant_name(self) -> Option<&'static str> {
@@ -567,6 +570,7 @@ impl Op {
       Self::PaintFaces => Some("PaintFaces"),
       Self::Undo => Some("Undo"),
       Self::Redo => Some("Redo"),
+      Self::RedeemInvite => Some("RedeemInvite"),
       _ => None,
     }
   }
@@ -7788,6 +7792,144 @@ impl ::core::fmt::Debug for Redo<'_> {
       ds.finish()
   }
 }
+pub enum RedeemInviteOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+/// Joins the session with the role an admin's invite capability grants.
+pub struct RedeemInvite<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for RedeemInvite<'a> {
+  type Inner = RedeemInvite<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> RedeemInvite<'a> {
+  pub const VT_CAPABILITY: ::flatbuffers::VOffsetT = 4;
+  pub const VT_ISSUER: ::flatbuffers::VOffsetT = 6;
+  pub const VT_SIGNATURE: ::flatbuffers::VOffsetT = 8;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    RedeemInvite { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args RedeemInviteArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<RedeemInvite<'bldr>> {
+    let mut builder = RedeemInviteBuilder::new(_fbb);
+    if let Some(x) = args.signature { builder.add_signature(x); }
+    if let Some(x) = args.issuer { builder.add_issuer(x); }
+    if let Some(x) = args.capability { builder.add_capability(x); }
+    builder.finish()
+  }
+
+
+  /// The capability in its fixed 82-byte layout (crdt/src/invite.rs): session, role, expiry,
+  /// invitee, nonce.
+  #[inline]
+  pub fn capability(&self) -> ::flatbuffers::Vector<'a, u8> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'a, u8>>>(RedeemInvite::VT_CAPABILITY, None).unwrap()}
+  }
+  /// The admin who signed it.
+  #[inline]
+  pub fn issuer(&self) -> &'a PublicKey {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<PublicKey>(RedeemInvite::VT_ISSUER, None).unwrap()}
+  }
+  /// The issuer's signature over "theta-invite/1" followed by the capability bytes (64 bytes).
+  #[inline]
+  pub fn signature(&self) -> ::flatbuffers::Vector<'a, u8> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'a, u8>>>(RedeemInvite::VT_SIGNATURE, None).unwrap()}
+  }
+}
+
+impl ::flatbuffers::Verifiable for RedeemInvite<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, u8>>>("capability", Self::VT_CAPABILITY, true)?
+     .visit_field::<PublicKey>("issuer", Self::VT_ISSUER, true)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, u8>>>("signature", Self::VT_SIGNATURE, true)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct RedeemInviteArgs<'a> {
+    pub capability: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, u8>>>,
+    pub issuer: Option<&'a PublicKey>,
+    pub signature: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, u8>>>,
+}
+impl<'a> Default for RedeemInviteArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    RedeemInviteArgs {
+      capability: None, // required field
+      issuer: None, // required field
+      signature: None, // required field
+    }
+  }
+}
+
+pub struct RedeemInviteBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> RedeemInviteBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_capability(&mut self, capability: ::flatbuffers::WIPOffset<::flatbuffers::Vector<'b , u8>>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(RedeemInvite::VT_CAPABILITY, capability);
+  }
+  #[inline]
+  pub fn add_issuer(&mut self, issuer: &PublicKey) {
+    self.fbb_.push_slot_always::<&PublicKey>(RedeemInvite::VT_ISSUER, issuer);
+  }
+  #[inline]
+  pub fn add_signature(&mut self, signature: ::flatbuffers::WIPOffset<::flatbuffers::Vector<'b , u8>>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(RedeemInvite::VT_SIGNATURE, signature);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> RedeemInviteBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    RedeemInviteBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<RedeemInvite<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    self.fbb_.required(o, RedeemInvite::VT_CAPABILITY,"capability");
+    self.fbb_.required(o, RedeemInvite::VT_ISSUER,"issuer");
+    self.fbb_.required(o, RedeemInvite::VT_SIGNATURE,"signature");
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for RedeemInvite<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("RedeemInvite");
+      ds.field("capability", &self.capability());
+      ds.field("issuer", &self.issuer());
+      ds.field("signature", &self.signature());
+      ds.finish()
+  }
+}
 pub enum BodyOffset {}
 #[derive(Copy, Clone, PartialEq)]
 
@@ -8366,6 +8508,20 @@ impl<'a> Body<'a> {
     }
   }
 
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn op_as_redeem_invite(&self) -> Option<RedeemInvite<'a>> {
+    if self.op_type() == Op::RedeemInvite {
+      let u = self.op();
+      // Safety:
+      // Created from a valid Table for this object
+      // Which contains a valid union in this slot
+      Some(unsafe { RedeemInvite::init_from_table(u) })
+    } else {
+      None
+    }
+  }
+
 }
 
 impl ::flatbuffers::Verifiable for Body<'_> {
@@ -8415,6 +8571,7 @@ impl ::flatbuffers::Verifiable for Body<'_> {
           Op::PaintFaces => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<PaintFaces>>("Op::PaintFaces", pos),
           Op::Undo => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<Undo>>("Op::Undo", pos),
           Op::Redo => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<Redo>>("Op::Redo", pos),
+          Op::RedeemInvite => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<RedeemInvite>>("Op::RedeemInvite", pos),
           _ => Ok(()),
         }
      })?
@@ -8740,6 +8897,13 @@ impl ::core::fmt::Debug for Body<'_> {
         },
         Op::Redo => {
           if let Some(x) = self.op_as_redo() {
+            ds.field("op", &x)
+          } else {
+            ds.field("op", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        Op::RedeemInvite => {
+          if let Some(x) = self.op_as_redeem_invite() {
             ds.field("op", &x)
           } else {
             ds.field("op", &"InvalidFlatbuffer: Union discriminant does not match value.")

@@ -889,6 +889,20 @@ fn encode_op(fbb: &mut Builder<'_>, op: &Op) -> (fb::Op, UnionOffset) {
             let t = fb::Redo::create(fbb, &fb::RedoArgs { undo: Some(&undo) });
             (fb::Op::Redo, t.as_union_value())
         }
+        Op::RedeemInvite { invite } => {
+            let capability = fbb.create_vector(&invite.capability.to_bytes());
+            let issuer = fb::PublicKey::new(&invite.issuer.0);
+            let signature = fbb.create_vector(&invite.signature);
+            let t = fb::RedeemInvite::create(
+                fbb,
+                &fb::RedeemInviteArgs {
+                    capability: Some(capability),
+                    issuer: Some(&issuer),
+                    signature: Some(signature),
+                },
+            );
+            (fb::Op::RedeemInvite, t.as_union_value())
+        }
     }
 }
 
@@ -1361,6 +1375,23 @@ fn decode_op(body: &fb::Body<'_>) -> Result<Op> {
             let t = member(body.op_as_redo())?;
             Op::Redo {
                 undo: hash(t.undo()),
+            }
+        }
+        fb::Op::RedeemInvite => {
+            let t = member(body.op_as_redeem_invite())?;
+            let capability = crate::invite::Capability::from_bytes(t.capability().bytes())
+                .map_err(|e| invalid(e.to_string()))?;
+            let signature: [u8; 64] = t
+                .signature()
+                .bytes()
+                .try_into()
+                .map_err(|_| invalid("invite signature is not 64 bytes".to_string()))?;
+            Op::RedeemInvite {
+                invite: crate::invite::SignedCapability {
+                    capability,
+                    issuer: AuthorId(t.issuer().bytes().into()),
+                    signature,
+                },
             }
         }
         other => return Err(DecodeError::UnknownOpKind(other.0)),
