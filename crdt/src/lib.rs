@@ -24,6 +24,8 @@ pub mod wire;
 
 pub use theta_mesh as mesh;
 pub mod fold;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod log;
 pub mod scene;
 pub mod sign;

@@ -201,3 +201,34 @@ fn entries_since_sends_exactly_what_is_missing() {
     assert!(r.log().entries_since(&r.log().heads()).is_empty());
     assert_eq!(r.log().entries_since(&[]).len(), 6);
 }
+
+#[test]
+fn deps_that_never_arrive_wait_in_a_bounded_pending_set() {
+    use theta_crdt::log::MAX_PENDING;
+    let a = key(1);
+    let (r, _) = start(&a);
+    let mut log = r.log().clone();
+    // Commands naming a dependency nobody will ever send.
+    let ghost = theta_crdt::ids::CommandId([0xee; 32]);
+    let mut refused = 0;
+    for i in 0..MAX_PENDING + 10 {
+        let env = Envelope {
+            author: key(2).author(),
+            seq: 1,
+            lamport: 7,
+            deps: vec![ghost],
+            op: cube(&format!("orphan {i}")),
+        };
+        match log.insert(verified(&author::seal(&key(2), &env))) {
+            Ok(Inserted::Pending(missing)) => assert_eq!(missing, vec![ghost]),
+            Err(InsertError::PendingFull(_)) => refused += 1,
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(log.pending_len(), MAX_PENDING);
+    assert_eq!(refused, 10);
+    assert_eq!(log.len(), 1, "nothing entered the log");
+    // The log still works for honest commands.
+    let ok = author::sign(&a, &log, cube("fine"));
+    assert!(matches!(log.insert(verified(&ok)), Ok(Inserted::Added(_))));
+}
