@@ -139,6 +139,7 @@ fn remote_arrivals_and_memory() {
     for c in &cmds {
         r.insert(verify_command(c).expect("valid")).expect("insert");
     }
+    let log_only = LIVE.load(Ordering::Relaxed) - base_live;
     r.settle();
     println!(
         "open 100k: verify one by one + insert + fold: {:?}",
@@ -146,8 +147,9 @@ fn remote_arrivals_and_memory() {
     );
     let live = LIVE.load(Ordering::Relaxed) - base_live;
     println!(
-        "100k log + scene: {:.1} MB live heap ({:.1} MB of command bytes), RSS grew {:.1} MB; {} objects",
+        "100k log + scene: {:.1} MB live heap, of which the log {:.1} MB ({:.1} MB of command bytes), RSS grew {:.1} MB; {} objects",
         live as f64 / 1e6,
+        log_only as f64 / 1e6,
         total_bytes as f64 / 1e6,
         rss_mb() - base_rss,
         r.scene().object_count()
