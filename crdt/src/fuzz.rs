@@ -38,9 +38,9 @@ pub fn merge_converges(data: &[u8]) {
             }
         }
     };
-    for i in 1..n {
+    for k in &keys[1..] {
         let op = Op::GrantRole {
-            author: keys[i].author(),
+            author: k.author(),
             role: Role::Editor,
         };
         make(&mut reps, &mut flight, 0, op);
