@@ -20,7 +20,7 @@ use theta_mesh::{MeshError, Selection, Vec3};
 
 use crate::command::{ObjectTransform, Op};
 use crate::ids::{AuthorId, CommandId, DerivedIds, GroupId, ObjectId, Role};
-use crate::log::{Entry, InsertError, Inserted, Log, Verified};
+use crate::log::{Entry, InsertError, Inserted, Log, OrderKey, Verified};
 use crate::scene::{Event, Group, Object, Rejection, Scene, diff};
 
 /// How many of an author's most recent commands can be undone.
@@ -919,10 +919,12 @@ fn run(scene: &mut Scene, e: &Entry, op: &Op) -> Result<Option<Vec<Op>>, Reject>
 pub struct Replica {
     log: Log,
     scene: Scene,
-    applied: usize,
+    /// The last command folded into `scene`, and how many commands that is.
+    applied: Option<OrderKey>,
+    applied_count: usize,
     caps: BTreeMap<AuthorId, u64>,
     caps_epoch: Option<u64>,
-    snapshots: Vec<(usize, Scene)>,
+    snapshots: Vec<(OrderKey, usize, Scene)>,
     rejected: BTreeMap<CommandId, Rejection>,
     stats: FoldStats,
 }
@@ -946,7 +948,8 @@ impl Replica {
         Replica {
             log: Log::for_session(session),
             scene: Scene::default(),
-            applied: 0,
+            applied: None,
+            applied_count: 0,
             caps: BTreeMap::new(),
             caps_epoch: None,
             snapshots: Vec::new(),
@@ -1011,9 +1014,10 @@ impl Replica {
             let first = self
                 .log
                 .ordered()
-                .position(|e| changed.contains(&e.env.author));
-            if let Some(p) = first {
-                dirty = Some(dirty.map_or(p, |d| d.min(p)));
+                .find(|e| changed.contains(&e.env.author))
+                .map(|e| (e.env.lamport, e.id));
+            if let Some(k) = first {
+                dirty = Some(dirty.map_or(k, |d| d.min(k)));
             }
             self.caps = caps;
         }
@@ -1022,24 +1026,26 @@ impl Replica {
         // comparing the two); otherwise the journal says what changed, at no per-object cost.
         let mut replaced: Option<Scene> = None;
         if let Some(d) = dirty
-            && d < self.applied
+            && self.applied.is_some_and(|a| d <= a)
         {
             self.stats.rollbacks += 1;
-            self.snapshots.retain(|(pos, _)| *pos <= d);
-            let (pos, restored) = match self.snapshots.last() {
-                Some((pos, s)) => (*pos, s.clone()),
-                None => (0, Scene::default()),
+            // A snapshot taken after folding key k is still good if every change lies after k.
+            self.snapshots.retain(|(k, _, _)| *k < d);
+            let (key, count, restored) = match self.snapshots.last() {
+                Some((k, c, s)) => (Some(*k), *c, s.clone()),
+                None => (None, 0, Scene::default()),
             };
-            self.applied = pos;
+            self.applied = key;
+            self.applied_count = count;
             let mut old = std::mem::replace(&mut self.scene, restored);
             old.journal = Default::default();
             replaced = Some(old);
-            self.stats.replayed += (self.log.len() - self.applied) as u64;
         }
-        while self.applied < self.log.len() {
-            let Some(e) = self.log.at(self.applied).cloned() else {
-                break;
-            };
+        let todo: Vec<Arc<Entry>> = self.log.ordered_after(self.applied).cloned().collect();
+        if replaced.is_some() {
+            self.stats.replayed += todo.len() as u64;
+        }
+        for e in todo {
             self.stats.applied += 1;
             match apply(&mut self.scene, &self.log, &self.caps, &e) {
                 Ok(()) => {
@@ -1053,11 +1059,13 @@ impl Replica {
                     self.rejected.insert(e.id, r);
                 }
             }
-            self.applied += 1;
-            if self.applied.is_multiple_of(SNAPSHOT_INTERVAL) {
+            let key = (e.env.lamport, e.id);
+            self.applied = Some(key);
+            self.applied_count += 1;
+            if self.applied_count.is_multiple_of(SNAPSHOT_INTERVAL) {
                 let mut snap = self.scene.clone();
                 snap.journal = Default::default();
-                self.snapshots.push((self.applied, snap));
+                self.snapshots.push((key, self.applied_count, snap));
                 if self.snapshots.len() > MAX_SNAPSHOTS {
                     self.snapshots.remove(0);
                 }

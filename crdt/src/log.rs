@@ -23,6 +23,9 @@ use crate::ids::{AuthorId, CommandId};
 use crate::sign::{self, SignatureError};
 use crate::wire::{self, DecodeError};
 
+/// A command's place in the total order: (Lamport clock, id).
+pub type OrderKey = (u64, CommandId);
+
 /// Most commands waiting for missing dependencies at once.
 pub const MAX_PENDING: usize = 4096;
 
@@ -174,8 +177,8 @@ pub fn verify_commands<R: rand_core::RngCore + rand_core::CryptoRng>(
 pub struct Log {
     session: Option<CommandId>,
     entries: BTreeMap<CommandId, Arc<Entry>>,
-    /// All commands in the total order.
-    order: Vec<(u64, CommandId)>,
+    /// All commands in the total order (a B-tree, so a late arrival inserts in O(log n)).
+    order: BTreeSet<OrderKey>,
     /// (author, seq) → the commands claiming it (two or more means equivocation).
     chain: BTreeMap<(AuthorId, u64), Vec<CommandId>>,
     /// Author → the lowest sequence number at which they equivocated.
@@ -184,8 +187,8 @@ pub struct Log {
     pending: BTreeMap<CommandId, Verified>,
     /// Missing id → pending commands waiting for it.
     waiting: BTreeMap<CommandId, BTreeSet<CommandId>>,
-    /// The lowest order position changed since the fold last looked (see [`Log::take_dirty`]).
-    dirty_from: Option<usize>,
+    /// The lowest order key changed since the fold last looked (see [`Log::take_dirty`]).
+    dirty_from: Option<OrderKey>,
     /// Permission commands (genesis, grant, revoke) in the total order, so revocation caps can be
     /// recomputed without walking the whole log.
     permissions: Vec<(u64, CommandId)>,
@@ -242,9 +245,13 @@ impl Log {
         self.order.iter().filter_map(|(_, id)| self.entries.get(id))
     }
 
-    /// The command at an order position.
-    pub fn at(&self, pos: usize) -> Option<&Arc<Entry>> {
-        self.order.get(pos).and_then(|(_, id)| self.entries.get(id))
+    /// The commands after `key` in the total order (all of them for `None`).
+    pub fn ordered_after(&self, key: Option<OrderKey>) -> impl Iterator<Item = &Arc<Entry>> + '_ {
+        use std::ops::Bound::{Excluded, Unbounded};
+        let lower = key.map_or(Unbounded, Excluded);
+        self.order
+            .range((lower, Unbounded))
+            .filter_map(|(_, id)| self.entries.get(id))
     }
 
     /// Permission commands (genesis, grants, revokes) in the total order.
@@ -287,9 +294,9 @@ impl Log {
         }
     }
 
-    /// The lowest order position that changed since the last call, and resets it. The fold replays
-    /// from there.
-    pub fn take_dirty(&mut self) -> Option<usize> {
+    /// The lowest order key that changed since the last call (a command arrived there, or folds
+    /// differently from there on), and resets it. The fold replays from there.
+    pub fn take_dirty(&mut self) -> Option<OrderKey> {
         self.dirty_from.take()
     }
 
@@ -434,9 +441,8 @@ impl Log {
         }
         // Accepted.
         let key = (env.lamport, id);
-        let pos = self.order.partition_point(|k| *k < key);
-        self.order.insert(pos, key);
-        self.mark_dirty(pos);
+        self.order.insert(key);
+        self.mark_dirty(key);
         if matches!(
             env.op,
             Op::Genesis { .. } | Op::GrantRole { .. } | Op::RevokeRole { .. }
@@ -459,12 +465,14 @@ impl Log {
                 self.forfeit.insert(author, s);
                 self.permission_epoch += 1;
                 // Every command of theirs from `s` on now folds to nothing: replay from the first.
-                if let Some(p) = self.order.iter().position(|(_, c)| {
-                    self.entries
-                        .get(c)
-                        .is_some_and(|x| x.env.author == author && x.env.seq >= s)
-                }) {
-                    self.mark_dirty(p);
+                let first = self
+                    .chain
+                    .range((author, s)..=(author, u64::MAX))
+                    .flat_map(|(_, ids)| ids.iter())
+                    .filter_map(|c| self.entries.get(c).map(|x| (x.env.lamport, *c)))
+                    .min();
+                if let Some(k) = first {
+                    self.mark_dirty(k);
                 }
             }
         }
@@ -472,7 +480,7 @@ impl Log {
         Ok(())
     }
 
-    fn mark_dirty(&mut self, pos: usize) {
-        self.dirty_from = Some(self.dirty_from.map_or(pos, |d| d.min(pos)));
+    fn mark_dirty(&mut self, key: OrderKey) {
+        self.dirty_from = Some(self.dirty_from.map_or(key, |d| d.min(key)));
     }
 }
