@@ -49,7 +49,7 @@ pub fn sign_on(key: &Keypair, log: &Log, deps: &[CommandId], op: Op) -> Vec<u8> 
     let lamport = 1 + deps
         .iter()
         .filter_map(|d| log.get(d))
-        .map(|e| e.env.lamport)
+        .map(|e| e.lamport)
         .max()
         .unwrap_or(0);
     seal(

@@ -57,13 +57,14 @@ pub fn revocation_caps(log: &Log) -> BTreeMap<AuthorId, u64> {
     let mut roles: BTreeMap<AuthorId, Role> = BTreeMap::new();
     let mut caps: BTreeMap<AuthorId, u64> = BTreeMap::new();
     for e in log.permission_commands() {
-        if log.is_forfeited(e) || caps.get(&e.env.author).is_some_and(|&c| e.env.seq > c) {
+        if log.is_forfeited(e) || caps.get(&e.author).is_some_and(|&c| e.seq > c) {
             continue;
         }
-        let admin = roles.get(&e.env.author) == Some(&Role::Admin);
-        match &e.env.op {
+        let admin = roles.get(&e.author) == Some(&Role::Admin);
+        let Ok(op) = e.op() else { continue };
+        match &op {
             Op::Genesis { .. } => {
-                roles.insert(e.env.author, Role::Admin);
+                roles.insert(e.author, Role::Admin);
             }
             Op::GrantRole { author, role } if admin => {
                 roles.insert(*author, *role);
@@ -115,11 +116,35 @@ pub fn apply(
     caps: &BTreeMap<AuthorId, u64>,
     e: &Entry,
 ) -> Result<(), Rejection> {
-    let r = apply_inner(scene, log, caps, e);
+    apply_decoded(scene, log, caps, e, None)
+}
+
+/// [`apply`], with the operation already decoded when the caller has it.
+#[expect(clippy::result_large_err, reason = "as for `apply`")]
+fn apply_decoded(
+    scene: &mut Scene,
+    log: &Log,
+    caps: &BTreeMap<AuthorId, u64>,
+    e: &Entry,
+    op: Option<Op>,
+) -> Result<(), Rejection> {
+    let op = match op.map_or_else(|| e.op(), Ok) {
+        Ok(op) => op,
+        Err(err) => {
+            return Err(Rejection {
+                command: e.id,
+                author: e.author,
+                kind: "unreadable",
+                reason: format!("the stored command no longer decodes: {err}"),
+                conflict: None,
+            });
+        }
+    };
+    let r = apply_inner(scene, log, caps, e, &op);
     r.map_err(|(reason, conflict)| Rejection {
         command: e.id,
-        author: e.env.author,
-        kind: e.env.op.kind(),
+        author: e.author,
+        kind: op.kind(),
         reason,
         conflict,
     })
@@ -130,18 +155,19 @@ fn apply_inner(
     log: &Log,
     caps: &BTreeMap<AuthorId, u64>,
     e: &Entry,
+    op: &Op,
 ) -> Result<(), Reject> {
-    let author = e.env.author;
+    let author = e.author;
     if log.is_forfeited(e) {
         return Err(reject(
             "the author signed two commands with one sequence number",
         ));
     }
-    if caps.get(&author).is_some_and(|&c| e.env.seq > c) {
+    if caps.get(&author).is_some_and(|&c| e.seq > c) {
         return Err(reject("the author's role was revoked before this command"));
     }
     let role = scene.roles.get(&author).copied();
-    let need = match &e.env.op {
+    let need = match op {
         // Redeeming an invite is how a newcomer gets a role: the capability is checked instead.
         Op::Genesis { .. } | Op::RedeemInvite { .. } => None,
         Op::SetSessionName { .. } | Op::GrantRole { .. } | Op::RevokeRole { .. } => {
@@ -157,8 +183,8 @@ fn apply_inner(
             role.map_or("not a member".to_string(), |r| format!("{r:?}"))
         )));
     }
-    let before = Snapshot::take(scene, &e.env.op);
-    let inverse = match &e.env.op {
+    let before = Snapshot::take(scene, op);
+    let inverse = match op {
         Op::Undo { target } => return undo(scene, log, e, *target),
         Op::Redo { undo: u } => return redo(scene, log, e, *u),
         op => run(scene, e, op)?,
@@ -176,7 +202,7 @@ fn apply_inner(
             );
         }
     } else {
-        before.record(scene, e);
+        before.record(scene, e, op);
     }
     Ok(())
 }
@@ -248,7 +274,7 @@ impl Snapshot {
         }
     }
 
-    fn record(self, scene: &mut Scene, e: &Entry) {
+    fn record(self, scene: &mut Scene, e: &Entry, op: &Op) {
         if !self.undoable {
             return;
         }
@@ -258,10 +284,7 @@ impl Snapshot {
             .map(|(id, b)| (id, b, scene.objects.get(&id).cloned()))
             .collect();
         // An object the command created has the first id the command derives.
-        if matches!(
-            e.env.op,
-            Op::CreateObject { .. } | Op::DuplicateObject { .. }
-        ) {
+        if matches!(op, Op::CreateObject { .. } | Op::DuplicateObject { .. }) {
             let id = DerivedIds::new(&e.id).object();
             if let Some(o) = scene.objects.get(&id) {
                 objects.push((id, None, Some(o.clone())));
@@ -272,7 +295,7 @@ impl Snapshot {
             .into_iter()
             .map(|(id, b)| (id, b, scene.groups.get(&id).cloned()))
             .collect();
-        if let Op::GroupObjects { .. } = e.env.op {
+        if let Op::GroupObjects { .. } = op {
             let g = DerivedIds::new(&e.id).group();
             if let Some(x) = scene.groups.get(&g) {
                 groups.push((g, None, Some(x.clone())));
@@ -292,7 +315,7 @@ impl Snapshot {
 
 fn push_history(scene: &mut Scene, e: &Entry, rec: UndoRecord) {
     scene.undo.insert(e.id, Arc::new(rec));
-    let h = scene.history.entry(e.env.author).or_default();
+    let h = scene.history.entry(e.author).or_default();
     h.push(e.id);
     if h.len() > UNDO_DEPTH {
         let old = h.remove(0);
@@ -370,7 +393,7 @@ fn revert(scene: &mut Scene, e: &Entry, rec: &UndoRecord) -> Result<UndoRecord, 
                 None => {
                     scene.touch(*id);
                     scene.objects.remove(id);
-                    scene.deleted.insert(*id, (e.id, e.env.author));
+                    scene.deleted.insert(*id, (e.id, e.author));
                 }
             }
         }
@@ -414,7 +437,7 @@ fn undo(scene: &mut Scene, log: &Log, e: &Entry, target: CommandId) -> Result<()
     let Some(t) = log.get(&target) else {
         return Err(reject("the command to undo is not in the log"));
     };
-    if t.env.author != e.env.author {
+    if t.author != e.author {
         return Err(reject("only a command's author can undo it"));
     }
     let Some(rec) = scene.undo.get(&target).cloned() else {
@@ -431,7 +454,7 @@ fn redo(scene: &mut Scene, log: &Log, e: &Entry, u: CommandId) -> Result<(), Rej
     let Some(t) = log.get(&u) else {
         return Err(reject("the undo to redo is not in the log"));
     };
-    if t.env.author != e.env.author || !matches!(t.env.op, Op::Undo { .. }) {
+    if t.author != e.author || !matches!(t.op(), Ok(Op::Undo { .. })) {
         return Err(reject("redo names one of the author's own undo commands"));
     }
     let Some(rec) = scene.undo.get(&u).cloned() else {
@@ -477,7 +500,7 @@ fn mesh_edit(
         .then_some(last);
         (err.to_string(), conflict)
     })?;
-    o.last_geometry_edit = (e.id, e.env.author);
+    o.last_geometry_edit = (e.id, e.author);
     Ok(())
 }
 
@@ -523,7 +546,7 @@ fn finite(v: Vec3, what: &str) -> Result<(), Reject> {
 /// structural edits, which are undone from snapshots.
 fn run(scene: &mut Scene, e: &Entry, op: &Op) -> Result<Option<Vec<Op>>, Reject> {
     let mut ids = DerivedIds::new(&e.id);
-    let author = e.env.author;
+    let author = e.author;
     match op {
         Op::Genesis { name } => {
             if scene.session.is_some() {
@@ -1014,8 +1037,8 @@ impl Replica {
             let first = self
                 .log
                 .ordered()
-                .find(|e| changed.contains(&e.env.author))
-                .map(|e| (e.env.lamport, e.id));
+                .find(|e| changed.contains(&e.author))
+                .map(|e| (e.lamport, e.id));
             if let Some(k) = first {
                 dirty = Some(dirty.map_or(k, |d| d.min(k)));
             }
@@ -1041,13 +1064,15 @@ impl Replica {
             old.journal = Default::default();
             replaced = Some(old);
         }
+        let mut fresh = self.log.take_fresh();
         let todo: Vec<Arc<Entry>> = self.log.ordered_after(self.applied).cloned().collect();
         if replaced.is_some() {
             self.stats.replayed += todo.len() as u64;
         }
         for e in todo {
             self.stats.applied += 1;
-            match apply(&mut self.scene, &self.log, &self.caps, &e) {
+            let op = fresh.remove(&e.id);
+            match apply_decoded(&mut self.scene, &self.log, &self.caps, &e, op) {
                 Ok(()) => {
                     self.rejected.remove(&e.id);
                 }
@@ -1059,7 +1084,7 @@ impl Replica {
                     self.rejected.insert(e.id, r);
                 }
             }
-            let key = (e.env.lamport, e.id);
+            let key = (e.lamport, e.id);
             self.applied = Some(key);
             self.applied_count += 1;
             if self.applied_count.is_multiple_of(SNAPSHOT_INTERVAL) {

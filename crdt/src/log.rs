@@ -29,21 +29,60 @@ pub type OrderKey = (u64, CommandId);
 /// Most commands waiting for missing dependencies at once.
 pub const MAX_PENDING: usize = 4096;
 
-/// A verified, decoded command: what the log stores.
+/// A verified command as the log stores it: its bytes, plus the few header fields the log itself
+/// needs. The operation stays in the bytes and is decoded when the fold applies it ([`Entry::op`]):
+/// the bytes are the truth, and keeping a decoded copy of every command would more than double the
+/// log's memory.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Entry {
     /// BLAKE3 of the signed body.
     pub id: CommandId,
-    /// The decoded body.
-    pub env: Envelope,
-    /// The stored bytes (`SignedCommand`: body and signature), exactly as received.
+    /// The author.
+    pub author: AuthorId,
+    /// The author's sequence number.
+    pub seq: u64,
+    /// The Lamport clock.
+    pub lamport: u64,
+    deps: Box<[CommandId]>,
+    /// The stored bytes (`SignedCommand`: body and signature), canonically wrapped.
     pub bytes: Arc<[u8]>,
+}
+
+impl Entry {
+    fn new(id: CommandId, env: &Envelope, bytes: Arc<[u8]>) -> Entry {
+        Entry {
+            id,
+            author: env.author,
+            seq: env.seq,
+            lamport: env.lamport,
+            deps: env.deps.clone().into_boxed_slice(),
+            bytes,
+        }
+    }
+
+    /// The ids this command depends on.
+    pub fn deps(&self) -> &[CommandId] {
+        &self.deps
+    }
+
+    /// The operation, decoded from the stored bytes. The bytes decoded when the command was
+    /// verified, so this fails only if memory was corrupted.
+    pub fn op(&self) -> Result<Op, DecodeError> {
+        let (body, _) = wire::decode_signed(&self.bytes)?;
+        Ok(wire::decode_body(body)?.op)
+    }
+
+    /// The whole signed body, decoded.
+    pub fn envelope(&self) -> Result<Envelope, DecodeError> {
+        let (body, _) = wire::decode_signed(&self.bytes)?;
+        wire::decode_body(body)
+    }
 }
 
 /// A command whose signature has been checked. The only way to make one is [`verify_command`] or
 /// [`verify_commands`], so every path into the log goes through the same rule.
 #[derive(Debug, Clone)]
-pub struct Verified(Entry);
+pub struct Verified(Entry, Envelope);
 
 impl Verified {
     /// A command this process just signed (see [`crate::author::sign_local`]); decodes it without
@@ -52,11 +91,8 @@ impl Verified {
         let (body, _) = wire::decode_signed(bytes)?;
         let env = wire::decode_body(body)?;
         let id = CommandId(*blake3::hash(body).as_bytes());
-        Ok(Verified(Entry {
-            id,
-            env,
-            bytes: Arc::from(bytes),
-        }))
+        let entry = Entry::new(id, &env, Arc::from(bytes));
+        Ok(Verified(entry, env))
     }
 
     /// The stored bytes.
@@ -70,7 +106,7 @@ impl Verified {
     }
     /// The decoded body.
     pub fn envelope(&self) -> &Envelope {
-        &self.0.env
+        &self.1
     }
 }
 
@@ -122,11 +158,8 @@ pub fn verify_command(bytes: &[u8]) -> Result<Verified, InsertError> {
     sign::verify(&env.author, body, &sig).map_err(|err| InsertError::Signature { id, err })?;
     // The wrapper around the signed body has bytes no signature covers (alignment padding, for
     // one); storing a canonical re-encoding makes every peer hold the same bytes for a command.
-    Ok(Verified(Entry {
-        id,
-        env,
-        bytes: Arc::from(wire::encode_signed(body, &sig)),
-    }))
+    let entry = Entry::new(id, &env, Arc::from(wire::encode_signed(body, &sig)));
+    Ok(Verified(entry, env))
 }
 
 /// Checks many commands with one batch signature verification (same rule as [`verify_command`]).
@@ -157,11 +190,10 @@ pub fn verify_commands<R: rand_core::RngCore + rand_core::CryptoRng>(
         .map(|d| {
             let (id, env, body, sig) = d?;
             match results.next() {
-                Some(Ok(())) => Ok(Verified(Entry {
-                    id,
-                    env,
-                    bytes: Arc::from(wire::encode_signed(body, &sig)),
-                })),
+                Some(Ok(())) => {
+                    let entry = Entry::new(id, &env, Arc::from(wire::encode_signed(body, &sig)));
+                    Ok(Verified(entry, env))
+                }
                 Some(Err(err)) => Err(InsertError::Signature { id, err }),
                 None => Err(InsertError::Signature {
                     id,
@@ -194,7 +226,14 @@ pub struct Log {
     permissions: Vec<(u64, CommandId)>,
     /// Bumped whenever a permission command or an equivocation arrives.
     permission_epoch: u64,
+    /// Operations of commands admitted since the fold last took them, already decoded at
+    /// verification, so the common path (a command at the tail) does not decode twice. Bounded;
+    /// the fold decodes from the bytes whatever is not here.
+    fresh: BTreeMap<CommandId, Op>,
 }
+
+/// Most decoded operations the log holds for the fold at once (see `Log::take_fresh`).
+const MAX_FRESH: usize = 1 << 16;
 
 impl Log {
     /// A log for the session whose genesis has this id; the genesis may arrive later.
@@ -268,9 +307,7 @@ impl Log {
 
     /// True if the command is forfeited by its author's equivocation and folds to nothing.
     pub fn is_forfeited(&self, e: &Entry) -> bool {
-        self.forfeit
-            .get(&e.env.author)
-            .is_some_and(|&s| e.env.seq >= s)
+        self.forfeit.get(&e.author).is_some_and(|&s| e.seq >= s)
     }
 
     /// Authors who equivocated, with the sequence number from which their commands are forfeited.
@@ -300,6 +337,11 @@ impl Log {
         self.dirty_from.take()
     }
 
+    /// The decoded operations of commands admitted since the last call (see the field's docs).
+    pub fn take_fresh(&mut self) -> BTreeMap<CommandId, Op> {
+        std::mem::take(&mut self.fresh)
+    }
+
     /// Commands a peer lacks, given the heads it reported: everything not in the causal past of
     /// `frontier` (ids this log does not know are ignored), in the total order.
     pub fn entries_since(&self, frontier: &[CommandId]) -> Vec<Arc<Entry>> {
@@ -314,7 +356,7 @@ impl Log {
                 continue;
             }
             if let Some(e) = self.entries.get(&id) {
-                stack.extend(e.env.deps.iter().copied());
+                stack.extend(e.deps().iter().copied());
             }
         }
         self.ordered()
@@ -330,8 +372,7 @@ impl Log {
             return Ok(Inserted::Duplicate);
         }
         let missing: Vec<CommandId> = cmd
-            .0
-            .env
+            .1
             .deps
             .iter()
             .filter(|d| !self.entries.contains_key(d))
@@ -360,7 +401,7 @@ impl Log {
                 let complete = self
                     .pending
                     .get(&w)
-                    .is_some_and(|p| p.0.env.deps.iter().all(|d| self.entries.contains_key(d)));
+                    .is_some_and(|p| p.1.deps.iter().all(|d| self.entries.contains_key(d)));
                 if complete && let Some(p) = self.pending.remove(&w) {
                     // A pending command that fails its checks is dropped; the first error is
                     // not the caller's command's fault, so it is not returned.
@@ -376,8 +417,8 @@ impl Log {
 
     /// Checks a command whose deps are all present and adds it.
     fn admit(&mut self, cmd: Verified) -> Result<(), InsertError> {
-        let e = cmd.0;
-        let env = &e.env;
+        let Verified(e, env) = cmd;
+        let env = &env;
         let id = e.id;
         if let Op::Genesis { .. } = env.op {
             if !env.deps.is_empty() || env.seq != 1 || env.lamport != 1 {
@@ -405,7 +446,7 @@ impl Log {
             let mut max = 0;
             for d in &env.deps {
                 if let Some(de) = self.entries.get(d) {
-                    max = max.max(de.env.lamport);
+                    max = max.max(de.lamport);
                 }
             }
             if env.lamport != max.saturating_add(1) {
@@ -416,7 +457,7 @@ impl Log {
                 .deps
                 .iter()
                 .filter_map(|d| self.entries.get(d))
-                .filter(|de| de.env.author == env.author)
+                .filter(|de| de.author == env.author)
                 .collect();
             if env.seq == 0 {
                 return Err(InsertError::Chain(id, "sequence numbers start at 1".into()));
@@ -428,7 +469,7 @@ impl Log {
                         "seq 1 cannot follow an own command".into(),
                     ));
                 }
-            } else if own.len() != 1 || own[0].env.seq + 1 != env.seq {
+            } else if own.len() != 1 || own[0].seq + 1 != env.seq {
                 return Err(InsertError::Chain(
                     id,
                     format!(
@@ -469,7 +510,7 @@ impl Log {
                     .chain
                     .range((author, s)..=(author, u64::MAX))
                     .flat_map(|(_, ids)| ids.iter())
-                    .filter_map(|c| self.entries.get(c).map(|x| (x.env.lamport, *c)))
+                    .filter_map(|c| self.entries.get(c).map(|x| (x.lamport, *c)))
                     .min();
                 if let Some(k) = first {
                     self.mark_dirty(k);
@@ -477,6 +518,9 @@ impl Log {
             }
         }
         self.entries.insert(id, Arc::new(e));
+        if self.fresh.len() < MAX_FRESH {
+            self.fresh.insert(id, env.op.clone());
+        }
         Ok(())
     }
 

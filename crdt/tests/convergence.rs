@@ -178,7 +178,7 @@ fn scenario(seed: u64, counts: &mut Counts) {
     counts.undos_applied += r
         .log()
         .ordered()
-        .filter(|e| matches!(e.env.op, Op::Undo { .. }) && !r.rejections().contains_key(&e.id))
+        .filter(|e| matches!(e.op(), Ok(Op::Undo { .. })) && !r.rejections().contains_key(&e.id))
         .count() as u64;
 }
 
