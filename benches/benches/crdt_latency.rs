@@ -139,13 +139,22 @@ fn remote_arrivals_and_memory() {
     for c in &cmds {
         r.insert(verify_command(c).expect("valid")).expect("insert");
     }
-    let log_only = LIVE.load(Ordering::Relaxed) - base_live;
     r.settle();
     println!(
         "open 100k: verify one by one + insert + fold: {:?}",
         t.elapsed()
     );
     let live = LIVE.load(Ordering::Relaxed) - base_live;
+    // The log alone: the same commands in a bare log, without the decoded-operation cache the fold
+    // drains.
+    let before_log = LIVE.load(Ordering::Relaxed);
+    let mut bare = theta_crdt::log::Log::for_session(gid);
+    for c in &cmds {
+        bare.insert(verify_command(c).expect("valid")).expect("insert");
+    }
+    drop(bare.take_fresh());
+    let log_only = LIVE.load(Ordering::Relaxed) - before_log;
+    drop(bare);
     println!(
         "100k log + scene: {:.1} MB live heap, of which the log {:.1} MB ({:.1} MB of command bytes), RSS grew {:.1} MB; {} objects",
         live as f64 / 1e6,

@@ -26,6 +26,40 @@ use crate::wire::{self, DecodeError};
 /// A command's place in the total order: (Lamport clock, id).
 pub type OrderKey = (u64, CommandId);
 
+/// One author's commands by sequence number. A command with `seq = n` is admitted only after one with
+/// `n − 1`, so the first claim of each number sits densely at index `n − 1`; further claims of a
+/// number (equivocation) are rare and kept aside.
+#[derive(Debug, Clone, Default)]
+struct Chain {
+    first: Vec<CommandId>,
+    extra: Vec<(u64, CommandId)>,
+}
+
+impl Chain {
+    /// Records a claim of `seq`; returns true if the number was already claimed.
+    fn claim(&mut self, seq: u64, id: CommandId) -> bool {
+        let i = (seq - 1) as usize;
+        if i == self.first.len() {
+            self.first.push(id);
+            false
+        } else {
+            self.extra.push((seq, id));
+            true
+        }
+    }
+
+    /// Every command claiming a sequence number of at least `seq`.
+    fn from(&self, seq: u64) -> impl Iterator<Item = &CommandId> {
+        let i = (seq.max(1) - 1) as usize;
+        self.first.get(i..).unwrap_or(&[]).iter().chain(
+            self.extra
+                .iter()
+                .filter(move |(s, _)| *s >= seq)
+                .map(|(_, id)| id),
+        )
+    }
+}
+
 /// Most commands waiting for missing dependencies at once.
 pub const MAX_PENDING: usize = 4096;
 
@@ -211,8 +245,8 @@ pub struct Log {
     entries: BTreeMap<CommandId, Arc<Entry>>,
     /// All commands in the total order (a B-tree, so a late arrival inserts in O(log n)).
     order: BTreeSet<OrderKey>,
-    /// (author, seq) → the commands claiming it (two or more means equivocation).
-    chain: BTreeMap<(AuthorId, u64), Vec<CommandId>>,
+    /// Each author's chain of commands.
+    chains: BTreeMap<AuthorId, Chain>,
     /// Author → the lowest sequence number at which they equivocated.
     forfeit: BTreeMap<AuthorId, u64>,
     heads: BTreeSet<CommandId>,
@@ -317,18 +351,14 @@ impl Log {
 
     /// The highest sequence number among an author's commands in the log (0 if none).
     pub fn last_seq(&self, author: &AuthorId) -> u64 {
-        self.chain
-            .range((*author, 0)..=(*author, u64::MAX))
-            .next_back()
-            .map_or(0, |((_, s), _)| *s)
+        self.chains.get(author).map_or(0, |c| c.first.len() as u64)
     }
 
     /// The author's command with sequence number `seq`, if exactly one exists.
     pub fn by_author_seq(&self, author: &AuthorId, seq: u64) -> Option<CommandId> {
-        match self.chain.get(&(*author, seq)).map(Vec::as_slice) {
-            Some([one]) => Some(*one),
-            _ => None,
-        }
+        let c = self.chains.get(author)?;
+        let one = *c.first.get(seq.checked_sub(1)? as usize)?;
+        (!c.extra.iter().any(|(s, _)| *s == seq)).then_some(one)
     }
 
     /// The lowest order key that changed since the last call (a command arrived there, or folds
@@ -496,9 +526,12 @@ impl Log {
             self.heads.remove(d);
         }
         self.heads.insert(id);
-        let claim = self.chain.entry((env.author, env.seq)).or_default();
-        claim.push(id);
-        if claim.len() > 1 {
+        let repeated = self
+            .chains
+            .entry(env.author)
+            .or_default()
+            .claim(env.seq, id);
+        if repeated {
             let s = env.seq;
             let author = env.author;
             let earlier = self.forfeit.get(&author).is_none_or(|&f| s < f);
@@ -506,15 +539,15 @@ impl Log {
                 self.forfeit.insert(author, s);
                 self.permission_epoch += 1;
                 // Every command of theirs from `s` on now folds to nothing: replay from the first.
-                let first = self
-                    .chain
-                    .range((author, s)..=(author, u64::MAX))
-                    .flat_map(|(_, ids)| ids.iter())
-                    .filter_map(|c| self.entries.get(c).map(|x| (x.lamport, *c)))
-                    .min();
+                let first = self.chains.get(&author).and_then(|ch| {
+                    ch.from(s)
+                        .filter_map(|c| self.entries.get(c).map(|x| (x.lamport, *c)))
+                        .min()
+                });
                 if let Some(k) = first {
                     self.mark_dirty(k);
                 }
+                // The new claim is not in `entries` yet; it was marked dirty on admission.
             }
         }
         self.entries.insert(id, Arc::new(e));
