@@ -150,7 +150,8 @@ fn remote_arrivals_and_memory() {
     let before_log = LIVE.load(Ordering::Relaxed);
     let mut bare = theta_crdt::log::Log::for_session(gid);
     for c in &cmds {
-        bare.insert(verify_command(c).expect("valid")).expect("insert");
+        bare.insert(verify_command(c).expect("valid"))
+            .expect("insert");
     }
     drop(bare.take_fresh());
     let log_only = LIVE.load(Ordering::Relaxed) - before_log;
