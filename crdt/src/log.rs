@@ -60,6 +60,48 @@ impl Chain {
     }
 }
 
+/// Hashes a command id for the log's id index. Ids are BLAKE3 outputs, so their first eight bytes
+/// are already uniform; they are mixed with a key so that an attacker grinding ids cannot aim them
+/// at one bucket without knowing it. The index is only ever probed, never iterated, so neither the
+/// hash nor the key can influence any result, only the speed of lookups.
+#[derive(Clone, Copy, Debug)]
+pub struct IdHash {
+    key: u64,
+}
+
+/// The hasher [`IdHash`] builds.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct IdHasher {
+    key: u64,
+    state: u64,
+}
+
+impl std::hash::BuildHasher for IdHash {
+    type Hasher = IdHasher;
+    fn build_hasher(&self) -> IdHasher {
+        IdHasher {
+            key: self.key,
+            state: 0,
+        }
+    }
+}
+
+impl std::hash::Hasher for IdHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut b = [0u8; 8];
+        let n = bytes.len().min(8);
+        b[..n].copy_from_slice(&bytes[..n]);
+        let mut z =
+            (u64::from_le_bytes(b) ^ self.key ^ self.state).wrapping_add(0x9e37_79b9_7f4a_7c15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        self.state = z ^ (z >> 31);
+    }
+    fn finish(&self) -> u64 {
+        self.state
+    }
+}
+
 /// Most commands waiting for missing dependencies at once.
 pub const MAX_PENDING: usize = 4096;
 
@@ -239,10 +281,12 @@ pub fn verify_commands<R: rand_core::RngCore + rand_core::CryptoRng>(
 }
 
 /// The log of one session.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Log {
     session: Option<CommandId>,
-    entries: BTreeMap<CommandId, Arc<Entry>>,
+    /// Id → entry. A hash table: it is probed on every insert and every fold step, and never
+    /// iterated (the order lives in `order`).
+    entries: hashbrown::HashMap<CommandId, Arc<Entry>, IdHash>,
     /// All commands in the total order (a B-tree, so a late arrival inserts in O(log n)).
     order: BTreeSet<OrderKey>,
     /// Each author's chain of commands.
@@ -264,6 +308,27 @@ pub struct Log {
     /// verification, so the common path (a command at the tail) does not decode twice. Bounded;
     /// the fold decodes from the bytes whatever is not here.
     fresh: BTreeMap<CommandId, Op>,
+}
+
+impl Default for Log {
+    fn default() -> Log {
+        Log {
+            session: None,
+            entries: hashbrown::HashMap::with_hasher(IdHash {
+                key: 0x7e7a_5eed_0f1d_c0de,
+            }),
+            order: BTreeSet::new(),
+            chains: BTreeMap::new(),
+            forfeit: BTreeMap::new(),
+            heads: BTreeSet::new(),
+            pending: BTreeMap::new(),
+            waiting: BTreeMap::new(),
+            dirty_from: None,
+            permissions: Vec::new(),
+            permission_epoch: 0,
+            fresh: BTreeMap::new(),
+        }
+    }
 }
 
 /// Most decoded operations the log holds for the fold at once (see `Log::take_fresh`).
@@ -378,7 +443,7 @@ impl Log {
         let mut known = BTreeSet::new();
         let mut stack: Vec<CommandId> = frontier
             .iter()
-            .filter(|id| self.entries.contains_key(id))
+            .filter(|id| self.entries.contains_key(*id))
             .copied()
             .collect();
         while let Some(id) = stack.pop() {
@@ -405,7 +470,7 @@ impl Log {
             .1
             .deps
             .iter()
-            .filter(|d| !self.entries.contains_key(d))
+            .filter(|d| !self.entries.contains_key(*d))
             .copied()
             .collect();
         if !missing.is_empty() {
