@@ -29,4 +29,5 @@ pub mod fuzz;
 pub mod log;
 pub mod scene;
 pub mod sign;
+pub mod sync;
 pub mod workload;

@@ -419,6 +419,26 @@ impl Log {
         self.chains.get(author).map_or(0, |c| c.first.len() as u64)
     }
 
+    /// Every author with a command in the log, in order.
+    pub fn authors(&self) -> impl Iterator<Item = AuthorId> + '_ {
+        self.chains.keys().copied()
+    }
+
+    /// The first command the log admitted with this author and sequence number.
+    pub fn chain_command(&self, author: &AuthorId, seq: u64) -> Option<CommandId> {
+        let c = self.chains.get(author)?;
+        c.first.get(seq.checked_sub(1)? as usize).copied()
+    }
+
+    /// Every command of an author with a sequence number of at least `seq` (equivocating claims
+    /// included).
+    pub fn chain_from(&self, author: &AuthorId, seq: u64) -> Vec<CommandId> {
+        self.chains
+            .get(author)
+            .map(|c| c.from(seq).copied().collect())
+            .unwrap_or_default()
+    }
+
     /// The author's command with sequence number `seq`, if exactly one exists.
     pub fn by_author_seq(&self, author: &AuthorId, seq: u64) -> Option<CommandId> {
         let c = self.chains.get(author)?;

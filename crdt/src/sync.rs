@@ -1,0 +1,218 @@
+//! Sync between two peers' logs: an IO-less state machine, driven by whatever transport carries its
+//! messages (a QUIC stream in the app, an in-memory queue in tests and the simulator).
+//!
+//! 1. Each side sends a [`Message::Summary`]: its chain tip per author (sequence number and id).
+//! 2. Each side answers with exactly the commands the other lacks by that summary: for every
+//!    author, the commands past the other's tip (all of them for authors the other has never
+//!    seen), ordered so dependencies come first, in batches of bounded byte size
+//!    ([`Message::Commands`]).
+//! 3. A receiver whose log reports missing dependencies (it happens when an author equivocated and
+//!    the two peers hold different branches) asks for them by id ([`Message::Want`]).
+//!
+//! Nothing is resent that the other side already had when it sent its summary, and a sync that is
+//! cut off resumes from a fresh summary: what arrived before the cut is in the receiver's log and so
+//! in its tips. There is no fallback to sending the whole log.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Arc;
+
+use crate::ids::{AuthorId, CommandId};
+use crate::log::Log;
+
+/// Default batch size: what fits a gossip message with room to spare.
+pub const DEFAULT_BATCH_BYTES: usize = 60 * 1024;
+/// Most ids one `Want` may ask for.
+pub const MAX_WANT: usize = 1024;
+/// Most tips a summary may carry (one per author).
+pub const MAX_TIPS: usize = 4096;
+
+/// An author's chain tip: their highest sequence number held, and that command's id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Tip {
+    /// The author.
+    pub author: AuthorId,
+    /// Their highest sequence number in the log.
+    pub seq: u64,
+    /// The id of that command.
+    pub id: CommandId,
+}
+
+/// A sync message.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Message {
+    /// What the sender holds.
+    Summary {
+        /// The session, so peers of different sessions stop at once.
+        session: CommandId,
+        /// Chain tips, one per author, in author order.
+        tips: Vec<Tip>,
+    },
+    /// Commands the receiver lacks, dependencies first.
+    Commands {
+        /// Signed command bytes.
+        commands: Vec<Arc<[u8]>>,
+        /// True if more batches follow for this summary.
+        more: bool,
+    },
+    /// Commands the sender needs by id (missing dependencies).
+    Want {
+        /// The ids.
+        ids: Vec<CommandId>,
+    },
+}
+
+/// Why a peer's sync message was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SyncError {
+    /// The peer is in another session.
+    #[error("the peer is in another session")]
+    WrongSession,
+    /// The message breaks a limit (too many tips or wanted ids).
+    #[error("sync message too large: {0}")]
+    TooLarge(&'static str),
+}
+
+/// The per-author tips of a log, in author order.
+pub fn tips(log: &Log) -> Vec<Tip> {
+    log.authors()
+        .filter_map(|a| {
+            let seq = log.last_seq(&a);
+            let id = log.chain_command(&a, seq)?;
+            Some(Tip { author: a, seq, id })
+        })
+        .collect()
+}
+
+/// The commands `log` holds that a peer with these tips lacks, dependencies first (total order).
+pub fn missing_for(log: &Log, theirs: &[Tip]) -> Vec<Arc<[u8]>> {
+    let theirs: BTreeMap<AuthorId, &Tip> = theirs.iter().map(|t| (t.author, t)).collect();
+    let mut ids: Vec<(u64, CommandId)> = Vec::new();
+    for a in log.authors() {
+        let from = match theirs.get(&a) {
+            None => 1,
+            // Same command at their tip: they have everything up to it.
+            Some(t) if log.chain_command(&a, t.seq) == Some(t.id) => t.seq + 1,
+            // A different command at that number (equivocation) or a number we lack: send from
+            // there; missing earlier branch commands are then asked for by id.
+            Some(t) => t.seq.max(1),
+        };
+        for id in log.chain_from(&a, from) {
+            if let Some(e) = log.get(&id) {
+                ids.push((e.lamport, id));
+            }
+        }
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    ids.iter()
+        .filter_map(|(_, id)| log.get(id).map(|e| e.bytes.clone()))
+        .collect()
+}
+
+/// One side of a sync exchange.
+#[derive(Debug, Clone)]
+pub struct SyncSession {
+    session: CommandId,
+    batch_bytes: usize,
+    outbox: VecDeque<Arc<[u8]>>,
+    /// Ids already sent in this exchange, so a `Want` never resends them twice.
+    sent: BTreeSet<CommandId>,
+}
+
+impl SyncSession {
+    /// Starts an exchange for the log's session; returns the summary to send first.
+    pub fn start(log: &Log, batch_bytes: usize) -> Option<(SyncSession, Message)> {
+        let session = log.session()?;
+        let s = SyncSession {
+            session,
+            batch_bytes: batch_bytes.max(1),
+            outbox: VecDeque::new(),
+            sent: BTreeSet::new(),
+        };
+        Some((
+            s,
+            Message::Summary {
+                session,
+                tips: tips(log),
+            },
+        ))
+    }
+
+    /// Handles the peer's summary or want: queues what the peer lacks. Commands the peer sends are
+    /// not handled here; the caller verifies and inserts them, and asks for missing dependencies
+    /// with [`SyncSession::want`].
+    pub fn handle(&mut self, log: &Log, msg: &Message) -> Result<(), SyncError> {
+        match msg {
+            Message::Summary { session, tips } => {
+                if *session != self.session {
+                    return Err(SyncError::WrongSession);
+                }
+                if tips.len() > MAX_TIPS {
+                    return Err(SyncError::TooLarge("tips"));
+                }
+                self.outbox.extend(missing_for(log, tips));
+            }
+            Message::Want { ids } => {
+                if ids.len() > MAX_WANT {
+                    return Err(SyncError::TooLarge("want"));
+                }
+                // Wanted commands go out with their own missing ancestry resolved the same way.
+                let mut found: Vec<(u64, CommandId)> = ids
+                    .iter()
+                    .filter_map(|id| log.get(id).map(|e| (e.lamport, *id)))
+                    .collect();
+                found.sort_unstable();
+                for (_, id) in found {
+                    if let Some(e) = log.get(&id) {
+                        self.outbox.push_back(e.bytes.clone());
+                    }
+                }
+            }
+            Message::Commands { .. } => {}
+        }
+        Ok(())
+    }
+
+    /// A request for commands the caller's log reported missing.
+    pub fn want(&self, missing: &[CommandId]) -> Option<Message> {
+        let mut ids: Vec<CommandId> = missing.to_vec();
+        ids.sort_unstable();
+        ids.dedup();
+        ids.truncate(MAX_WANT);
+        (!ids.is_empty()).then_some(Message::Want { ids })
+    }
+
+    /// The next batch to send, at most `batch_bytes` of command bytes (a single larger command goes
+    /// alone), or `None` when nothing is queued.
+    pub fn poll(&mut self) -> Option<Message> {
+        let mut batch = Vec::new();
+        let mut bytes = 0;
+        while let Some(c) = self.outbox.front() {
+            if !batch.is_empty() && bytes + c.len() > self.batch_bytes {
+                break;
+            }
+            let Some(c) = self.outbox.pop_front() else {
+                break;
+            };
+            let id = CommandId(*blake3::hash(body_of(&c)).as_bytes());
+            if !self.sent.insert(id) {
+                continue;
+            }
+            bytes += c.len();
+            batch.push(c);
+        }
+        if batch.is_empty() {
+            return None;
+        }
+        Some(Message::Commands {
+            commands: batch,
+            more: !self.outbox.is_empty(),
+        })
+    }
+}
+
+/// The signed body inside stored command bytes (for its id); the whole input if it does not decode.
+fn body_of(bytes: &[u8]) -> &[u8] {
+    crate::wire::decode_signed(bytes).map_or(bytes, |(b, _)| b)
+}
