@@ -877,15 +877,19 @@ fn run(scene: &mut Scene, e: &Entry, op: &Op) -> Result<Option<Vec<Op>>, Reject>
             object,
             faces,
             mode,
-        } => mesh_edit(scene, e, *object, |m, _| m.delete_faces_with(faces, *mode))?,
+        } => mesh_edit(scene, e, *object, |m, ids| {
+            m.delete_faces_with(faces, *mode, ids)
+        })?,
         Op::DeleteVertex {
             object,
             vertex,
             mode,
-        } => mesh_edit(scene, e, *object, |m, _| m.delete_vertex(*vertex, *mode))?,
-        Op::DeleteEdge { object, edge, mode } => mesh_edit(scene, e, *object, |m, _| {
+        } => mesh_edit(scene, e, *object, |m, ids| {
+            m.delete_vertex(*vertex, *mode, ids)
+        })?,
+        Op::DeleteEdge { object, edge, mode } => mesh_edit(scene, e, *object, |m, ids| {
             let h = m.find_halfedge(edge.0, edge.1)?;
-            m.delete_edge(h, *mode)
+            m.delete_edge(h, *mode, ids)
         })?,
         Op::Weld {
             object,

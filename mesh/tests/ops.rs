@@ -428,20 +428,28 @@ fn delete_faces_leaves_a_hole() {
     let ids = &mut SeqIds::default();
     let mut m = cube(ids);
     let f = top_face(&m);
-    m.delete_faces(&[f]).unwrap();
+    m.delete_faces(&[f], ids).unwrap();
     m.validate().unwrap();
     assert_eq!((m.vertex_count(), m.face_count()), (8, 5));
     assert_eq!(m.euler_characteristic(), 1);
     let v = m.vertices().next().unwrap();
     let mut g = grid(ids, 2);
-    // Deleting two diagonal cells would leave a bow-tie vertex: refused, nothing changes.
+    // Deleting two diagonal cells leaves two cells touching at the centre only: the centre vertex
+    // is split in two (one per fan), at the same place, and the mesh stays manifold.
     let fs: Vec<FaceId> = g.faces().collect();
-    let e = rejects(&mut g, |m| m.delete_faces(&[fs[0], fs[3]]));
-    assert!(matches!(e, MeshError::NonManifold(_)), "{e}");
-    m.delete_vertex(v, DeleteMode::Hole).unwrap();
+    g.delete_faces(&[fs[0], fs[3]], ids).unwrap();
+    g.validate().unwrap();
+    assert_eq!((g.face_count(), g.vertex_count()), (2, 8));
+    let centre: Vec<VertexId> = g
+        .vertices()
+        .filter(|&v| g.position(v).unwrap() == Vec3::ZERO)
+        .collect();
+    assert_eq!(centre.len(), 2, "one centre vertex per remaining cell");
+    assert_eq!(g.euler_characteristic(), 2, "two separate quads");
+    m.delete_vertex(v, DeleteMode::Hole, ids).unwrap();
     m.validate().unwrap();
     let h = m.edges().next().unwrap();
-    m.delete_edge(h, DeleteMode::Hole).unwrap();
+    m.delete_edge(h, DeleteMode::Hole, ids).unwrap();
     m.validate().unwrap();
 }
 
@@ -451,7 +459,7 @@ fn dissolve_edge_vertex_and_faces() {
     let mut m = cube(ids);
     let f = top_face(&m);
     let h = m.face_halfedges(f).unwrap()[0];
-    m.delete_edge(h, DeleteMode::Dissolve).unwrap();
+    m.delete_edge(h, DeleteMode::Dissolve, ids).unwrap();
     m.validate().unwrap();
     assert_eq!(
         (m.vertex_count(), m.edge_count(), m.face_count()),
@@ -469,14 +477,15 @@ fn dissolve_edge_vertex_and_faces() {
         .vertices()
         .find(|&v| g.position(v).unwrap() == Vec3::ZERO)
         .unwrap();
-    g.delete_vertex(centre, DeleteMode::Dissolve).unwrap();
+    g.delete_vertex(centre, DeleteMode::Dissolve, ids).unwrap();
     g.validate().unwrap();
     assert_eq!(g.face_count(), 1);
     assert_eq!(g.vertex_count(), 8);
 
     let mut g = grid(ids, 2);
     let all: Vec<FaceId> = g.faces().collect();
-    g.delete_faces_with(&all, DeleteMode::Dissolve).unwrap();
+    g.delete_faces_with(&all, DeleteMode::Dissolve, ids)
+        .unwrap();
     g.validate().unwrap();
     assert_eq!(g.face_count(), 1);
 
@@ -484,7 +493,7 @@ fn dissolve_edge_vertex_and_faces() {
     let mut c = cube(ids);
     let h = c.edges().next().unwrap();
     let x = c.split_edge(h, 0.5, ids).unwrap();
-    c.delete_vertex(x, DeleteMode::Dissolve).unwrap();
+    c.delete_vertex(x, DeleteMode::Dissolve, ids).unwrap();
     c.validate().unwrap();
     assert_eq!((c.vertex_count(), c.face_count()), (8, 6));
 
@@ -494,7 +503,8 @@ fn dissolve_edge_vertex_and_faces() {
         .vertices()
         .find(|&v| g.position(v).unwrap() == Vec3::new(1.0, 0.0, 0.0))
         .unwrap();
-    g.delete_vertex(edge_mid, DeleteMode::Dissolve).unwrap();
+    g.delete_vertex(edge_mid, DeleteMode::Dissolve, ids)
+        .unwrap();
     g.validate().unwrap();
     assert_eq!(g.face_count(), 3);
     assert!(!g.contains_vertex(edge_mid));
@@ -502,10 +512,12 @@ fn dissolve_edge_vertex_and_faces() {
     // A closed region or a boundary edge cannot be dissolved.
     let mut c = cube(ids);
     let all: Vec<FaceId> = c.faces().collect();
-    rejects(&mut c, |m| m.delete_faces_with(&all, DeleteMode::Dissolve));
+    rejects(&mut c, |m| {
+        m.delete_faces_with(&all, DeleteMode::Dissolve, ids)
+    });
     let mut g = grid(ids, 1);
     let h = g.edges().next().unwrap();
-    rejects(&mut g, |m| m.delete_edge(h, DeleteMode::Dissolve));
+    rejects(&mut g, |m| m.delete_edge(h, DeleteMode::Dissolve, ids));
 }
 
 #[test]
@@ -594,7 +606,7 @@ fn mirror_one_shot_and_symmetric() {
         .faces()
         .find(|&f| h.face_normal(f).unwrap().x < -0.9)
         .unwrap();
-    h.delete_faces(&[seam_face]).unwrap();
+    h.delete_faces(&[seam_face], ids).unwrap();
     h.mirror_symmetric(plane, 1e-4, ids).unwrap();
     h.validate().unwrap();
     assert_eq!((h.vertex_count(), h.face_count()), (12, 10));

@@ -111,8 +111,8 @@ fn apply(m: &mut Mesh, ids: &mut SeqIds, code: u8, a: u32, b: u32) -> (bool, Res
             }
             (true, r(m.subdivide(1, ids)))
         }
-        9 => (false, r(m.delete_faces(&[f]))),
-        10 => (false, r(m.delete_edge(h, DeleteMode::Dissolve))),
+        9 => (false, r(m.delete_faces(&[f], ids))),
+        10 => (false, r(m.delete_edge(h, DeleteMode::Dissolve, ids))),
         11 => {
             let v = m.origin(h).unwrap();
             (
@@ -124,6 +124,7 @@ fn apply(m: &mut Mesh, ids: &mut SeqIds, code: u8, a: u32, b: u32) -> (bool, Res
                     } else {
                         DeleteMode::Dissolve
                     },
+                    ids,
                 )),
             )
         }

@@ -152,7 +152,8 @@ fn split_and_dissolve_an_edge() {
         f 5 m0 1 10 4 3 2
     "#]],
     );
-    m.delete_vertex(x, DeleteMode::Dissolve).unwrap();
+    m.delete_vertex(x, DeleteMode::Dissolve, &mut SeqIds::new(20))
+        .unwrap();
     check(
         &m,
         expect![[r#"

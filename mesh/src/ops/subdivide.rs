@@ -336,7 +336,7 @@ mod tests {
         .build(&mut SeqIds::new(1), MaterialId(0))
         .unwrap();
         let f = open.faces().next().unwrap();
-        open.delete_faces(&[f]).unwrap();
+        open.delete_faces(&[f], &mut SeqIds::new(500)).unwrap();
         let meshes = [
             Primitive::Cuboid { size: Vec3::ONE }
                 .build(&mut SeqIds::new(1), MaterialId(0))
