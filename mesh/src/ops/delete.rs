@@ -251,7 +251,7 @@ fn split_fans(soup: &mut Soup, alloc: &mut impl IdAlloc) {
         let mut new_of_root: std::collections::BTreeMap<usize, u32> =
             std::collections::BTreeMap::new();
         let cs: Vec<(u32, u32)> = cs.to_vec();
-        for i in 0..cs.len() {
+        for (i, &(fi, ci)) in cs.iter().enumerate() {
             let r = find(&mut parent, i);
             if r == 0 {
                 continue;
@@ -265,7 +265,6 @@ fn split_fans(soup: &mut Soup, alloc: &mut impl IdAlloc) {
                     x
                 }
             };
-            let (fi, ci) = cs[i];
             soup.faces[fi as usize].c[ci as usize] = nv_idx;
         }
     }
