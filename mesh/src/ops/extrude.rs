@@ -90,34 +90,7 @@ impl Mesh {
             return Err(invalid_param("distance", "not finite"));
         }
         let sel = self.face_slots(faces)?;
-        let mut soup = Soup::from_mesh(self);
-        let mut loops = Vec::with_capacity(sel.len());
-        for &f in &sel {
-            let n = self.face_normal_slot(f);
-            let old = self.face_vertex_slots(f);
-            let new: Vec<u32> = old
-                .iter()
-                .map(|&v| soup.add_vertex(alloc.vertex(), self.vpos[v as usize] + n * distance))
-                .collect();
-            soup.faces[f as usize].c = new.clone();
-            loops.push((f, old, new));
-        }
-        let mut new_faces = Vec::new();
-        for (f, old, new) in loops {
-            let k = old.len();
-            for i in 0..k {
-                let j = (i + 1) % k;
-                let id = alloc.face();
-                new_faces.push(id);
-                soup.faces.push(SFace {
-                    id,
-                    mat: self.fmat[f as usize],
-                    c: vec![old[i], old[j], new[j], new[i]],
-                });
-            }
-        }
-        *self = soup.build()?;
-        Ok(new_faces)
+        self.copy_faces_with_rings(&sel, alloc, |m, f, p| p + m.face_normal_slot(f) * distance)
     }
 
     /// Insets each face: a smaller copy of the face, `amount` of the way (0 < amount < 1) from each
@@ -137,17 +110,27 @@ impl Mesh {
             ));
         }
         let sel = self.face_slots(faces)?;
+        self.copy_faces_with_rings(&sel, alloc, |m, f, p| {
+            p + (m.face_centroid_slot(f) - p) * amount
+        })
+    }
+
+    /// Gives each face in `sel` its own copy of its corners (placed by `place(mesh, face, corner)`)
+    /// and joins the old and new loops with a ring of quads: the shared shape of individual extrude
+    /// and inset. Ids: new vertices face by face in loop order, then ring faces likewise.
+    fn copy_faces_with_rings(
+        &mut self,
+        sel: &[u32],
+        alloc: &mut impl IdAlloc,
+        place: impl Fn(&Mesh, u32, Vec3) -> Vec3,
+    ) -> Result<Vec<FaceId>> {
         let mut soup = Soup::from_mesh(self);
         let mut loops = Vec::with_capacity(sel.len());
-        for &f in &sel {
-            let c = self.face_centroid_slot(f);
+        for &f in sel {
             let old = self.face_vertex_slots(f);
             let new: Vec<u32> = old
                 .iter()
-                .map(|&v| {
-                    let p = self.vpos[v as usize];
-                    soup.add_vertex(alloc.vertex(), p + (c - p) * amount)
-                })
+                .map(|&v| soup.add_vertex(alloc.vertex(), place(self, f, self.vpos[v as usize])))
                 .collect();
             soup.faces[f as usize].c = new.clone();
             loops.push((f, old, new));
