@@ -19,6 +19,11 @@ struct Traffic {
     max_batch_bytes: usize,
 }
 
+/// Sends a message through its wire encoding, as a transport would.
+fn hop(m: &Message) -> Message {
+    theta_crdt::wire::decode_sync(&theta_crdt::wire::encode_sync(m)).unwrap()
+}
+
 /// Delivers one message's commands into `to`; returns the ids it reported missing.
 fn receive(to: &mut Replica, msg: &Message, t: &mut Traffic) -> Vec<CommandId> {
     let mut missing = vec![];
@@ -48,8 +53,8 @@ fn sync(
 ) -> (Traffic, Traffic) {
     let (mut sa, ma) = SyncSession::start(a.log(), batch).unwrap();
     let (mut sb, mb) = SyncSession::start(b.log(), batch).unwrap();
-    sa.handle(a.log(), &mb).unwrap();
-    sb.handle(b.log(), &ma).unwrap();
+    sa.handle(a.log(), &hop(&mb)).unwrap();
+    sb.handle(b.log(), &hop(&ma)).unwrap();
     let (mut ta, mut tb) = (Traffic::default(), Traffic::default());
     let mut rounds = 0;
     loop {
@@ -60,16 +65,16 @@ fn sync(
         let mut progress = false;
         if let Some(m) = sa.poll() {
             progress = true;
-            let missing = receive(b, &m, &mut ta);
+            let missing = receive(b, &hop(&m), &mut ta);
             if let Some(w) = sb.want(&missing) {
-                sa.handle(a.log(), &w).unwrap();
+                sa.handle(a.log(), &hop(&w)).unwrap();
             }
         }
         if let Some(m) = sb.poll() {
             progress = true;
-            let missing = receive(a, &m, &mut tb);
+            let missing = receive(a, &hop(&m), &mut tb);
             if let Some(w) = sa.want(&missing) {
-                sb.handle(b.log(), &w).unwrap();
+                sb.handle(b.log(), &hop(&w)).unwrap();
             }
         }
         if !progress {
@@ -192,4 +197,92 @@ fn a_peer_of_another_session_is_refused() {
     let (_, mb) = SyncSession::start(b.log(), 1024).unwrap();
     assert_eq!(sa.handle(a.log(), &mb), Err(SyncError::WrongSession));
     assert!(sa.poll().is_none());
+}
+
+#[test]
+fn messages_round_trip_through_the_wire_and_garbage_is_refused() {
+    use theta_crdt::sync::Tip;
+    use theta_crdt::wire::{decode_sync, encode_sync};
+    let msgs = [
+        Message::Summary {
+            session_prefix: 7,
+            tips: vec![
+                Tip {
+                    author_prefix: 1,
+                    seq: 2,
+                    id_prefix: 3,
+                },
+                Tip {
+                    author_prefix: u64::MAX,
+                    seq: 0,
+                    id_prefix: 9,
+                },
+            ],
+        },
+        Message::Commands {
+            commands: vec![vec![1u8, 2, 3].into(), vec![].into()],
+            more: true,
+        },
+        Message::Want {
+            ids: vec![CommandId([1; 32]), CommandId([2; 32])],
+        },
+    ];
+    for m in &msgs {
+        let b = encode_sync(m);
+        assert_eq!(decode_sync(&b).as_ref(), Ok(m));
+        assert_eq!(encode_sync(m), b, "deterministic");
+        for cut in 0..b.len() {
+            let _ = decode_sync(&b[..cut]); // must not panic
+        }
+        let mut flipped = b.clone();
+        for i in 0..flipped.len() {
+            flipped[i] ^= 0x5a;
+            let _ = decode_sync(&flipped);
+            flipped[i] ^= 0x5a;
+        }
+    }
+    assert!(decode_sync(b"not a sync message at all").is_err());
+    assert!(decode_sync(&vec![0u8; theta_crdt::wire::MAX_SYNC_BYTES + 1]).is_err());
+}
+
+#[test]
+fn byte_budgets_for_one_new_command_and_for_a_reconnect() {
+    use theta_crdt::wire::{decode_sync, encode_sync};
+    let (k0, k1, k2) = (key(1), key(2), key(3));
+    let mut a = editors(&k0, &[&k1, &k2]);
+    for i in 0..300 {
+        let k = [&k0, &k1, &k2][i % 3];
+        edit(&mut a, k, cube(&format!("c{i}")));
+    }
+    let mut b = a.clone();
+    // Reconnect with nothing new: the whole exchange is the two summaries.
+    let (_, ma) = SyncSession::start(a.log(), 60 * 1024).unwrap();
+    let (_, mb) = SyncSession::start(b.log(), 60 * 1024).unwrap();
+    let total = encode_sync(&ma).len() + encode_sync(&mb).len();
+    assert!(
+        total <= 3 * 100,
+        "reconnect exchange is {total} bytes for 3 authors"
+    );
+    // One new command on a's side: a sends its summary and the one envelope; b its summary.
+    let (_, new) = edit(&mut a, &k1, cube("new"));
+    let (mut sa, ma) = SyncSession::start(a.log(), 60 * 1024).unwrap();
+    let (mut sb, mb) = SyncSession::start(b.log(), 60 * 1024).unwrap();
+    sa.handle(a.log(), &decode_sync(&encode_sync(&mb)).unwrap())
+        .unwrap();
+    sb.handle(b.log(), &decode_sync(&encode_sync(&ma)).unwrap())
+        .unwrap();
+    let batch = sa.poll().expect("one batch");
+    assert!(sa.poll().is_none() && sb.poll().is_none());
+    let a_to_b = encode_sync(&ma).len() + encode_sync(&batch).len();
+    let b_to_a = encode_sync(&mb).len();
+    assert!(
+        a_to_b <= new.len() + 200,
+        "a→b {a_to_b} bytes for a {}-byte envelope",
+        new.len()
+    );
+    assert!(b_to_a <= 200, "b→a {b_to_a} bytes");
+    let mut t = Traffic::default();
+    receive(&mut b, &decode_sync(&encode_sync(&batch)).unwrap(), &mut t);
+    b.settle();
+    assert_eq!(a.scene().state_hash(), b.scene().state_hash());
 }

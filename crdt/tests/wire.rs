@@ -929,8 +929,9 @@ fn garbage_never_panics() {
 // ---------------------------------------------------------------------------------------------
 
 const FLATC_VERSION: &str = "25.12.19";
-const SCHEMAS: [(&str, &str); 2] = [
+const SCHEMAS: [(&str, &str); 3] = [
     ("schemas/command.fbs", "crdt/src/wire/command_generated.rs"),
+    ("schemas/sync.fbs", "crdt/src/wire/sync_generated.rs"),
     (
         "schemas/signed_command.fbs",
         "crdt/src/wire/signed_command_generated.rs",
