@@ -286,3 +286,41 @@ fn byte_budgets_for_one_new_command_and_for_a_reconnect() {
     b.settle();
     assert_eq!(a.scene().state_hash(), b.scene().state_hash());
 }
+
+#[test]
+fn catch_up_of_10k_commands_sends_at_most_10_percent_more_than_the_commands() {
+    use theta_crdt::wire::encode_sync;
+    let cmds = theta_crdt::workload::session(11, 3, 10_000);
+    let gid = verify_command(&cmds[0]).unwrap().id();
+    let mut full = Replica::new(gid);
+    for c in &cmds {
+        full.insert(verify_command(c).unwrap()).unwrap();
+    }
+    full.settle();
+    let mut late = Replica::new(gid);
+    late.insert(verify_command(&cmds[0]).unwrap()).unwrap();
+    late.settle();
+    let (mut s_full, _) = SyncSession::start(full.log(), 60 * 1024).unwrap();
+    let (_, summary) = SyncSession::start(late.log(), 60 * 1024).unwrap();
+    s_full.handle(full.log(), &hop(&summary)).unwrap();
+    let (mut wire_bytes, mut own_bytes) = (encode_sync(&summary).len(), 0);
+    let mut t = Traffic::default();
+    while let Some(m) = s_full.poll() {
+        wire_bytes += encode_sync(&m).len();
+        if let Message::Commands { commands, .. } = &m {
+            own_bytes += commands.iter().map(|c| c.len()).sum::<usize>();
+        }
+        assert!(
+            receive(&mut late, &hop(&m), &mut t).is_empty(),
+            "dependencies come first"
+        );
+    }
+    late.settle();
+    assert_eq!(late.scene().state_hash(), full.scene().state_hash());
+    assert_eq!(t.commands, cmds.len() - 1);
+    let ratio = wire_bytes as f64 / own_bytes as f64;
+    assert!(
+        ratio <= 1.1,
+        "catch-up sent {wire_bytes} bytes for {own_bytes} bytes of commands"
+    );
+}
