@@ -4,3 +4,4 @@
 //! render, XR, editor tools) grows here behind cargo features, per `docs/ARCHITECTURE.md`.
 
 pub mod cli;
+pub mod store;

@@ -29,5 +29,6 @@ pub mod fuzz;
 pub mod log;
 pub mod scene;
 pub mod sign;
+pub mod store;
 pub mod sync;
 pub mod workload;
