@@ -98,3 +98,20 @@ pub fn merge_converges(data: &[u8]) {
     }
     assert!(hashes.windows(2).all(|w| w[0] == w[1]), "replicas diverged");
 }
+
+/// The session-file parser on arbitrary bytes: never panics; whatever parses re-encodes to a file
+/// that parses to the same commands with nothing dropped.
+pub fn parse_store(data: &[u8]) {
+    if let Ok(p) = crate::store::parse(data) {
+        let mut again = crate::store::encode_header(&p.session).to_vec();
+        for c in &p.commands {
+            crate::store::encode_command_record(c, &mut again);
+        }
+        let q = crate::store::parse(&again);
+        assert!(
+            q.as_ref()
+                .is_ok_and(|q| q.commands == p.commands && q.dropped == 0),
+            "re-encoded session file differs"
+        );
+    }
+}

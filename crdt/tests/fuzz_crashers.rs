@@ -13,6 +13,7 @@ fn every_committed_crash_input_is_handled() {
         let data = std::fs::read(&path).expect("read crash input");
         theta_crdt::wire::fuzz_decode(&data);
         theta_crdt::fuzz::merge_converges(&data);
+        theta_crdt::fuzz::parse_store(&data);
         n += 1;
     }
     assert!(n > 0, "no inputs in {}", dir.display());
