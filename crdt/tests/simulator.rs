@@ -344,3 +344,225 @@ fn peers_converge_under_drops_duplicates_partitions_and_crashes() {
     );
     assert!(f.crashes > 0 && f.torn_writes > 0 && f.syncs > 0, "{f:?}");
 }
+
+#[derive(Default, Debug)]
+struct Attacks {
+    junk: u64,
+    oversized: u64,
+    impersonations: u64,
+    escalations: u64,
+    replays: u64,
+    withheld: u64,
+    refused: u64,
+    folded_to_nothing: u64,
+}
+
+/// Honest peers plus one attacker (a viewer) who sends junk, oversized blobs, forgeries in honest
+/// authors' names, self-escalations, replays, and commands whose dependencies it withholds.
+fn adversarial_scenario(seed: u64, a: &mut Attacks) {
+    let mut rng = Rng::new(seed);
+    let n = 2 + rng.below(6);
+    let keys: Vec<Keypair> = (0..n).map(author_key).collect();
+    let eve = author_key(99);
+    let g = author::genesis(&keys[0], "sim");
+    let session = verify_command(&g).unwrap().id();
+    let mut peers: Vec<Peer> = keys
+        .iter()
+        .map(|k| {
+            let mut p = Peer {
+                key: k.clone(),
+                replica: Replica::new(session),
+                disk: store::encode_header(&session).to_vec(),
+                saved: vec![],
+                up: true,
+            };
+            p.receive(&g);
+            p
+        })
+        .collect();
+    let mut honest: Vec<Vec<u8>> = vec![g.clone()];
+    let broadcast = |peers: &mut Vec<Peer>, b: &[u8]| {
+        for p in peers.iter_mut() {
+            p.receive(b);
+            p.replica.settle();
+        }
+    };
+    for k in &keys[1..] {
+        let b = author::sign(
+            &keys[0],
+            peers[0].replica.log(),
+            Op::GrantRole {
+                author: k.author(),
+                role: Role::Editor,
+            },
+        );
+        broadcast(&mut peers, &b);
+        honest.push(b);
+    }
+    let b = author::sign(
+        &keys[0],
+        peers[0].replica.log(),
+        Op::GrantRole {
+            author: eve.author(),
+            role: Role::Viewer,
+        },
+    );
+    broadcast(&mut peers, &b);
+    honest.push(b);
+    // Eve's private chain: she keeps seq 1 to herself and sends what builds on it.
+    let mut eve_log = peers[0].replica.log().clone();
+    for _ in 0..40 {
+        let i = rng.below(n);
+        match rng.below(8) {
+            0..=2 => {
+                let mine: Vec<CommandId> = peers[i].saved.clone();
+                let op = next_op(&mut rng, peers[i].replica.scene(), keys[i].author(), &mine);
+                let b = author::sign(&keys[i], peers[i].replica.log(), op);
+                peers[i].saved.push(verify_command(&b).unwrap().id());
+                broadcast(&mut peers, &b);
+                honest.push(b);
+            }
+            3 => {
+                let junk: Vec<u8> = (0..1 + rng.below(300))
+                    .map(|_| rng.below(256) as u8)
+                    .collect();
+                a.junk += 1;
+                a.refused += u64::from(verify_command(&junk).is_err());
+                broadcast(&mut peers, &junk);
+            }
+            4 => {
+                a.oversized += 1;
+                let big = vec![0x42u8; theta_crdt::wire::MAX_COMMAND_BYTES + 1 + rng.below(1000)];
+                a.refused += u64::from(verify_command(&big).is_err());
+                broadcast(&mut peers, &big);
+            }
+            5 => {
+                // Impersonation: a body naming an honest author, signed by Eve.
+                let victim = &keys[rng.below(n)];
+                let mut env = verify_command(&author::sign(
+                    victim,
+                    peers[0].replica.log(),
+                    Op::SetSessionName {
+                        name: "pwned".into(),
+                    },
+                ))
+                .unwrap()
+                .envelope()
+                .clone();
+                env.op = Op::DeleteObject {
+                    object: theta_crdt::ids::ObjectId(rng.next_u64()),
+                };
+                let body = theta_crdt::wire::encode_body(&env);
+                let forged = theta_crdt::wire::encode_signed(&body, &eve.sign(&body));
+                a.impersonations += 1;
+                a.refused += u64::from(verify_command(&forged).is_err());
+                broadcast(&mut peers, &forged);
+            }
+            6 => {
+                // Escalation (validly signed, but she is a viewer) and a replay of an old command.
+                let b = author::sign(
+                    &eve,
+                    &eve_log,
+                    Op::GrantRole {
+                        author: eve.author(),
+                        role: Role::Admin,
+                    },
+                );
+                if eve_log.last_seq(&eve.author()) == 0 && seed % 2 == 0 {
+                    // Withhold her first command; what follows depends on it.
+                    eve_log.insert(verify_command(&b).unwrap()).unwrap();
+                    a.withheld += 1;
+                } else {
+                    eve_log.insert(verify_command(&b).unwrap()).unwrap();
+                    broadcast(&mut peers, &b);
+                }
+                a.escalations += 1;
+                let old = &honest[rng.below(honest.len())];
+                broadcast(&mut peers, old);
+                a.replays += 1;
+            }
+            _ => {
+                let j = rng.below(n);
+                if i != j {
+                    sync_pair(&mut peers, i, j);
+                }
+            }
+        }
+    }
+    for i in 0..n {
+        for j in i + 1..n {
+            sync_pair(&mut peers, i, j);
+        }
+    }
+    // The reference: a replica that saw only the honest commands.
+    let mut reference = Replica::new(session);
+    for b in &honest {
+        reference.insert(verify_command(b).unwrap()).unwrap();
+    }
+    reference.settle();
+    let h0 = peers[0].replica.scene().state_hash();
+    for (i, p) in peers.iter().enumerate() {
+        assert_eq!(
+            p.replica.scene().state_hash(),
+            h0,
+            "seed {seed}: honest peer {i} diverged"
+        );
+        assert!(
+            p.replica.log().pending_len() <= theta_crdt::log::MAX_PENDING,
+            "bounded"
+        );
+        assert_eq!(
+            p.replica.scene().role(&eve.author()),
+            Some(Role::Viewer),
+            "seed {seed}"
+        );
+        // Every command of hers that reached the log folded to nothing.
+        let hers: Vec<CommandId> = p
+            .replica
+            .log()
+            .ordered()
+            .filter(|e| e.author == eve.author())
+            .map(|e| e.id)
+            .collect();
+        for id in &hers {
+            assert!(
+                p.replica.rejections().contains_key(id),
+                "seed {seed}: {id:?} had an effect"
+            );
+        }
+        if i == 0 {
+            a.folded_to_nothing += hers.len() as u64;
+        }
+    }
+    if seed % 2 == 0 {
+        // Nothing of hers reached any log, so the honest state is exactly what honest commands
+        // alone give.
+        assert_eq!(
+            reference.scene().state_hash(),
+            h0,
+            "seed {seed}: the attack changed the state"
+        );
+    }
+}
+
+#[test]
+fn honest_peers_converge_untouched_by_an_attacker() {
+    let mut a = Attacks::default();
+    for seed in 0..60 {
+        adversarial_scenario(0xbad_0000 + seed, &mut a);
+    }
+    println!("{a:?}");
+    assert!(
+        a.junk > 0 && a.oversized > 0 && a.impersonations > 0,
+        "{a:?}"
+    );
+    assert!(
+        a.escalations > 0 && a.replays > 0 && a.withheld > 0,
+        "{a:?}"
+    );
+    assert_eq!(
+        a.refused,
+        a.junk + a.oversized + a.impersonations,
+        "every forgery was refused: {a:?}"
+    );
+}
