@@ -468,7 +468,7 @@ fn adversarial_scenario(seed: u64, a: &mut Attacks) {
                         role: Role::Admin,
                     },
                 );
-                if eve_log.last_seq(&eve.author()) == 0 && seed % 2 == 0 {
+                if eve_log.last_seq(&eve.author()) == 0 && seed.is_multiple_of(2) {
                     // Withhold her first command; what follows depends on it.
                     eve_log.insert(verify_command(&b).unwrap()).unwrap();
                     a.withheld += 1;
@@ -534,7 +534,7 @@ fn adversarial_scenario(seed: u64, a: &mut Attacks) {
             a.folded_to_nothing += hers.len() as u64;
         }
     }
-    if seed % 2 == 0 {
+    if seed.is_multiple_of(2) {
         // Nothing of hers reached any log, so the honest state is exactly what honest commands
         // alone give.
         assert_eq!(
