@@ -486,14 +486,16 @@ impl Log {
         if self.entries.contains_key(&id) || self.pending.contains_key(&id) {
             return Ok(Inserted::Duplicate);
         }
-        let missing: Vec<CommandId> = cmd
-            .1
-            .deps
-            .iter()
-            .filter(|d| !self.entries.contains_key(*d))
-            .copied()
-            .collect();
-        if !missing.is_empty() {
+        // The common case (every dep present) allocates nothing here.
+        let all_present = cmd.1.deps.iter().all(|d| self.entries.contains_key(d));
+        if !all_present {
+            let missing: Vec<CommandId> = cmd
+                .1
+                .deps
+                .iter()
+                .filter(|d| !self.entries.contains_key(*d))
+                .copied()
+                .collect();
             if self.pending.len() >= MAX_PENDING {
                 return Err(InsertError::PendingFull(id));
             }
@@ -532,8 +534,8 @@ impl Log {
 
     /// Checks a command whose deps are all present and adds it.
     fn admit(&mut self, cmd: Verified) -> Result<(), InsertError> {
-        let Verified(e, env) = cmd;
-        let env = &env;
+        let Verified(e, env_owned) = cmd;
+        let env = &env_owned;
         let id = e.id;
         if let Op::Genesis { .. } = env.op {
             if !env.deps.is_empty() || env.seq != 1 || env.lamport != 1 {
@@ -568,23 +570,27 @@ impl Log {
                 return Err(InsertError::Lamport(id));
             }
             // Chain: seq 1 has no earlier own command among its deps; seq n depends on n - 1.
-            let own: Vec<&Arc<Entry>> = env
-                .deps
-                .iter()
-                .filter_map(|d| self.entries.get(d))
-                .filter(|de| de.author == env.author)
-                .collect();
+            // The author's own commands among the deps: how many, and the last one's number.
+            let (mut own, mut own_seq) = (0usize, 0u64);
+            for d in &env.deps {
+                if let Some(de) = self.entries.get(d)
+                    && de.author == env.author
+                {
+                    own += 1;
+                    own_seq = de.seq;
+                }
+            }
             if env.seq == 0 {
                 return Err(InsertError::Chain(id, "sequence numbers start at 1".into()));
             }
             if env.seq == 1 {
-                if !own.is_empty() {
+                if own != 0 {
                     return Err(InsertError::Chain(
                         id,
                         "seq 1 cannot follow an own command".into(),
                     ));
                 }
-            } else if own.len() != 1 || own[0].seq + 1 != env.seq {
+            } else if own != 1 || own_seq + 1 != env.seq {
                 return Err(InsertError::Chain(
                     id,
                     format!(
@@ -637,7 +643,7 @@ impl Log {
         }
         self.entries.insert(id, Arc::new(e));
         if self.fresh.len() < MAX_FRESH {
-            self.fresh.insert(id, env.op.clone());
+            self.fresh.insert(id, env_owned.op);
         }
         Ok(())
     }
