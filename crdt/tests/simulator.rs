@@ -566,3 +566,114 @@ fn honest_peers_converge_untouched_by_an_attacker() {
         "every forgery was refused: {a:?}"
     );
 }
+
+/// An editor who equivocates: at some point she signs two different commands with one sequence
+/// number and shows each to half the peers, then keeps building on both branches. After sync every
+/// peer holds both branches, agrees she forfeited everything from that number on, and converges.
+#[test]
+fn an_equivocating_editor_is_forfeited_identically_everywhere() {
+    let mut forfeits = 0;
+    for seed in 0..40u64 {
+        let mut rng = Rng::new(0xe9_0000 + seed);
+        let n = 3 + rng.below(4);
+        let keys: Vec<Keypair> = (0..n).map(author_key).collect();
+        let mallory = author_key(77);
+        let g = author::genesis(&keys[0], "sim");
+        let session = verify_command(&g).unwrap().id();
+        let mut peers: Vec<Peer> = keys
+            .iter()
+            .map(|k| Peer {
+                key: k.clone(),
+                replica: Replica::new(session),
+                disk: store::encode_header(&session).to_vec(),
+                saved: vec![],
+                up: true,
+            })
+            .collect();
+        let all = |peers: &mut Vec<Peer>, b: &[u8]| {
+            for p in peers.iter_mut() {
+                p.receive(b);
+                p.replica.settle();
+            }
+        };
+        all(&mut peers, &g);
+        let grant = author::sign(
+            &keys[0],
+            peers[0].replica.log(),
+            Op::GrantRole {
+                author: mallory.author(),
+                role: Role::Editor,
+            },
+        );
+        all(&mut peers, &grant);
+        // Some honest, legitimate commands of hers first.
+        let mut base = peers[0].replica.log().clone();
+        for i in 0..1 + rng.below(3) {
+            let b = author::sign(&mallory, &base, crate_cube(&format!("m{i}")));
+            base.insert(verify_command(&b).unwrap()).unwrap();
+            all(&mut peers, &b);
+        }
+        // The fork: two branches of several commands each, to two halves of the peers.
+        let (mut left, mut right) = (base.clone(), base.clone());
+        let half = n / 2;
+        for i in 0..1 + rng.below(3) {
+            let l = author::sign(&mallory, &left, crate_cube(&format!("left{i}")));
+            left.insert(verify_command(&l).unwrap()).unwrap();
+            let r = author::sign(&mallory, &right, crate_cube(&format!("right{i}")));
+            right.insert(verify_command(&r).unwrap()).unwrap();
+            for (j, p) in peers.iter_mut().enumerate() {
+                p.receive(if j < half { &l } else { &r });
+                p.replica.settle();
+            }
+        }
+        for i in 0..n {
+            for j in i + 1..n {
+                sync_pair(&mut peers, i, j);
+            }
+        }
+        let h0 = peers[0].replica.scene().state_hash();
+        let fork_seq = base.last_seq(&mallory.author()) + 1;
+        for (i, p) in peers.iter().enumerate() {
+            assert_eq!(
+                p.replica.scene().state_hash(),
+                h0,
+                "seed {seed}: peer {i} diverged"
+            );
+            assert_eq!(
+                p.replica.log().equivocators().get(&mallory.author()),
+                Some(&fork_seq),
+                "seed {seed}"
+            );
+            assert_eq!(p.replica.log().pending_len(), 0, "seed {seed}");
+            let names: Vec<&str> = p
+                .replica
+                .scene()
+                .objects()
+                .map(|(_, o)| o.name.as_str())
+                .collect();
+            assert!(
+                names.iter().any(|n| n.starts_with('m')),
+                "her earlier commands still count"
+            );
+            assert!(
+                !names
+                    .iter()
+                    .any(|n| n.starts_with("left") || n.starts_with("right")),
+                "seed {seed}"
+            );
+        }
+        forfeits += 1;
+    }
+    assert_eq!(forfeits, 40);
+}
+
+fn crate_cube(name: &str) -> Op {
+    Op::CreateObject {
+        name: name.into(),
+        primitive: theta_mesh::Primitive::Cuboid {
+            size: theta_mesh::Vec3::ONE,
+        },
+        material: theta_mesh::MaterialId(0),
+        transform: theta_crdt::command::ObjectTransform::IDENTITY,
+    }
+}
