@@ -275,6 +275,10 @@ fn byte_budgets_for_one_new_command_and_for_a_reconnect() {
     assert!(sa.poll().is_none() && sb.poll().is_none());
     let a_to_b = encode_sync(&ma).len() + encode_sync(&batch).len();
     let b_to_a = encode_sync(&mb).len();
+    println!(
+        "reconnect: {total} B in total; one new command: a→b {a_to_b} B (envelope {} B), b→a {b_to_a} B",
+        new.len()
+    );
     assert!(
         a_to_b <= new.len() + 200,
         "a→b {a_to_b} bytes for a {}-byte envelope",
@@ -319,6 +323,10 @@ fn catch_up_of_10k_commands_sends_at_most_10_percent_more_than_the_commands() {
     assert_eq!(late.scene().state_hash(), full.scene().state_hash());
     assert_eq!(t.commands, cmds.len() - 1);
     let ratio = wire_bytes as f64 / own_bytes as f64;
+    println!(
+        "catch-up of {} commands: {wire_bytes} B sent for {own_bytes} B of commands ({ratio:.4}x)",
+        t.commands
+    );
     assert!(
         ratio <= 1.1,
         "catch-up sent {wire_bytes} bytes for {own_bytes} bytes of commands"
