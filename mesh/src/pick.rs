@@ -159,7 +159,7 @@ impl Bvh {
         let mut best_t = f32::INFINITY;
         let mut stack = [0u32; 64];
         let mut sp = 0usize;
-        slab(&self.nodes[0].bounds, ray.origin, inv, best_t)?;
+        slab(&self.nodes[0].bounds, ray.origin, ray.dir, inv, best_t)?;
         stack[sp] = 0;
         sp += 1;
         while sp > 0 {
@@ -177,8 +177,20 @@ impl Bvh {
                 continue;
             }
             let (l, r) = (node.first, node.first + 1);
-            let tl = slab(&self.nodes[l as usize].bounds, ray.origin, inv, best_t);
-            let tr = slab(&self.nodes[r as usize].bounds, ray.origin, inv, best_t);
+            let tl = slab(
+                &self.nodes[l as usize].bounds,
+                ray.origin,
+                ray.dir,
+                inv,
+                best_t,
+            );
+            let tr = slab(
+                &self.nodes[r as usize].bounds,
+                ray.origin,
+                ray.dir,
+                inv,
+                best_t,
+            );
             // Push the farther child first so the nearer one is searched first.
             let mut push = |i: u32| {
                 if sp < stack.len() {
@@ -282,17 +294,27 @@ fn split(range: &mut [u32], centroids: &[Vec3], boxes: &[Aabb], cb: Aabb) -> Opt
     Some(mid)
 }
 
-fn slab(b: &Aabb, o: Vec3, inv: Vec3, t_max: f32) -> Option<f32> {
+/// Ray–box overlap: the entry parameter, or `None`. Axes along which the ray does not move are
+/// tested directly (origin inside the slab, faces included) rather than through `1 / 0`, whose
+/// infinities turn into NaN on a box face and, with a negative zero direction, would wrongly reject
+/// a ray running along the face.
+fn slab(b: &Aabb, o: Vec3, dir: Vec3, inv: Vec3, t_max: f32) -> Option<f32> {
     let mut t0 = 0.0f32;
     let mut t1 = t_max;
     for k in 0..3 {
-        let (o, inv) = (o.axis(k), inv.axis(k));
-        let mut ta = (b.min.axis(k) - o) * inv;
-        let mut tb = (b.max.axis(k) - o) * inv;
+        let (o, d, inv) = (o.axis(k), dir.axis(k), inv.axis(k));
+        let (lo, hi) = (b.min.axis(k), b.max.axis(k));
+        if d == 0.0 {
+            if o < lo || o > hi {
+                return None;
+            }
+            continue;
+        }
+        let mut ta = (lo - o) * inv;
+        let mut tb = (hi - o) * inv;
         if ta > tb {
             std::mem::swap(&mut ta, &mut tb);
         }
-        // NaN (0 * inf on a slab face) leaves the interval as it is.
         if ta > t0 {
             t0 = ta;
         }
@@ -414,6 +436,43 @@ mod tests {
                 bvh.intersect_brute_force(ray),
                 "ray {i}"
             );
+        }
+    }
+
+    #[test]
+    fn axis_aligned_rays_through_vertices_and_edges_agree_with_brute_force() {
+        // Rays along an axis, with negative-zero direction components, through grid vertices and
+        // edge midpoints of a subdivided cube: the cases where slab tests meet 0 * inf.
+        let mut m = Primitive::Cuboid {
+            size: Vec3::new(2.0, 2.0, 2.0),
+        }
+        .build(&mut SeqIds::default(), MaterialId(0))
+        .unwrap();
+        m.subdivide(2, &mut SeqIds::new(1000)).unwrap();
+        let bvh = Bvh::build(&m);
+        let dirs = [-Vec3::X, -Vec3::Y, -Vec3::Z, Vec3::X, Vec3::Y, Vec3::Z];
+        for d in dirs {
+            for i in -4..=4 {
+                for j in -4..=4 {
+                    let (a, b) = (i as f32 * 0.25, j as f32 * 0.25);
+                    let o = if d.x != 0.0 {
+                        Vec3::new(-d.x * 5.0, a, b)
+                    } else if d.y != 0.0 {
+                        Vec3::new(a, -d.y * 5.0, b)
+                    } else {
+                        Vec3::new(a, b, -d.z * 5.0)
+                    };
+                    let ray = Ray { origin: o, dir: d };
+                    let (x, y) = (bvh.intersect(ray), bvh.intersect_brute_force(ray));
+                    assert_eq!(x.map(|h| h.0), y.map(|h| h.0), "ray {ray:?}");
+                    if a.abs() <= 0.5 && b.abs() <= 0.5 {
+                        assert!(
+                            x.is_some(),
+                            "a ray near the middle hits the rounded cube: {ray:?}"
+                        );
+                    }
+                }
+            }
         }
     }
 
