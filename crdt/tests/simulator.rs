@@ -44,6 +44,20 @@ struct Peer {
 }
 
 impl Peer {
+    /// A peer of the session that has received its genesis.
+    fn new(key: &Keypair, session: CommandId, genesis: &[u8]) -> Peer {
+        let mut p = Peer {
+            key: key.clone(),
+            replica: Replica::new(session),
+            disk: store::encode_header(&session).to_vec(),
+            saved: vec![],
+            up: true,
+        };
+        p.receive(genesis);
+        p.replica.settle();
+        p
+    }
+
     fn persist(&mut self, bytes: &[u8]) {
         store::encode_command_record(bytes, &mut self.disk);
     }
@@ -143,21 +157,7 @@ fn scenario(seed: u64, f: &mut Faults) {
     let keys: Vec<Keypair> = (0..n).map(author_key).collect();
     let g = author::genesis(&keys[0], "sim");
     let session = verify_command(&g).unwrap().id();
-    let mut peers: Vec<Peer> = keys
-        .iter()
-        .map(|k| {
-            let mut p = Peer {
-                key: k.clone(),
-                replica: Replica::new(session),
-                disk: store::encode_header(&session).to_vec(),
-                saved: vec![],
-                up: true,
-            };
-            p.receive(&g);
-            p.replica.settle();
-            p
-        })
-        .collect();
+    let mut peers: Vec<Peer> = keys.iter().map(|k| Peer::new(k, session, &g)).collect();
     // The admin makes everyone an editor (saved and gossiped like any command).
     let mut net: Vec<(usize, usize, Vec<u8>)> = Vec::new(); // (from, to, bytes)
     let mut group = vec![0usize; n]; // partition group per peer
@@ -366,20 +366,7 @@ fn adversarial_scenario(seed: u64, a: &mut Attacks) {
     let eve = author_key(99);
     let g = author::genesis(&keys[0], "sim");
     let session = verify_command(&g).unwrap().id();
-    let mut peers: Vec<Peer> = keys
-        .iter()
-        .map(|k| {
-            let mut p = Peer {
-                key: k.clone(),
-                replica: Replica::new(session),
-                disk: store::encode_header(&session).to_vec(),
-                saved: vec![],
-                up: true,
-            };
-            p.receive(&g);
-            p
-        })
-        .collect();
+    let mut peers: Vec<Peer> = keys.iter().map(|k| Peer::new(k, session, &g)).collect();
     let mut honest: Vec<Vec<u8>> = vec![g.clone()];
     let broadcast = |peers: &mut Vec<Peer>, b: &[u8]| {
         for p in peers.iter_mut() {
@@ -580,23 +567,13 @@ fn an_equivocating_editor_is_forfeited_identically_everywhere() {
         let mallory = author_key(77);
         let g = author::genesis(&keys[0], "sim");
         let session = verify_command(&g).unwrap().id();
-        let mut peers: Vec<Peer> = keys
-            .iter()
-            .map(|k| Peer {
-                key: k.clone(),
-                replica: Replica::new(session),
-                disk: store::encode_header(&session).to_vec(),
-                saved: vec![],
-                up: true,
-            })
-            .collect();
+        let mut peers: Vec<Peer> = keys.iter().map(|k| Peer::new(k, session, &g)).collect();
         let all = |peers: &mut Vec<Peer>, b: &[u8]| {
             for p in peers.iter_mut() {
                 p.receive(b);
                 p.replica.settle();
             }
         };
-        all(&mut peers, &g);
         let grant = author::sign(
             &keys[0],
             peers[0].replica.log(),
