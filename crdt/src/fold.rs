@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use theta_mesh::{MeshError, Selection, Vec3};
 
-use crate::command::{ObjectTransform, Op};
+use crate::command::Op;
 use crate::ids::{AuthorId, CommandId, DerivedIds, GroupId, ObjectId, Role};
 use crate::log::{Entry, InsertError, Inserted, Log, OrderKey, Verified};
 use crate::scene::{Event, Group, Object, Rejection, Scene, diff};
@@ -323,15 +323,9 @@ fn push_history(scene: &mut Scene, e: &Entry, rec: UndoRecord) {
     }
 }
 
-fn same(a: &Option<Arc<Object>>, b: Option<&Arc<Object>>) -> bool {
-    match (a, b) {
-        (None, None) => true,
-        (Some(x), Some(y)) => Arc::ptr_eq(x, y) || **x == **y,
-        _ => false,
-    }
-}
-
-fn same_group(a: &Option<Arc<Group>>, b: Option<&Arc<Group>>) -> bool {
+/// True if an object or group is as recorded (`None`: absent); pointer equality first, since an
+/// untouched value is the very same allocation.
+fn same<T: PartialEq>(a: &Option<Arc<T>>, b: Option<&Arc<T>>) -> bool {
     match (a, b) {
         (None, None) => true,
         (Some(x), Some(y)) => Arc::ptr_eq(x, y) || **x == **y,
@@ -373,7 +367,7 @@ fn revert(scene: &mut Scene, e: &Entry, rec: &UndoRecord) -> Result<UndoRecord, 
         && rec
             .groups
             .iter()
-            .all(|(id, _, after)| same_group(after, scene.groups.get(id)));
+            .all(|(id, _, after)| same(after, scene.groups.get(id)));
     if untouched {
         let mut undone = UndoRecord {
             objects: vec![],
@@ -1025,28 +1019,26 @@ impl Replica {
         // Revocation caps change only with permission commands; a changed cap replays from the
         // first command it affects.
         let epoch = self.log.permission_epoch();
-        let caps = if self.caps_epoch == Some(epoch) {
-            self.caps.clone()
-        } else {
+        if self.caps_epoch != Some(epoch) {
             self.caps_epoch = Some(epoch);
-            revocation_caps(&self.log)
-        };
-        if caps != self.caps {
-            let changed: Vec<AuthorId> = caps
-                .iter()
-                .filter(|(a, c)| self.caps.get(a) != Some(c))
-                .map(|(a, _)| *a)
-                .chain(self.caps.keys().filter(|a| !caps.contains_key(a)).copied())
-                .collect();
-            let first = self
-                .log
-                .ordered()
-                .find(|e| changed.contains(&e.author))
-                .map(|e| (e.lamport, e.id));
-            if let Some(k) = first {
-                dirty = Some(dirty.map_or(k, |d| d.min(k)));
+            let caps = revocation_caps(&self.log);
+            if caps != self.caps {
+                let changed: Vec<AuthorId> = caps
+                    .iter()
+                    .filter(|(a, c)| self.caps.get(a) != Some(c))
+                    .map(|(a, _)| *a)
+                    .chain(self.caps.keys().filter(|a| !caps.contains_key(a)).copied())
+                    .collect();
+                let first = self
+                    .log
+                    .ordered()
+                    .find(|e| changed.contains(&e.author))
+                    .map(|e| (e.lamport, e.id));
+                if let Some(k) = first {
+                    dirty = Some(dirty.map_or(k, |d| d.min(k)));
+                }
+                self.caps = caps;
             }
-            self.caps = caps;
         }
         let mut events = Vec::new();
         // The scene as it was, kept only when a rollback replaces it (then events come from
@@ -1120,9 +1112,4 @@ impl Replica {
         }
         scene
     }
-}
-
-/// The object placement used when none is given.
-pub fn default_transform() -> ObjectTransform {
-    ObjectTransform::IDENTITY
 }

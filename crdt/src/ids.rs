@@ -72,6 +72,15 @@ impl CommandId {
     }
 }
 
+/// SplitMix64's step and finaliser: adds the golden-ratio increment to `x` and mixes the result.
+/// One definition for the log's id hash and the workload generator's random numbers.
+pub(crate) fn splitmix(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
 /// Derives the ids a command creates: `prefix(command id) + i` for the `i`-th new element, object
 /// or group, in the order the operation asks for them.
 ///

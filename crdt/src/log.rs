@@ -91,11 +91,7 @@ impl std::hash::Hasher for IdHasher {
         let mut b = [0u8; 8];
         let n = bytes.len().min(8);
         b[..n].copy_from_slice(&bytes[..n]);
-        let mut z =
-            (u64::from_le_bytes(b) ^ self.key ^ self.state).wrapping_add(0x9e37_79b9_7f4a_7c15);
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        self.state = z ^ (z >> 31);
+        self.state = crate::ids::splitmix(u64::from_le_bytes(b) ^ self.key ^ self.state);
     }
     fn finish(&self) -> u64 {
         self.state
@@ -441,9 +437,14 @@ impl Log {
 
     /// The author's command with sequence number `seq`, if exactly one exists.
     pub fn by_author_seq(&self, author: &AuthorId, seq: u64) -> Option<CommandId> {
-        let c = self.chains.get(author)?;
-        let one = *c.first.get(seq.checked_sub(1)? as usize)?;
-        (!c.extra.iter().any(|(s, _)| *s == seq)).then_some(one)
+        let one = self.chain_command(author, seq)?;
+        let equivocated = self
+            .chains
+            .get(author)?
+            .extra
+            .iter()
+            .any(|(s, _)| *s == seq);
+        (!equivocated).then_some(one)
     }
 
     /// The lowest order key that changed since the last call (a command arrived there, or folds

@@ -97,8 +97,9 @@ pub fn tips(log: &Log) -> Vec<Tip> {
         .collect()
 }
 
-/// The commands `log` holds that a peer with these tips lacks, dependencies first (total order).
-pub fn missing_for(log: &Log, theirs: &[Tip]) -> Vec<Arc<[u8]>> {
+/// The commands `log` holds that a peer with these tips lacks, with their ids, dependencies first
+/// (total order).
+fn missing_for(log: &Log, theirs: &[Tip]) -> Vec<(CommandId, Arc<[u8]>)> {
     let theirs: BTreeMap<u64, &Tip> = theirs.iter().map(|t| (t.author_prefix, t)).collect();
     let mut mine_by_prefix: BTreeMap<u64, usize> = BTreeMap::new();
     for a in log.authors() {
@@ -131,7 +132,7 @@ pub fn missing_for(log: &Log, theirs: &[Tip]) -> Vec<Arc<[u8]>> {
     ids.sort_unstable();
     ids.dedup();
     ids.iter()
-        .filter_map(|(_, id)| log.get(id).map(|e| e.bytes.clone()))
+        .filter_map(|(_, id)| log.get(id).map(|e| (*id, e.bytes.clone())))
         .collect()
 }
 
@@ -140,7 +141,8 @@ pub fn missing_for(log: &Log, theirs: &[Tip]) -> Vec<Arc<[u8]>> {
 pub struct SyncSession {
     session: CommandId,
     batch_bytes: usize,
-    outbox: VecDeque<Arc<[u8]>>,
+    /// Commands queued to send, with their ids (so nothing is hashed again to deduplicate).
+    outbox: VecDeque<(CommandId, Arc<[u8]>)>,
     /// Ids already sent in this exchange, so a `Want` never resends them twice.
     sent: BTreeSet<CommandId>,
 }
@@ -193,7 +195,7 @@ impl SyncSession {
                 found.sort_unstable();
                 for (_, id) in found {
                     if let Some(e) = log.get(&id) {
-                        self.outbox.push_back(e.bytes.clone());
+                        self.outbox.push_back((id, e.bytes.clone()));
                     }
                 }
             }
@@ -216,14 +218,13 @@ impl SyncSession {
     pub fn poll(&mut self) -> Option<Message> {
         let mut batch = Vec::new();
         let mut bytes = 0;
-        while let Some(c) = self.outbox.front() {
+        while let Some((_, c)) = self.outbox.front() {
             if !batch.is_empty() && bytes + c.len() > self.batch_bytes {
                 break;
             }
-            let Some(c) = self.outbox.pop_front() else {
+            let Some((id, c)) = self.outbox.pop_front() else {
                 break;
             };
-            let id = CommandId(*blake3::hash(body_of(&c)).as_bytes());
             if !self.sent.insert(id) {
                 continue;
             }
@@ -238,9 +239,4 @@ impl SyncSession {
             more: !self.outbox.is_empty(),
         })
     }
-}
-
-/// The signed body inside stored command bytes (for its id); the whole input if it does not decode.
-fn body_of(bytes: &[u8]) -> &[u8] {
-    crate::wire::decode_signed(bytes).map_or(bytes, |(b, _)| b)
 }

@@ -67,7 +67,6 @@ impl Peer {
         let Ok(v) = verify_command(bytes) else {
             return vec![];
         };
-        let stored = v.bytes().clone();
         match self.replica.insert(v) {
             Ok(Inserted::Added(ids)) => {
                 // The log admitted these (the command and any it released): persist in that order.
@@ -79,10 +78,7 @@ impl Peer {
                 }
                 vec![]
             }
-            Ok(Inserted::Pending(missing)) => {
-                let _ = stored;
-                missing
-            }
+            Ok(Inserted::Pending(missing)) => missing,
             _ => vec![],
         }
     }

@@ -2,8 +2,8 @@
 //! return a typed error and leave the mesh exactly as it was.
 
 use theta_mesh::{
-    DeleteMode, EdgeKey, FaceId, HalfEdgeId, MaterialId, Mesh, MeshError, Plane, Primitive, Quat,
-    Selection, SeqIds, Transform, Vec3, VertexId,
+    DeleteMode, EdgeKey, FaceId, MaterialId, Mesh, MeshError, Plane, Primitive, Quat, Selection,
+    SeqIds, Transform, Vec3, VertexId,
 };
 
 fn cube(ids: &mut SeqIds) -> Mesh {
@@ -357,28 +357,9 @@ fn loop_cut_stops_at_non_quads() {
         })
         .unwrap();
     rejects(&mut tri2, |m| m.loop_cut(h, 1, ids).map(drop));
-    rejects(&mut tri2, |m| {
-        m.loop_cut(HalfEdgeId::default_invalid(), 1, ids).map(drop)
-    });
-}
-
-trait InvalidHandle {
-    fn default_invalid() -> HalfEdgeId;
-}
-impl InvalidHandle for HalfEdgeId {
-    fn default_invalid() -> HalfEdgeId {
-        // Any handle beyond the mesh: build one from a huge mesh's iterator is overkill; take the
-        // last handle of a big grid, which a cube does not have.
-        let m = Primitive::Grid {
-            size_x: 1.0,
-            size_z: 1.0,
-            cells_x: 8,
-            cells_z: 8,
-        }
-        .build(&mut SeqIds::default(), MaterialId(0))
-        .unwrap();
-        m.halfedges().last().unwrap()
-    }
+    // A handle from a bigger mesh is out of range here.
+    let beyond = grid(ids, 8).halfedges().last().unwrap();
+    rejects(&mut tri2, |m| m.loop_cut(beyond, 1, ids).map(drop));
 }
 
 #[test]

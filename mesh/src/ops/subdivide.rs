@@ -7,10 +7,9 @@
 //! half-edge, so the result is bit-identical everywhere.
 
 use crate::error::{Result, invalid_param};
-use crate::ids::{FaceId, IdAlloc};
+use crate::ids::IdAlloc;
 use crate::math::Vec3;
 use crate::mesh::{Mesh, NONE, Parts};
-use crate::polygons::Polygons;
 
 /// The most Catmull–Clark levels one call accepts (each level multiplies faces by about four).
 pub const MAX_SUBDIVISION_LEVELS: u32 = 6;
@@ -31,24 +30,43 @@ impl Mesh {
         if self.fid.is_empty() {
             return Err(crate::MeshError::EmptySelection);
         }
-        let mut m = self.clone();
-        for _ in 0..levels {
-            m = catmull_clark(&m, alloc, false)?;
+        let mut m = catmull_clark(self, alloc)?;
+        for _ in 1..levels {
+            m = catmull_clark(&m, alloc)?;
         }
         *self = m;
         Ok(())
     }
 }
 
-fn catmull_clark(m: &Mesh, alloc: &mut impl IdAlloc, use_reference: bool) -> Result<Mesh> {
+fn catmull_clark(m: &Mesh, alloc: &mut impl IdAlloc) -> Result<Mesh> {
+    let points = points(m, alloc);
+    direct_assembly(m, points, alloc)
+}
+
+/// The new vertices of one level, and where each old face's corners start in corner order.
+struct Points {
+    /// Old vertex ids, then edge points', then face points'.
+    vid: Vec<crate::ids::VertexId>,
+    /// Their positions.
+    vpos: Vec<Vec3>,
+    /// Face `f`'s corners are `first_corner[f]..first_corner[f + 1]` (one entry per face, plus
+    /// the total).
+    first_corner: Vec<u32>,
+}
+
+/// Face, edge and vertex points, and the ids of the new ones (see the module docs).
+fn points(m: &Mesh, alloc: &mut impl IdAlloc) -> Points {
     let nv = m.vid.len();
     let nh = m.hnext.len();
     let ne = nh / 2;
     let nf = m.fid.len();
     // Face points and face degrees.
     let mut fpt = Vec::with_capacity(nf);
-    let mut corners = 0usize;
+    let mut first_corner = Vec::with_capacity(nf + 1);
+    let mut corners = 0u32;
     for f in 0..nf {
+        first_corner.push(corners);
         let start = m.fhe[f];
         let mut h = start;
         let mut sum = Vec3::ZERO;
@@ -61,9 +79,10 @@ fn catmull_clark(m: &Mesh, alloc: &mut impl IdAlloc, use_reference: bool) -> Res
                 break;
             }
         }
-        corners += k as usize;
+        corners += k;
         fpt.push(sum / k as f32);
     }
+    first_corner.push(corners);
     // Edge points.
     let mut ept = Vec::with_capacity(ne);
     for e in 0..ne {
@@ -126,10 +145,11 @@ fn catmull_clark(m: &Mesh, alloc: &mut impl IdAlloc, use_reference: bool) -> Res
     vpos.reserve(ne + nf);
     vpos.extend_from_slice(&ept);
     vpos.extend_from_slice(&fpt);
-    if use_reference {
-        return reference_assembly(m, vid, vpos, corners, alloc);
+    Points {
+        vid,
+        vpos,
+        first_corner,
     }
-    direct_assembly(m, vid, vpos, corners, alloc)
 }
 
 /// Builds the subdivided connectivity directly, without the general builder: the result's topology
@@ -140,13 +160,13 @@ fn catmull_clark(m: &Mesh, alloc: &mut impl IdAlloc, use_reference: bool) -> Res
 /// and becomes child quad `k`: `first(h) → spoke_out(k) → spoke_in(k − 1) → second(prev(h))`.
 /// Vertices, faces and loops equal those the general builder makes from the same face list (a
 /// test checks this against [`reference_assembly`]).
-fn direct_assembly(
-    m: &Mesh,
-    vid: Vec<crate::ids::VertexId>,
-    vpos: Vec<Vec3>,
-    corners: usize,
-    alloc: &mut impl IdAlloc,
-) -> Result<Mesh> {
+fn direct_assembly(m: &Mesh, points: Points, alloc: &mut impl IdAlloc) -> Result<Mesh> {
+    let Points {
+        vid,
+        vpos,
+        first_corner,
+    } = points;
+    let corners = first_corner[first_corner.len() - 1] as usize;
     let nv = m.vid.len();
     let nh = m.hnext.len();
     let ne = nh / 2;
@@ -173,23 +193,14 @@ fn direct_assembly(
         }
     }
     // Child quads, corner by corner.
-    let mut k = 0u32;
     for f in 0..nf {
         let start = m.fhe[f];
-        let k0 = k;
-        let mut h = start;
-        loop {
-            k += 1;
-            h = m.hnext[h as usize];
-            if h == start {
-                break;
-            }
-        }
-        let deg = k - k0;
+        let k0 = first_corner[f];
+        let deg = first_corner[f + 1] - k0;
         let mat = m.fmat[f];
         let fp = fbase + f as u32;
         let mut h = start;
-        let mut g = m.prev_in_face(start);
+        let mut g = m.prev_slot(start);
         for i in 0..deg {
             let kc = k0 + i;
             let kprev = if i == 0 { k0 + deg - 1 } else { kc - 1 };
@@ -223,10 +234,8 @@ fn direct_assembly(
             second(h)
         });
     }
-    let mut k = 0u32;
-    for f in 0..nf {
+    for &k in &first_corner[..nf] {
         vhe.push(spokes + 2 * k + 1);
-        k += m.face_he_count(f as u32);
     }
     Mesh::from_parts(
         Parts {
@@ -246,13 +255,16 @@ fn direct_assembly(
 
 /// The same subdivision through the general builder: the reference the direct assembly is tested
 /// against.
-fn reference_assembly(
-    m: &Mesh,
-    vid: Vec<crate::ids::VertexId>,
-    vpos: Vec<Vec3>,
-    corners: usize,
-    alloc: &mut impl IdAlloc,
-) -> Result<Mesh> {
+#[cfg(test)]
+fn reference_assembly(m: &Mesh, points: Points, alloc: &mut impl IdAlloc) -> Result<Mesh> {
+    use crate::ids::FaceId;
+    use crate::polygons::Polygons;
+    let Points {
+        vid,
+        vpos,
+        first_corner,
+    } = points;
+    let corners = first_corner[first_corner.len() - 1] as usize;
     let nv = m.vid.len();
     let ne = m.hnext.len() / 2;
     let nf = m.fid.len();
@@ -266,7 +278,7 @@ fn reference_assembly(
         let mut h = start;
         let mat = m.fmat[f];
         let mut first = true;
-        let mut prev = m.prev_in_face(start);
+        let mut prev = m.prev_slot(start);
         loop {
             let quad = [
                 m.horigin[h as usize],
@@ -288,36 +300,6 @@ fn reference_assembly(
         }
     }
     Mesh::from_polygons(&out)
-}
-
-impl Mesh {
-    /// Previous half-edge within a face loop, by walking the loop (faces are small).
-    pub(crate) fn prev_in_face(&self, h: u32) -> u32 {
-        let mut g = h;
-        loop {
-            let n = self.hnext[g as usize];
-            if n == h {
-                return g;
-            }
-            g = n;
-        }
-    }
-}
-
-impl Mesh {
-    /// Number of corners of face slot `f`.
-    fn face_he_count(&self, f: u32) -> u32 {
-        let start = self.fhe[f as usize];
-        let mut h = start;
-        let mut n = 0;
-        loop {
-            n += 1;
-            h = self.hnext[h as usize];
-            if h == start {
-                return n;
-            }
-        }
-    }
 }
 
 #[cfg(test)]
@@ -359,8 +341,10 @@ mod tests {
             open,
         ];
         for m in meshes {
-            let a = catmull_clark(&m, &mut SeqIds::new(1000), false).unwrap();
-            let b = catmull_clark(&m, &mut SeqIds::new(1000), true).unwrap();
+            let a = catmull_clark(&m, &mut SeqIds::new(1000)).unwrap();
+            let mut ids = SeqIds::new(1000);
+            let p = points(&m, &mut ids);
+            let b = reference_assembly(&m, p, &mut ids).unwrap();
             a.validate().unwrap();
             b.validate().unwrap();
             assert_eq!(a.to_polygons(), b.to_polygons());
