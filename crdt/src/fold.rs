@@ -60,27 +60,92 @@ pub fn revocation_caps(log: &Log) -> BTreeMap<AuthorId, u64> {
         if log.is_forfeited(e) || caps.get(&e.author).is_some_and(|&c| e.seq > c) {
             continue;
         }
-        let admin = roles.get(&e.author) == Some(&Role::Admin);
         let Ok(op) = e.op() else { continue };
-        match &op {
-            Op::Genesis { .. } => {
-                roles.insert(e.author, Role::Admin);
-            }
-            Op::GrantRole { author, role } if admin => {
-                roles.insert(*author, *role);
-            }
-            Op::RevokeRole {
-                author,
-                last_accepted_seq,
-            } if admin => {
-                roles.insert(*author, Role::Viewer);
-                let c = caps.entry(*author).or_insert(u64::MAX);
-                *c = (*c).min(*last_accepted_seq);
-            }
-            _ => {}
+        let change = role_change(&op, e.author, log.session(), |a| roles.get(a).copied());
+        if let Ok(Some(change)) = change
+            && let Some((who, cap)) = change.apply(&mut roles)
+        {
+            let c = caps.entry(who).or_insert(u64::MAX);
+            *c = (*c).min(cap);
         }
     }
     caps
+}
+
+/// What a permission command does to the roles where it lands. One definition serves the fold and
+/// the first pass that computes revocation caps, so the two passes never disagree.
+enum RoleChange {
+    /// `who` gets exactly `role`; a revoke also caps their sequence numbers.
+    Set {
+        who: AuthorId,
+        role: Role,
+        cap: Option<u64>,
+    },
+    /// `who` gets `role` unless they hold a higher one already (a redeemed invite).
+    AtLeast { who: AuthorId, role: Role },
+}
+
+impl RoleChange {
+    /// Applies the change; returns the revocation cap it sets, if any.
+    fn apply(self, roles: &mut BTreeMap<AuthorId, Role>) -> Option<(AuthorId, u64)> {
+        match self {
+            RoleChange::Set { who, role, cap } => {
+                roles.insert(who, role);
+                cap.map(|c| (who, c))
+            }
+            RoleChange::AtLeast { who, role } => {
+                let r = roles.entry(who).or_insert(role);
+                *r = (*r).max(role);
+                None
+            }
+        }
+    }
+}
+
+/// The role change `op` by `author` makes, given the roles where it lands (`role_of`); `None` for
+/// commands that are not about roles, `Err` with the reason for one that is refused.
+fn role_change(
+    op: &Op,
+    author: AuthorId,
+    session: Option<CommandId>,
+    role_of: impl Fn(&AuthorId) -> Option<Role>,
+) -> Result<Option<RoleChange>, String> {
+    let admin = role_of(&author) == Some(Role::Admin);
+    let change = match op {
+        Op::Genesis { .. } => RoleChange::Set {
+            who: author,
+            role: Role::Admin,
+            cap: None,
+        },
+        Op::GrantRole { author: who, role } if admin => RoleChange::Set {
+            who: *who,
+            role: *role,
+            cap: None,
+        },
+        Op::RevokeRole { author: who, .. } if admin && *who == author => {
+            return Err("an admin cannot revoke their own role".into());
+        }
+        Op::RevokeRole {
+            author: who,
+            last_accepted_seq,
+        } if admin => RoleChange::Set {
+            who: *who,
+            role: Role::Viewer,
+            cap: Some(*last_accepted_seq),
+        },
+        Op::GrantRole { .. } | Op::RevokeRole { .. } => {
+            return Err("granting and revoking roles needs an admin".into());
+        }
+        Op::RedeemInvite { invite } => {
+            redeemable(invite, session, author, role_of)?;
+            RoleChange::AtLeast {
+                who: author,
+                role: invite.capability.role,
+            }
+        }
+        _ => return Ok(None),
+    };
+    Ok(Some(change))
 }
 
 /// Checks an invite redeemed by `author`: signature, session, invitee, and that its issuer is an
@@ -555,25 +620,13 @@ fn run(scene: &mut Scene, e: &Entry, op: &Op) -> Result<Option<Vec<Op>>, Reject>
             scene.journal.meta = true;
             scene.name = name.clone();
         }
-        Op::GrantRole { author: who, role } => {
-            scene.journal.meta = true;
-            scene.roles.insert(*who, *role);
-        }
-        Op::RevokeRole { author: who, .. } => {
-            if *who == author {
-                return Err(reject("an admin cannot revoke their own role"));
+        Op::GrantRole { .. } | Op::RevokeRole { .. } | Op::RedeemInvite { .. } => {
+            let change = role_change(op, author, scene.session, |a| scene.roles.get(a).copied())
+                .map_err(reject)?;
+            if let Some(change) = change {
+                scene.journal.meta = true;
+                change.apply(&mut scene.roles);
             }
-            scene.journal.meta = true;
-            scene.roles.insert(*who, Role::Viewer);
-        }
-        Op::RedeemInvite { invite } => {
-            redeemable(invite, scene.session, author, |a| {
-                scene.roles.get(a).copied()
-            })
-            .map_err(reject)?;
-            scene.journal.meta = true;
-            let r = scene.roles.entry(author).or_insert(invite.capability.role);
-            *r = (*r).max(invite.capability.role);
         }
         Op::CreateObject {
             name,

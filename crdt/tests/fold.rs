@@ -418,3 +418,23 @@ fn invites_are_redeemed_while_the_admin_is_offline() {
     assert_eq!(fresh.scene().state_hash(), r.scene().state_hash());
     let _ = red_b;
 }
+
+#[test]
+fn an_admins_self_revoke_is_refused_in_both_fold_passes() {
+    let admin = key(1);
+    let (mut r, _) = start(&admin);
+    // Refused: so it sets no revocation cap either, and her later edits still count.
+    let (rv, _) = edit(
+        &mut r,
+        &admin,
+        Op::RevokeRole {
+            author: admin.author(),
+            last_accepted_seq: 0,
+        },
+    );
+    assert!(r.rejections()[&rv].reason.contains("own role"));
+    let (c, _) = edit(&mut r, &admin, cube("still admin"));
+    assert!(r.scene().object(object_of(c)).is_some());
+    assert_eq!(r.scene().role(&admin.author()), Some(Role::Admin));
+    assert_eq!(r.full_replay(), *r.scene());
+}
