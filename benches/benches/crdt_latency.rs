@@ -4,11 +4,10 @@
 //!
 //! Run: `cargo bench -p theta-benches --bench crdt_latency`
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
+use theta_benches::{Counting, live_bytes};
 use theta_crdt::author;
 use theta_crdt::command::{ObjectTransform, Op};
 use theta_crdt::fold::Replica;
@@ -17,35 +16,6 @@ use theta_crdt::log::{verify_command, verify_commands};
 use theta_crdt::workload::{self, author_key};
 use theta_mesh::{MaterialId, Primitive, Vec3};
 
-struct Counting;
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: forwards to the system allocator unchanged; only counts bytes.
-#[expect(
-    unsafe_code,
-    reason = "a global allocator is the only way to count every heap byte"
-)]
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        LIVE.fetch_add(l.size(), Ordering::Relaxed);
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(l) }
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        LIVE.fetch_sub(l.size(), Ordering::Relaxed);
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(p, l) }
-    }
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, new: usize) -> *mut u8 {
-        if new > l.size() {
-            LIVE.fetch_add(new - l.size(), Ordering::Relaxed);
-        } else {
-            LIVE.fetch_sub(l.size() - new, Ordering::Relaxed);
-        }
-        // SAFETY: same contract as the caller's.
-        unsafe { System.realloc(p, l, new) }
-    }
-}
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
@@ -131,7 +101,7 @@ fn remote_arrivals_and_memory() {
     let cmds = workload::session(42, 3, 100_000);
     println!("generated {} commands in {:?}", cmds.len(), t.elapsed());
     let total_bytes: usize = cmds.iter().map(Vec::len).sum();
-    let base_live = LIVE.load(Ordering::Relaxed);
+    let base_live = live_bytes();
     let base_rss = rss_mb();
     let gid = verify_command(&cmds[0]).expect("genesis").id();
     let mut r = Replica::new(gid);
@@ -144,17 +114,17 @@ fn remote_arrivals_and_memory() {
         "open 100k: verify one by one + insert + fold: {:?}",
         t.elapsed()
     );
-    let live = LIVE.load(Ordering::Relaxed) - base_live;
+    let live = live_bytes() - base_live;
     // The log alone: the same commands in a bare log, without the decoded-operation cache the fold
     // drains.
-    let before_log = LIVE.load(Ordering::Relaxed);
+    let before_log = live_bytes();
     let mut bare = theta_crdt::log::Log::for_session(gid);
     for c in &cmds {
         bare.insert(verify_command(c).expect("valid"))
             .expect("insert");
     }
     drop(bare.take_fresh());
-    let log_only = LIVE.load(Ordering::Relaxed) - before_log;
+    let log_only = live_bytes() - before_log;
     drop(bare);
     println!(
         "100k log + scene: {:.1} MB live heap, of which the log {:.1} MB ({:.1} MB of command bytes), RSS grew {:.1} MB; {} objects",

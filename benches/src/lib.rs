@@ -1,7 +1,66 @@
 //! Shared workloads for the benchmarks in `benches/benches/`, so that Theta and each baseline are fed
 //! exactly the same input.
 
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use theta_mesh::{MaterialId, Mesh, Primitive, SeqIds, Vec3};
+
+/// A global allocator that counts live heap bytes and their peak. A memory benchmark installs it
+/// with `#[global_allocator] static GLOBAL: Counting = Counting;` and reads it with [`measure`] or
+/// [`live_bytes`].
+pub struct Counting;
+
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+fn grew(by: usize) {
+    let now = LIVE.fetch_add(by, Ordering::Relaxed) + by;
+    PEAK.fetch_max(now, Ordering::Relaxed);
+}
+
+// SAFETY: every method forwards to the system allocator unchanged and only updates counters.
+#[expect(
+    unsafe_code,
+    reason = "a global allocator is the only way to count every heap byte"
+)]
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        grew(l.size());
+        // SAFETY: same contract as the caller's.
+        unsafe { System.alloc(l) }
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        LIVE.fetch_sub(l.size(), Ordering::Relaxed);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.dealloc(p, l) }
+    }
+    unsafe fn realloc(&self, p: *mut u8, l: Layout, new: usize) -> *mut u8 {
+        if new > l.size() {
+            grew(new - l.size());
+        } else {
+            LIVE.fetch_sub(l.size() - new, Ordering::Relaxed);
+        }
+        // SAFETY: same contract as the caller's.
+        unsafe { System.realloc(p, l, new) }
+    }
+}
+
+/// Live heap bytes now (with [`Counting`] installed).
+pub fn live_bytes() -> usize {
+    LIVE.load(Ordering::Relaxed)
+}
+
+/// Live heap bytes held by what `make` returns, and the peak above the starting point while making
+/// it (with [`Counting`] installed).
+pub fn measure<T>(make: impl FnOnce() -> T) -> (T, usize, usize) {
+    let base = LIVE.load(Ordering::Relaxed);
+    PEAK.store(base, Ordering::Relaxed);
+    let v = make();
+    let live = LIVE.load(Ordering::Relaxed) - base;
+    let peak = PEAK.load(Ordering::Relaxed) - base;
+    (v, live, peak)
+}
 
 /// A flat `n` × `n` quad grid (n² quads, (n+1)² vertices).
 pub fn grid(n: u32) -> Mesh {

@@ -66,7 +66,9 @@ pub fn sign_on(key: &Keypair, log: &Log, deps: &[CommandId], op: Op) -> Vec<u8> 
 
 /// Signs `op` like [`sign`] and returns it ready for the log, without verifying the signature just
 /// made: ed25519 signing is deterministic and always yields a valid signature, so a local edit need
-/// not pay for verification. Remote commands always go through [`crate::log::verify_command`].
+/// not pay for verification. The bytes are still decoded: that applies the same size and field
+/// limits every peer's decoder applies, so a command others would refuse is refused here too.
+/// Remote commands always go through [`crate::log::verify_command`].
 pub fn sign_local(key: &Keypair, log: &Log, op: Op) -> Result<Verified, DecodeError> {
     let bytes = sign(key, log, op);
     Verified::own(&bytes)
