@@ -646,3 +646,61 @@ fn edge_keys_resolve() {
         assert_eq!(m.twin(m.twin(h).unwrap()).unwrap(), h);
     }
 }
+
+#[test]
+fn every_operation_refuses_unknown_ids_and_bad_parameters_without_change() {
+    let ids = &mut SeqIds::new(500);
+    let mut m = cube(ids);
+    let f = top_face(&m);
+    let h = m.face_halfedges(f).unwrap()[0];
+    let beyond = grid(ids, 8).halfedges().last().unwrap();
+    let (ghost_f, ghost_v) = (FaceId(9_999_999), VertexId(9_999_999));
+    let nan = Vec3::new(f32::NAN, 0.0, 0.0);
+    let plane = Plane::from_point_normal(Vec3::ZERO, Vec3::X).unwrap();
+    // Unknown ids.
+    assert_eq!(
+        rejects(&mut m, |m| m
+            .extrude_region(&[ghost_f], Vec3::Y, ids)
+            .map(drop)),
+        MeshError::UnknownFace(ghost_f)
+    );
+    rejects(&mut m, |m| {
+        m.extrude_individual(&[ghost_f], 1.0, ids).map(drop)
+    });
+    rejects(&mut m, |m| m.inset(&[ghost_f], 0.5, ids).map(drop));
+    rejects(&mut m, |m| m.split_edge(beyond, 0.5, ids).map(drop));
+    rejects(&mut m, |m| {
+        m.split_face(ghost_f, ghost_v, ghost_v, ids).map(drop)
+    });
+    rejects(&mut m, |m| {
+        m.split_face_between_edges(beyond, 0.5, h, 0.5, ids)
+            .map(drop)
+    });
+    rejects(&mut m, |m| m.delete_faces(&[ghost_f], ids));
+    rejects(&mut m, |m| m.delete_vertex(ghost_v, DeleteMode::Hole, ids));
+    rejects(&mut m, |m| m.delete_edge(beyond, DeleteMode::Dissolve, ids));
+    rejects(&mut m, |m| m.weld(0.1, Some(&[ghost_v])).map(drop));
+    rejects(&mut m, |m| m.mirror(&[ghost_f], plane, 0.0, ids).map(drop));
+    rejects(&mut m, |m| m.duplicate(&[ghost_f], Vec3::X, ids).map(drop));
+    rejects(&mut m, |m| m.paint(&[ghost_f], MaterialId(1)));
+    rejects(&mut m, |m| m.set_position(ghost_v, Vec3::ZERO));
+    // Bad parameters.
+    for t in [0.0, 1.0, -0.5, f32::NAN] {
+        rejects(&mut m, |m| m.split_edge(h, t, ids).map(drop));
+    }
+    rejects(&mut m, |m| m.extrude_region(&[f], nan, ids).map(drop));
+    rejects(&mut m, |m| m.duplicate(&[f], nan, ids).map(drop));
+    let v0 = m.vertices().next().unwrap();
+    rejects(&mut m, |m| m.set_position(v0, nan));
+    rejects(&mut m, |m| m.mirror_symmetric(plane, 0.0, ids).map(drop));
+    rejects(&mut m, |m| m.mirror(&[], plane, f32::NAN, ids).map(drop));
+    rejects(&mut m, |m| m.loop_cut(h, 0, ids).map(drop));
+    rejects(&mut m, |m| m.loop_cut(h, 1000, ids).map(drop));
+    // Empty selections.
+    rejects(&mut m, |m| m.extrude_individual(&[], 1.0, ids).map(drop));
+    rejects(&mut m, |m| m.inset(&[], 0.5, ids).map(drop));
+    rejects(&mut m, |m| m.duplicate(&[], Vec3::X, ids).map(drop));
+    rejects(&mut m, |m| m.delete_faces(&[], ids));
+    rejects(&mut m, |m| m.paint(&[], MaterialId(1)));
+    m.validate().unwrap();
+}
