@@ -1,12 +1,19 @@
-//! The session file on disk: create, open (with recovery of a torn final write), and durable
-//! appends. The format and its parser live in `theta_crdt::store`; this module is the only place
-//! that touches the file.
+//! The session file on disk: create, open (with recovery of a torn final write, and from the
+//! checkpoint beside it when one matches), durable appends, compaction and checkpoints. The formats
+//! and their parsers live in `theta_crdt::store` and `theta_crdt::checkpoint`; this module is the
+//! only place that touches the files.
 //!
 //! Durability (fsync) policy: `append` writes a batch of commands and calls `sync_data` before it
 //! returns, so a command is on disk before anyone is told it is saved, or before it is sent to a
 //! peer (which is also what keeps sequence numbers from ever being reused after a crash). Callers
-//! group-commit by passing several commands to one `append`. A new file is written to a temporary
-//! name, synced, and renamed into place, so a crash never leaves a half-made session file.
+//! group-commit by passing several commands to one `append`.
+//!
+//! Whole-file writes (creating a session, compacting it, saving a checkpoint) go to a temporary
+//! file that is synced and then renamed over the target, so a crash leaves the old file or the new
+//! one, never a mix. Compaction runs when the commands appended since the last one reach a quarter
+//! of the compacted size (at least 1 MiB), so its rewrites cost a bounded share of the writes.
+//! The checkpoint (`<file>.checkpoint`) is a cache: when it is missing, stale or damaged the session
+//! opens by verifying and folding every command, and says why.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{Seek, SeekFrom, Write};
@@ -14,14 +21,26 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
+use theta_crdt::checkpoint;
+use theta_crdt::fold::Replica;
 use theta_crdt::ids::CommandId;
 use theta_crdt::store::{self, Parsed};
+
+/// Compaction never runs for fewer loose bytes than this.
+pub const MIN_COMPACTION_BYTES: u64 = 1 << 20;
 
 /// An open session file, positioned for appends.
 #[derive(Debug)]
 pub struct SessionFile {
     path: PathBuf,
     file: File,
+    /// Every command's record checksum, in file order (for checkpoints).
+    checks: Vec<[u8; 8]>,
+    /// Bytes of single-command records after the last compressed block.
+    loose_bytes: u64,
+    /// Bytes before them (header and blocks).
+    compacted_bytes: u64,
+    min_compaction: u64,
 }
 
 /// What opening a file found.
@@ -37,6 +56,24 @@ pub struct Opened {
     pub dropped: u64,
 }
 
+/// A session opened into a replica.
+#[derive(Debug)]
+pub struct OpenedSession {
+    /// The file, ready for appends.
+    pub file: SessionFile,
+    /// The replica and what opening it found (checkpoint used or why not, refused records).
+    pub opened: theta_crdt::open::Opened,
+    /// Bytes of a torn final write that were dropped (0 if the file was clean).
+    pub dropped: u64,
+}
+
+/// The checkpoint file that belongs to a session file.
+pub fn checkpoint_path(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".checkpoint");
+    PathBuf::from(name)
+}
+
 impl SessionFile {
     /// Creates a new session file holding its genesis command. Fails if the file exists.
     pub fn create(path: &Path, session: &CommandId, genesis: &[u8]) -> Result<SessionFile> {
@@ -44,7 +81,7 @@ impl SessionFile {
             bail!("{} already exists", path.display());
         }
         let mut bytes = store::encode_header(session).to_vec();
-        store::encode_command_record(genesis, &mut bytes);
+        let check = store::encode_command_record(genesis, &mut bytes);
         crate::cli::write_atomic(path, &bytes)?;
         let file = OpenOptions::new()
             .append(true)
@@ -53,6 +90,10 @@ impl SessionFile {
         Ok(SessionFile {
             path: path.to_path_buf(),
             file,
+            checks: vec![check],
+            loose_bytes: (bytes.len() - store::HEADER_LEN) as u64,
+            compacted_bytes: store::HEADER_LEN as u64,
+            min_compaction: MIN_COMPACTION_BYTES,
         })
     }
 
@@ -64,8 +105,11 @@ impl SessionFile {
         let Parsed {
             session,
             commands,
+            checks,
             valid_len,
             dropped,
+            tail_offset,
+            ..
         } = store::parse(&bytes).with_context(|| format!("opening {}", path.display()))?;
         let mut file = OpenOptions::new()
             .write(true)
@@ -81,6 +125,10 @@ impl SessionFile {
             file: SessionFile {
                 path: path.to_path_buf(),
                 file,
+                checks,
+                loose_bytes: valid_len - tail_offset,
+                compacted_bytes: tail_offset,
+                min_compaction: MIN_COMPACTION_BYTES,
             },
             session,
             commands,
@@ -88,11 +136,46 @@ impl SessionFile {
         })
     }
 
-    /// Appends commands and makes them durable before returning (see the module docs).
+    /// Opens a session file into a replica: from the checkpoint beside it where that matches the
+    /// file, else by verifying and folding every command (see `theta_crdt::open`).
+    pub fn open_session(path: &Path) -> Result<OpenedSession> {
+        let o = SessionFile::open(path)?;
+        let ck = match fs::read(checkpoint_path(path)) {
+            Ok(b) => Some(b),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => {
+                tracing_free_warning(&format!("cannot read the checkpoint: {e}"));
+                None
+            }
+        };
+        let mut seed = [0u8; 32];
+        getrandom::getrandom(&mut seed)
+            .map_err(|e| anyhow::anyhow!("drawing a verification seed: {e}"))?;
+        let opened =
+            theta_crdt::open::open(o.session, &o.commands, &o.file.checks, ck.as_deref(), seed);
+        Ok(OpenedSession {
+            file: o.file,
+            opened,
+            dropped: o.dropped,
+        })
+    }
+
+    /// Sets the least number of loose bytes that triggers a compaction (tests use small ones).
+    pub fn set_min_compaction(&mut self, bytes: u64) {
+        self.min_compaction = bytes;
+    }
+
+    /// Every command's record checksum, in file order.
+    pub fn checks(&self) -> &[[u8; 8]] {
+        &self.checks
+    }
+
+    /// Appends commands and makes them durable before returning (see the module docs); then
+    /// compacts the file if enough has accumulated since the last compaction.
     pub fn append(&mut self, commands: &[&[u8]]) -> Result<()> {
         let mut buf = Vec::with_capacity(commands.iter().map(|c| c.len() + 16).sum());
         for c in commands {
-            store::encode_command_record(c, &mut buf);
+            self.checks.push(store::encode_command_record(c, &mut buf));
         }
         self.file
             .write_all(&buf)
@@ -100,6 +183,41 @@ impl SessionFile {
         self.file
             .sync_data()
             .with_context(|| format!("syncing {}", self.path.display()))?;
+        self.loose_bytes += buf.len() as u64;
+        if self.loose_bytes >= self.min_compaction.max(self.compacted_bytes / 4) {
+            self.compact()?;
+        }
         Ok(())
     }
+
+    /// Rewrites the file with the loose commands in compressed blocks (atomically: a crash leaves
+    /// the old file or the new one), then goes on appending to the new file.
+    pub fn compact(&mut self) -> Result<()> {
+        let bytes =
+            fs::read(&self.path).with_context(|| format!("reading {}", self.path.display()))?;
+        let compacted = store::compact(&bytes)
+            .with_context(|| format!("compacting {}", self.path.display()))?;
+        crate::cli::write_atomic(&self.path, &compacted)?;
+        self.file = OpenOptions::new()
+            .append(true)
+            .open(&self.path)
+            .with_context(|| format!("reopening {}", self.path.display()))?;
+        self.compacted_bytes = compacted.len() as u64;
+        self.loose_bytes = 0;
+        Ok(())
+    }
+
+    /// Saves a checkpoint of a settled replica whose log is exactly this file's commands (in the
+    /// order the log admitted them, which is the order they were appended).
+    pub fn write_checkpoint(&self, replica: &Replica) -> Result<()> {
+        let bytes = checkpoint::encode(replica, &self.checks)
+            .with_context(|| format!("checkpointing {}", self.path.display()))?;
+        crate::cli::write_atomic(&checkpoint_path(&self.path), &bytes)
+    }
+}
+
+/// One line on stderr for a problem that does not stop anything (the engine's telemetry will
+/// take these over).
+fn tracing_free_warning(msg: &str) {
+    eprintln!("theta: warning: {msg}");
 }

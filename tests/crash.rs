@@ -1,6 +1,8 @@
-//! Crash safety of the session file: a writer process appending commands is killed with SIGKILL at
-//! random moments, 100 times; every time, the file opens, every command the writer reported saved is
-//! there, byte for byte, and nothing else is (a torn final write is dropped and reported).
+//! Crash safety of the session file: a writer process appending commands (and compacting the file
+//! and saving checkpoints as it goes) is killed with SIGKILL at random moments, 100 times; every
+//! time, the file opens, every command the writer reported saved is there, byte for byte, nothing
+//! else is (a torn final write is dropped and reported), and opening from whatever checkpoint the
+//! kill left gives the same scene as verifying and folding everything.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -16,6 +18,7 @@ fn sigkill_at_random_points_never_loses_a_saved_command() {
     let dir = tempfile::tempdir().unwrap();
     let mut rng = theta_crdt::workload::Rng::new(0xc4a5);
     let (mut killed_midway, mut resumed, mut torn) = (0, 0, 0);
+    let (mut compacted, mut from_checkpoint) = (0, 0);
     for round in 0..100 {
         let path = dir.path().join(format!("s{round}.theta"));
         // Some rounds resume a file a previous kill left behind.
@@ -26,6 +29,9 @@ fn sigkill_at_random_points_never_loses_a_saved_command() {
                 .arg(&path)
                 .arg(SEED.to_string())
                 .arg(COUNT.to_string())
+                // Compact every ~8 commands and checkpoint every 7, so kills also land in those.
+                .arg("2000")
+                .arg("7")
                 .stdout(Stdio::piped())
                 .stderr(Stdio::null())
                 .spawn()
@@ -74,9 +80,42 @@ fn sigkill_at_random_points_never_loses_a_saved_command() {
                     "round {round}: command {i} differs"
                 );
             }
+            let bytes = std::fs::read(&path).unwrap();
+            if theta_crdt::store::parse(&bytes).unwrap().tail_offset
+                > theta_crdt::store::HEADER_LEN as u64
+            {
+                compacted += 1;
+            }
+            drop(opened);
+            // Opening from the checkpoint (whatever state the kill left it in) gives the scene
+            // that verifying and folding every command gives.
+            let s = SessionFile::open_session(&path).unwrap();
+            assert!(s.opened.refused.is_empty());
+            if s.opened.from_checkpoint > 0 {
+                from_checkpoint += 1;
+            }
+            let full = theta_crdt::open::open(
+                s.opened.replica.log().session().unwrap(),
+                &theta_crdt::store::parse(&bytes).unwrap().commands,
+                &[],
+                None,
+                [1; 32],
+            );
+            assert_eq!(
+                s.opened.replica.scene().state_hash(),
+                full.replica.scene().state_hash(),
+                "round {round}: the checkpoint restores the folded scene"
+            );
         }
     }
-    println!("killed mid-run {killed_midway}, resumed {resumed}, torn tails recovered {torn}");
+    println!(
+        "killed mid-run {killed_midway}, resumed {resumed}, torn tails recovered {torn}, \
+         compacted files {compacted}, opened from a checkpoint {from_checkpoint}"
+    );
+    assert!(
+        compacted > 50 && from_checkpoint > 50,
+        "kills landed after compactions and checkpoints"
+    );
     assert!(
         killed_midway >= 90,
         "the writer was really killed mid-run: {killed_midway}"

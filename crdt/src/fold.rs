@@ -36,15 +36,15 @@ pub const MAX_SNAPSHOTS: usize = 16;
 /// changed, before and after: they can be undone only while nobody has changed those since.
 #[derive(Debug, Clone, PartialEq)]
 pub struct UndoRecord {
-    objects: Vec<ObjectChange>,
-    groups: Vec<GroupChange>,
-    inverse: Vec<Op>,
+    pub(crate) objects: Vec<ObjectChange>,
+    pub(crate) groups: Vec<GroupChange>,
+    pub(crate) inverse: Vec<Op>,
 }
 
 /// An object before and after a command (`None`: absent).
-type ObjectChange = (ObjectId, Option<Arc<Object>>, Option<Arc<Object>>);
+pub(crate) type ObjectChange = (ObjectId, Option<Arc<Object>>, Option<Arc<Object>>);
 /// A group before and after a command (`None`: absent).
-type GroupChange = (GroupId, Option<Arc<Group>>, Option<Arc<Group>>);
+pub(crate) type GroupChange = (GroupId, Option<Arc<Group>>, Option<Arc<Group>>);
 
 type Reject = (String, Option<(CommandId, AuthorId)>);
 
@@ -991,16 +991,16 @@ fn run(scene: &mut Scene, e: &Entry, op: &Op) -> Result<Option<Vec<Op>>, Reject>
 /// flood of backdated commands costs one replay, not one per command.
 #[derive(Debug, Clone)]
 pub struct Replica {
-    log: Log,
-    scene: Scene,
+    pub(crate) log: Log,
+    pub(crate) scene: Scene,
     /// The last command folded into `scene`, and how many commands that is.
-    applied: Option<OrderKey>,
-    applied_count: usize,
-    caps: BTreeMap<AuthorId, u64>,
-    caps_epoch: Option<u64>,
-    snapshots: Vec<(OrderKey, usize, Scene)>,
-    rejected: BTreeMap<CommandId, Rejection>,
-    stats: FoldStats,
+    pub(crate) applied: Option<OrderKey>,
+    pub(crate) applied_count: usize,
+    pub(crate) caps: BTreeMap<AuthorId, u64>,
+    pub(crate) caps_epoch: Option<u64>,
+    pub(crate) snapshots: Vec<(OrderKey, usize, Scene)>,
+    pub(crate) rejected: BTreeMap<CommandId, Rejection>,
+    pub(crate) stats: FoldStats,
 }
 
 /// Counters of what the fold did (tests assert that conflicts and rollbacks really happened).
@@ -1118,7 +1118,13 @@ impl Replica {
         if replaced.is_some() {
             self.stats.replayed += todo.len() as u64;
         }
-        for e in todo {
+        // Snapshots older than the last MAX_SNAPSHOTS would be dropped before this settle ends, so
+        // a long replay (opening a file, a deep rollback) takes only the ones it keeps: each
+        // snapshot costs a scene clone and makes the next edit of every object copy it.
+        let keep_from = todo
+            .len()
+            .saturating_sub(MAX_SNAPSHOTS * SNAPSHOT_INTERVAL + SNAPSHOT_INTERVAL);
+        for (i, e) in todo.into_iter().enumerate() {
             self.stats.applied += 1;
             let op = fresh.remove(&e.id);
             match apply_decoded(&mut self.scene, &self.log, &self.caps, &e, op) {
@@ -1136,7 +1142,7 @@ impl Replica {
             let key = (e.lamport, e.id);
             self.applied = Some(key);
             self.applied_count += 1;
-            if self.applied_count.is_multiple_of(SNAPSHOT_INTERVAL) {
+            if self.applied_count.is_multiple_of(SNAPSHOT_INTERVAL) && i >= keep_from {
                 let mut snap = self.scene.clone();
                 snap.journal = Default::default();
                 self.snapshots.push((key, self.applied_count, snap));

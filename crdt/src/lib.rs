@@ -17,6 +17,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
 pub mod author;
+pub mod checkpoint;
 pub mod command;
 pub mod ids;
 pub mod invite;
@@ -27,6 +28,7 @@ pub mod fold;
 #[doc(hidden)]
 pub mod fuzz;
 pub mod log;
+pub mod open;
 pub mod scene;
 pub mod sign;
 pub mod store;

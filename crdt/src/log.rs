@@ -105,7 +105,7 @@ pub const MAX_PENDING: usize = 4096;
 /// needs. The operation stays in the bytes and is decoded when the fold applies it ([`Entry::op`]):
 /// the bytes are the truth, and keeping a decoded copy of every command would more than double the
 /// log's memory.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Entry {
     /// BLAKE3 of the signed body.
     pub id: CommandId,
@@ -118,6 +118,22 @@ pub struct Entry {
     deps: Box<[CommandId]>,
     /// The stored bytes (`SignedCommand`: body and signature), canonically wrapped.
     pub bytes: Arc<[u8]>,
+    /// Where the log admitted it: 0 for the first command admitted, and so on. The session file
+    /// holds commands in this order, which is what lets a checkpoint name them by position.
+    pub(crate) admitted: u32,
+}
+
+impl PartialEq for Entry {
+    /// Two entries are equal if they are the same command: where each log admitted it is
+    /// bookkeeping, and differs between peers.
+    fn eq(&self, o: &Entry) -> bool {
+        self.id == o.id
+            && self.author == o.author
+            && self.seq == o.seq
+            && self.lamport == o.lamport
+            && self.deps == o.deps
+            && self.bytes == o.bytes
+    }
 }
 
 impl Entry {
@@ -129,6 +145,27 @@ impl Entry {
             lamport: env.lamport,
             deps: env.deps.clone().into_boxed_slice(),
             bytes,
+            admitted: 0,
+        }
+    }
+
+    /// An entry from its parts, for restoring a log from a checkpoint.
+    pub(crate) fn from_parts(
+        id: CommandId,
+        author: AuthorId,
+        seq: u64,
+        lamport: u64,
+        deps: Box<[CommandId]>,
+        bytes: Arc<[u8]>,
+    ) -> Entry {
+        Entry {
+            id,
+            author,
+            seq,
+            lamport,
+            deps,
+            bytes,
+            admitted: 0,
         }
     }
 
@@ -362,6 +399,13 @@ impl Log {
     /// The ids no other command depends on.
     pub fn heads(&self) -> Vec<CommandId> {
         self.heads.iter().copied().collect()
+    }
+
+    /// Every command in the order the log admitted them (the order of the session file).
+    pub fn admitted(&self) -> Vec<&Arc<Entry>> {
+        let mut v: Vec<&Arc<Entry>> = self.ordered().collect();
+        v.sort_unstable_by_key(|e| e.admitted);
+        v
     }
 
     /// A command by id.
@@ -602,30 +646,38 @@ impl Log {
                 ));
             }
         }
-        // Accepted.
-        let key = (env.lamport, id);
-        self.order.insert(key);
-        self.mark_dirty(key);
-        if matches!(
+        let permission = matches!(
             env.op,
             Op::Genesis { .. } | Op::GrantRole { .. } | Op::RevokeRole { .. }
-        ) {
+        );
+        self.accept(e, permission);
+        if self.fresh.len() < MAX_FRESH {
+            self.fresh.insert(id, env_owned.op);
+        }
+        Ok(())
+    }
+
+    /// Adds a command that passed every check (or that a checkpoint vouches for): the order, the
+    /// heads, the author's chain, the equivocation rule and the permission index.
+    fn accept(&mut self, mut e: Entry, permission: bool) {
+        e.admitted = self.entries.len() as u32;
+        let id = e.id;
+        let key = (e.lamport, id);
+        self.order.insert(key);
+        self.mark_dirty(key);
+        if permission {
             let p = self.permissions.partition_point(|k| *k < key);
             self.permissions.insert(p, key);
             self.permission_epoch += 1;
         }
-        for d in &env.deps {
+        for d in e.deps() {
             self.heads.remove(d);
         }
         self.heads.insert(id);
-        let repeated = self
-            .chains
-            .entry(env.author)
-            .or_default()
-            .claim(env.seq, id);
+        let repeated = self.chains.entry(e.author).or_default().claim(e.seq, id);
         if repeated {
-            let s = env.seq;
-            let author = env.author;
+            let s = e.seq;
+            let author = e.author;
             let earlier = self.forfeit.get(&author).is_none_or(|&f| s < f);
             if earlier {
                 self.forfeit.insert(author, s);
@@ -639,17 +691,106 @@ impl Log {
                 if let Some(k) = first {
                     self.mark_dirty(k);
                 }
-                // The new claim is not in `entries` yet; it was marked dirty on admission.
+                // The new claim is not in `entries` yet; it was marked dirty above.
             }
         }
         self.entries.insert(id, Arc::new(e));
-        if self.fresh.len() < MAX_FRESH {
-            self.fresh.insert(id, env_owned.op);
+    }
+
+    /// Rebuilds a log from commands that a checkpoint vouches for, in the order the log first
+    /// admitted them, without decoding or verifying them again (see `checkpoint.rs`). The caller
+    /// has matched the checkpoint to the session file's records, so these are exactly the commands
+    /// this log admitted before, and every check they passed then still holds.
+    pub(crate) fn restore(
+        session: CommandId,
+        entries: impl ExactSizeIterator<Item = (Entry, bool)>,
+    ) -> Log {
+        let mut log = Log::for_session(session);
+        log.entries.reserve(entries.len());
+        for (e, permission) in entries {
+            log.accept(e, permission);
         }
-        Ok(())
+        log.dirty_from = None;
+        log
+    }
+
+    /// True if the command is a genesis, grant or revoke (what the permission index holds).
+    pub(crate) fn is_permission(&self, id: &CommandId) -> bool {
+        self.entries
+            .get(id)
+            .is_some_and(|e| self.permissions.binary_search(&(e.lamport, *id)).is_ok())
     }
 
     fn mark_dirty(&mut self, key: OrderKey) {
         self.dirty_from = Some(self.dirty_from.map_or(key, |d| d.min(key)));
     }
+}
+
+/// Commands per batch in [`verify_commands_parallel`]: large enough that batch verification pays
+/// off, small enough that one bad signature costs few single re-checks.
+pub const VERIFY_CHUNK: usize = 256;
+
+/// Checks many commands in batches of [`VERIFY_CHUNK`] spread over all cores (same rule as
+/// [`verify_command`]; results in input order). The batches' random coefficients come from a
+/// BLAKE3 stream keyed by `seed`, which the caller draws from the operating system: a peer who
+/// cannot predict them cannot make a bad signature pass a batch.
+pub fn verify_commands_parallel(
+    commands: &[Arc<[u8]>],
+    seed: [u8; 32],
+) -> Vec<Result<Verified, InsertError>> {
+    use rayon::prelude::*;
+    commands
+        .par_chunks(VERIFY_CHUNK)
+        .enumerate()
+        .flat_map_iter(|(i, chunk)| {
+            let refs: Vec<&[u8]> = chunk.iter().map(|c| &c[..]).collect();
+            verify_commands(&refs, crate::sign::SeededRng::new(&seed, i as u64))
+        })
+        .collect()
+}
+
+/// Decodes a command without checking its signature, and returns the signature for a later check.
+/// Only `open.rs` uses this, and it discards everything built from these commands unless every
+/// signature then verifies (see there), so the one signature rule still holds for every command
+/// that reaches a caller.
+pub(crate) fn decode_unchecked(bytes: &Arc<[u8]>) -> Result<(Verified, [u8; 64]), InsertError> {
+    let (body, sig) = wire::decode_signed(bytes)?;
+    let env = wire::decode_body(body)?;
+    let id = CommandId(*blake3::hash(body).as_bytes());
+    // Store the canonical wrapping, as `verify_command` does; a file this code wrote has it already.
+    let canonical = wire::encode_signed(body, &sig);
+    let stored = if canonical[..] == bytes[..] {
+        bytes.clone()
+    } else {
+        Arc::from(canonical)
+    };
+    let entry = Entry::new(id, &env, stored);
+    Ok((Verified(entry, env), sig))
+}
+
+/// A command's author, stored bytes and signature, for [`check_signatures`].
+pub(crate) type Signed = (AuthorId, Arc<[u8]>, [u8; 64]);
+
+/// Checks the signatures of decoded commands (their stored bytes, with the signature each
+/// carries) in batches over all cores, under the same rule as [`verify_command`]; one result per
+/// command, in order.
+pub(crate) fn check_signatures(
+    items: &[Signed],
+    seed: [u8; 32],
+) -> Vec<Result<(), SignatureError>> {
+    use rayon::prelude::*;
+    items
+        .par_chunks(VERIFY_CHUNK)
+        .enumerate()
+        .flat_map_iter(|(i, chunk)| {
+            let batch: Vec<(AuthorId, &[u8], [u8; 64])> = chunk
+                .iter()
+                .map(|(author, bytes, sig)| {
+                    let body = wire::decode_signed(bytes).map_or(&[][..], |(b, _)| b);
+                    (*author, body, *sig)
+                })
+                .collect();
+            sign::verify_batch(&batch, crate::sign::SeededRng::new(&seed, i as u64))
+        })
+        .collect()
 }

@@ -90,3 +90,40 @@ pub fn verify_batch<R: RngCore + CryptoRng>(
     }
     items.iter().map(|(a, m, s)| verify(a, m, s)).collect()
 }
+
+/// A cryptographic random stream: BLAKE3 in keyed extendable-output mode, keyed by a secret seed,
+/// one stream per `index`. It gives batch verification unpredictable coefficients with no
+/// randomness of this crate's own (the seed comes from the caller).
+pub struct SeededRng(blake3::OutputReader);
+
+impl SeededRng {
+    /// The stream for `index` under `seed`.
+    pub fn new(seed: &[u8; 32], index: u64) -> SeededRng {
+        let mut h = blake3::Hasher::new_keyed(seed);
+        h.update(b"theta-batch-verify/1");
+        h.update(&index.to_le_bytes());
+        SeededRng(h.finalize_xof())
+    }
+}
+
+impl RngCore for SeededRng {
+    fn next_u32(&mut self) -> u32 {
+        let mut b = [0u8; 4];
+        self.0.fill(&mut b);
+        u32::from_le_bytes(b)
+    }
+    fn next_u64(&mut self) -> u64 {
+        let mut b = [0u8; 8];
+        self.0.fill(&mut b);
+        u64::from_le_bytes(b)
+    }
+    fn fill_bytes(&mut self, dest: &mut [u8]) {
+        self.0.fill(dest);
+    }
+    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand_core::Error> {
+        self.0.fill(dest);
+        Ok(())
+    }
+}
+
+impl CryptoRng for SeededRng {}

@@ -35,7 +35,7 @@ mod triangulate;
 pub use error::{MeshError, Result};
 pub use ids::{EdgeKey, FaceId, HalfEdgeId, IdAlloc, MaterialId, SeqIds, VertexId};
 pub use math::{Aabb, Plane, Quat, Vec3};
-pub use mesh::Mesh;
+pub use mesh::{Mesh, OwnedRawMesh, RawMesh};
 pub use ops::{DeleteMode, MAX_SUBDIVISION_LEVELS, Selection, Transform};
 pub use palette::{CUSTOM_BIT, MaterialKind, PALETTE, PaletteEntry, palette_entry};
 pub use pick::{Bvh, Pick, PickElement, Ray};

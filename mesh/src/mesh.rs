@@ -473,6 +473,97 @@ impl Mesh {
     pub fn validate(&self) -> Result<()> {
         validate(self)
     }
+
+    /// The storage arrays exactly as they are, for a checkpoint that must restore the very same
+    /// layout: half-edge handles, and so every later operation, depend on slot order, so a mesh
+    /// rebuilt from its face list would be equal in shape but not in layout.
+    pub fn raw(&self) -> RawMesh<'_> {
+        RawMesh {
+            vertex_ids: &self.vid,
+            positions: &self.vpos,
+            vertex_half_edges: &self.vhe,
+            next: &self.hnext,
+            origins: &self.horigin,
+            half_edge_faces: &self.hface,
+            face_ids: &self.fid,
+            face_half_edges: &self.fhe,
+            materials: &self.fmat,
+        }
+    }
+
+    /// The mesh with exactly these storage arrays (see [`Mesh::raw`]). The arrays are checked in
+    /// full, as [`Mesh::validate`] does: bytes from a damaged file give an error, never a mesh that
+    /// breaks an invariant.
+    pub fn from_raw(raw: OwnedRawMesh) -> Result<Mesh> {
+        let OwnedRawMesh {
+            vertex_ids: vid,
+            positions: vpos,
+            vertex_half_edges: vhe,
+            next: hnext,
+            origins: horigin,
+            half_edge_faces: hface,
+            face_ids: fid,
+            face_half_edges: fhe,
+            materials: fmat,
+        } = raw;
+        let dup = |what: &str| MeshError::Invalid(format!("duplicate {what} id"));
+        let vindex = IdIndex::build(vid.len(), |s| vid[s].0).map_err(|_| dup("vertex"))?;
+        let findex = IdIndex::build(fid.len(), |s| fid[s].0).map_err(|_| dup("face"))?;
+        let m = Mesh {
+            vid,
+            vpos,
+            vhe,
+            hnext,
+            horigin,
+            hface,
+            fid,
+            fhe,
+            fmat,
+            vindex,
+            findex,
+        };
+        m.validate()?;
+        Ok(m)
+    }
+}
+
+/// A mesh's storage arrays, borrowed (see [`Mesh::raw`]). Half-edges come in twin pairs
+/// (`twin(h) = h ^ 1`); `u32::MAX` is "none" in `half_edge_faces` (a boundary half-edge).
+#[derive(Clone, Copy, Debug)]
+pub struct RawMesh<'a> {
+    /// Vertex ids, by vertex slot.
+    pub vertex_ids: &'a [VertexId],
+    /// Vertex positions, by vertex slot.
+    pub positions: &'a [Vec3],
+    /// One outgoing half-edge per vertex slot.
+    pub vertex_half_edges: &'a [u32],
+    /// The next half-edge around the face, by half-edge slot.
+    pub next: &'a [u32],
+    /// The origin vertex slot, by half-edge slot.
+    pub origins: &'a [u32],
+    /// The face slot, by half-edge slot.
+    pub half_edge_faces: &'a [u32],
+    /// Face ids, by face slot.
+    pub face_ids: &'a [FaceId],
+    /// One half-edge per face slot.
+    pub face_half_edges: &'a [u32],
+    /// Materials, by face slot.
+    pub materials: &'a [MaterialId],
+}
+
+/// A mesh's storage arrays, owned, for [`Mesh::from_raw`]; the fields mean what [`RawMesh`]'s do.
+#[derive(Clone, Debug, Default)]
+#[expect(missing_docs, reason = "each field is documented on RawMesh")]
+pub struct OwnedRawMesh {
+    pub vertex_ids: Vec<VertexId>,
+    pub positions: Vec<Vec3>,
+    pub vertex_half_edges: Vec<u32>,
+    pub next: Vec<u32>,
+    pub origins: Vec<u32>,
+    pub half_edge_faces: Vec<u32>,
+    pub face_ids: Vec<FaceId>,
+    pub face_half_edges: Vec<u32>,
+    pub materials: Vec<MaterialId>,
 }
 
 /// Newell's normal (not normalised) of a polygon given by its corners, summed in corner order.
