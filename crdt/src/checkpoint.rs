@@ -112,7 +112,12 @@ pub fn encode(replica: &Replica, checks: &[[u8; 8]]) -> Result<Vec<u8>> {
     out.extend_from_slice(&(checks.len() as u64).to_le_bytes());
     out.extend_from_slice(&prefix_digest(checks));
     out.extend_from_slice(&(body.len() as u64).to_le_bytes());
-    out.extend_from_slice(blake3::hash(&body).as_bytes());
+    out.extend_from_slice(
+        blake3::Hasher::new()
+            .update_rayon(&body)
+            .finalize()
+            .as_bytes(),
+    );
     out.extend_from_slice(&body);
     Ok(out)
 }
@@ -179,7 +184,12 @@ pub fn decode(
         .get(HEADER_LEN..)
         .filter(|b| b.len() as u64 == len)
         .ok_or_else(|| corrupt("the body's length does not match the header"))?;
-    if blake3::hash(body).as_bytes()[..] != h[8..40] {
+    if blake3::Hasher::new()
+        .update_rayon(body)
+        .finalize()
+        .as_bytes()[..]
+        != h[8..40]
+    {
         return Err(corrupt("the body's checksum does not match"));
     }
     let covered = records
@@ -255,9 +265,13 @@ fn encode_body(rep: &Replica, w: &mut Writer) {
         w.bytes(&a.0);
         w.u8(*r as u8);
     }
+    // Each object is a length-prefixed blob, so a reader can decode them in parallel.
     w.len(table.objects.len());
+    let mut one = Writer::default();
     for o in &table.objects {
-        write_object(w, o);
+        one.out.clear();
+        write_object(&mut one, o);
+        w.blob(&one.out);
     }
     w.len(scene_objects.len());
     for (id, ix) in &scene_objects {
@@ -474,11 +488,26 @@ fn decode_body(r: &mut Reader<'_>, session: CommandId, records: &[Arc<[u8]>]) ->
         };
         roles.insert(a, role);
     }
-    let n_table = r.len(1)?;
-    let mut table = Vec::with_capacity(n_table);
+    let n_table = r.len(4)?;
+    let mut blobs = Vec::with_capacity(n_table);
     for _ in 0..n_table {
-        table.push(Arc::new(read_object(r)?));
+        blobs.push(r.blob()?);
     }
+    // Meshes are rebuilt and checked on all cores.
+    let table = {
+        use rayon::prelude::*;
+        blobs
+            .par_iter()
+            .map(|b| {
+                let mut one = Reader { b, at: 0 };
+                let o = read_object(&mut one)?;
+                if one.at != b.len() {
+                    return Err(corrupt("an object has trailing bytes"));
+                }
+                Ok(Arc::new(o))
+            })
+            .collect::<Result<Vec<_>>>()?
+    };
     let obj = |ix: u32| -> Result<Arc<Object>> {
         table
             .get(ix as usize)
