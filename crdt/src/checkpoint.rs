@@ -103,23 +103,27 @@ pub fn encode(replica: &Replica, checks: &[[u8; 8]]) -> Result<Vec<u8>> {
     }
     let mut w = Writer::default();
     encode_body(replica, &mut w);
-    let body = w.out;
+    Ok(with_body(
+        &replica.log.session().unwrap_or_default(),
+        checks,
+        &w.out,
+    ))
+}
+
+/// A checkpoint of these records with this body (the header computed for it).
+pub(crate) fn with_body(session: &CommandId, checks: &[[u8; 8]], body: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(HEADER_LEN + body.len());
     out.extend_from_slice(&MAGIC);
     out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
     out.extend_from_slice(&0u32.to_le_bytes());
-    out.extend_from_slice(&replica.log.session().unwrap_or_default().0);
+    out.extend_from_slice(&session.0);
     out.extend_from_slice(&(checks.len() as u64).to_le_bytes());
     out.extend_from_slice(&prefix_digest(checks));
     out.extend_from_slice(&(body.len() as u64).to_le_bytes());
-    out.extend_from_slice(
-        blake3::Hasher::new()
-            .update_rayon(&body)
-            .finalize()
-            .as_bytes(),
-    );
-    out.extend_from_slice(&body);
-    Ok(out)
+    let hash = blake3::Hasher::new().update_rayon(body).finalize();
+    out.extend_from_slice(hash.as_bytes());
+    out.extend_from_slice(body);
+    out
 }
 
 /// What a checkpoint's header says, read without decoding the body.
@@ -473,7 +477,7 @@ fn decode_body(r: &mut Reader<'_>, session: CommandId, records: &[Arc<[u8]>]) ->
             permission,
         ));
     }
-    let log = Log::restore(session, entries.into_iter());
+    let log = Log::restore(session, entries.into_iter()).map_err(corrupt)?;
 
     let scene_session = r.opt(|r| Ok(CommandId(r.array()?)))?;
     let name = r.str()?;

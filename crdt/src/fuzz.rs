@@ -100,9 +100,18 @@ pub fn merge_converges(data: &[u8]) {
 }
 
 /// The session-file parser on arbitrary bytes: never panics; whatever parses re-encodes to a file
-/// that parses to the same commands with nothing dropped.
+/// that parses to the same commands with nothing dropped, and compacts to one that parses to the
+/// same commands and checksums.
 pub fn parse_store(data: &[u8]) {
     if let Ok(p) = crate::store::parse(data) {
+        if p.dropped == 0 {
+            let c = crate::store::compact(data).expect("a whole file compacts");
+            let q = crate::store::parse(&c).expect("a compacted file parses");
+            assert!(
+                q.commands == p.commands && q.checks == p.checks && q.dropped == 0,
+                "compaction changed the commands"
+            );
+        }
         let mut again = crate::store::encode_header(&p.session).to_vec();
         for c in &p.commands {
             crate::store::encode_command_record(c, &mut again);
@@ -113,5 +122,64 @@ pub fn parse_store(data: &[u8]) {
                 .is_ok_and(|q| q.commands == p.commands && q.dropped == 0),
             "re-encoded session file differs"
         );
+    }
+}
+
+/// A small settled session, its file's records and checksums, and its checkpoint's body: what
+/// [`parse_checkpoint`] decodes fuzzed bodies against.
+struct Fixture {
+    session: CommandId,
+    records: Vec<std::sync::Arc<[u8]>>,
+    checks: Vec<[u8; 8]>,
+    hash: [u8; 32],
+}
+
+fn fixture() -> &'static Fixture {
+    static F: std::sync::OnceLock<Fixture> = std::sync::OnceLock::new();
+    F.get_or_init(|| {
+        let cmds: Vec<std::sync::Arc<[u8]>> = crate::workload::session(1, 2, 40)
+            .into_iter()
+            .map(std::sync::Arc::from)
+            .collect();
+        let session = verify_command(&cmds[0]).expect("genesis").id();
+        let o = crate::open::open(session, &cmds, &[], None, [0; 32]);
+        let mut scratch = Vec::new();
+        let mut records = Vec::new();
+        let mut checks = Vec::new();
+        for e in o.replica.log().admitted() {
+            checks.push(crate::store::encode_command_record(&e.bytes, &mut scratch));
+            records.push(e.bytes.clone());
+        }
+        Fixture {
+            session,
+            records,
+            checks,
+            hash: o.replica.scene().state_hash(),
+        }
+    })
+}
+
+/// The valid checkpoint body of the fuzz fixture (a seed input for `parse_checkpoint`).
+pub fn checkpoint_seed() -> Vec<u8> {
+    let f = fixture();
+    let o = crate::open::open(f.session, &f.records, &[], None, [0; 32]);
+    let ck = crate::checkpoint::encode(&o.replica, &f.checks).expect("settled");
+    ck[crate::checkpoint::HEADER_LEN..].to_vec()
+}
+
+/// The checkpoint decoder on arbitrary bytes, as a checkpoint and as a body under a valid header
+/// (so the fuzzer reaches past the body checksum): never panics, and whatever it accepts restores
+/// a replica whose scene hash is the fixture's, since a body describes one state of those records.
+pub fn parse_checkpoint(data: &[u8]) {
+    let f = fixture();
+    let _ = crate::checkpoint::decode(data, &f.session, &f.records, &f.checks);
+    let ck = crate::checkpoint::with_body(&f.session, &f.checks, data);
+    if let Ok(r) = crate::checkpoint::decode(&ck, &f.session, &f.records, &f.checks) {
+        // A body can describe another scene over the same commands (the decoder checks structure,
+        // not the fold), but never an invalid one: every mesh passed the kernel's checks.
+        for (_, o) in r.scene().objects() {
+            assert!(o.mesh.validate().is_ok(), "a restored mesh is invalid");
+        }
+        let _ = f.hash;
     }
 }

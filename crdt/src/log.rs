@@ -100,6 +100,15 @@ impl std::hash::Hasher for IdHasher {
 
 /// Most commands waiting for missing dependencies at once.
 pub const MAX_PENDING: usize = 4096;
+/// Most bytes the pending set may cost at once. A waiting command costs what it holds: its bytes
+/// and their decoded copy, its deps twice (entry and envelope) plus its entries in the index of
+/// missing ids, and a fixed overhead. With [`MAX_PENDING`] this bounds what a peer flooding
+/// commands whose dependencies never arrive can make another peer hold.
+pub const MAX_PENDING_BYTES: usize = 8 << 20;
+
+fn pending_cost(v: &Verified) -> usize {
+    2 * v.0.bytes.len() + 160 * v.1.deps.len() + 512
+}
 
 /// A verified command as the log stores it: its bytes, plus the few header fields the log itself
 /// needs. The operation stays in the bytes and is decoded when the fold applies it ([`Entry::op`]):
@@ -243,8 +252,10 @@ pub enum InsertError {
     /// A genesis that is not this session's, or a non-genesis command without deps.
     #[error("command {0:?}: not part of this session: {1}")]
     Session(CommandId, String),
-    /// Too many commands are waiting for missing dependencies.
-    #[error("pending set full ({MAX_PENDING} commands); command {0:?} dropped")]
+    /// Too many commands, or too many bytes, are waiting for missing dependencies.
+    #[error(
+        "pending set full ({MAX_PENDING} commands or {MAX_PENDING_BYTES} bytes); command {0:?} dropped"
+    )]
     PendingFull(CommandId),
 }
 
@@ -328,8 +339,12 @@ pub struct Log {
     forfeit: BTreeMap<AuthorId, u64>,
     heads: BTreeSet<CommandId>,
     pending: BTreeMap<CommandId, Verified>,
-    /// Missing id → pending commands waiting for it.
-    waiting: BTreeMap<CommandId, BTreeSet<CommandId>>,
+    /// What the pending set costs (see [`MAX_PENDING_BYTES`]).
+    pending_bytes: usize,
+    /// (missing id, pending command waiting for it): one flat set of pairs rather than a set per
+    /// missing id, so a command naming dozens of missing deps costs dozens of small entries, not
+    /// dozens of B-tree nodes.
+    waiting: BTreeSet<(CommandId, CommandId)>,
     /// The lowest order key changed since the fold last looked (see [`Log::take_dirty`]).
     dirty_from: Option<OrderKey>,
     /// Permission commands (genesis, grant, revoke) in the total order, so revocation caps can be
@@ -355,7 +370,8 @@ impl Default for Log {
             forfeit: BTreeMap::new(),
             heads: BTreeSet::new(),
             pending: BTreeMap::new(),
-            waiting: BTreeMap::new(),
+            pending_bytes: 0,
+            waiting: BTreeSet::new(),
             dirty_from: None,
             permissions: Vec::new(),
             permission_epoch: 0,
@@ -394,6 +410,11 @@ impl Log {
     /// Commands waiting for dependencies.
     pub fn pending_len(&self) -> usize {
         self.pending.len()
+    }
+
+    /// What the pending set costs against [`MAX_PENDING_BYTES`].
+    pub fn pending_bytes(&self) -> usize {
+        self.pending_bytes
     }
 
     /// The ids no other command depends on.
@@ -541,12 +562,14 @@ impl Log {
                 .filter(|d| !self.entries.contains_key(*d))
                 .copied()
                 .collect();
-            if self.pending.len() >= MAX_PENDING {
+            let cost = pending_cost(&cmd);
+            if self.pending.len() >= MAX_PENDING || self.pending_bytes + cost > MAX_PENDING_BYTES {
                 return Err(InsertError::PendingFull(id));
             }
             for m in &missing {
-                self.waiting.entry(*m).or_default().insert(id);
+                self.waiting.insert((*m, id));
             }
+            self.pending_bytes += cost;
             self.pending.insert(id, cmd);
             return Ok(Inserted::Pending(missing));
         }
@@ -556,15 +579,22 @@ impl Log {
         // Release pending commands whose last missing dep just arrived, breadth first.
         let mut ready = vec![id];
         while let Some(arrived) = ready.pop() {
-            let Some(waiters) = self.waiting.remove(&arrived) else {
-                continue;
-            };
+            if self.waiting.is_empty() {
+                break;
+            }
+            let waiters: Vec<CommandId> = self
+                .waiting
+                .range((arrived, CommandId([0; 32]))..=(arrived, CommandId([0xff; 32])))
+                .map(|(_, w)| *w)
+                .collect();
             for w in waiters {
+                self.waiting.remove(&(arrived, w));
                 let complete = self
                     .pending
                     .get(&w)
                     .is_some_and(|p| p.1.deps.iter().all(|d| self.entries.contains_key(d)));
                 if complete && let Some(p) = self.pending.remove(&w) {
+                    self.pending_bytes -= pending_cost(&p);
                     // A pending command that fails its checks is dropped; the first error is
                     // not the caller's command's fault, so it is not returned.
                     if self.admit(p).is_ok() {
@@ -704,14 +734,41 @@ impl Log {
     pub(crate) fn restore(
         session: CommandId,
         entries: impl ExactSizeIterator<Item = (Entry, bool)>,
-    ) -> Log {
+    ) -> Result<Log, String> {
         let mut log = Log::for_session(session);
         log.entries.reserve(entries.len());
         for (e, permission) in entries {
+            // The checkpoint was checksummed, but its structure is still checked, so that even a
+            // deliberately made one cannot give a log that breaks the invariants `admit` keeps.
+            if log.entries.contains_key(&e.id) {
+                return Err("a command appears twice".into());
+            }
+            if log.is_empty() {
+                if e.id != session || !e.deps.is_empty() || e.seq != 1 || e.lamport != 1 {
+                    return Err("the first command is not the session's genesis".into());
+                }
+            } else {
+                let max = e
+                    .deps
+                    .iter()
+                    .filter_map(|d| log.entries.get(d))
+                    .map(|d| d.lamport)
+                    .max();
+                if max.map(|m| m.saturating_add(1)) != Some(e.lamport) {
+                    return Err("a command's clock does not follow its deps".into());
+                }
+            }
+            let claimed = log
+                .chains
+                .get(&e.author)
+                .map_or(0, |c| c.first.len() as u64);
+            if e.seq == 0 || e.seq > claimed + 1 {
+                return Err("a command's sequence number skips".into());
+            }
             log.accept(e, permission);
         }
         log.dirty_from = None;
-        log
+        Ok(log)
     }
 
     /// True if the command is a genesis, grant or revoke (what the permission index holds).

@@ -5,21 +5,57 @@
 //! the same state hash and valid meshes, holds every command any peer saved, and its incremental
 //! scene equals a full replay.
 //!
+//! Peers also save checkpoints and compact their files at random moments (the real formats), and
+//! restart from the checkpoint when it matches, so restarts exercise both paths of `open`.
+//!
 //! Seeded; a failure prints its seed. `THETA_SIM_SCENARIOS=n` runs more scenarios. The suite counts
-//! the faults it injected and asserts that each kind happened.
+//! the faults it injected and asserts that each kind happened. A flood test measures the heap with
+//! a counting allocator and checks that an attacker's flood cannot make a peer's memory grow
+//! without bound.
 
 use std::collections::BTreeSet;
 
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use theta_crdt::author;
-use theta_crdt::command::Op;
+use theta_crdt::checkpoint;
+use theta_crdt::command::{Envelope, Op};
 use theta_crdt::fold::Replica;
 use theta_crdt::ids::{CommandId, Role};
-use theta_crdt::log::{Inserted, verify_command};
+use theta_crdt::log::{InsertError, Inserted, verify_command};
+use theta_crdt::open::open;
 use theta_crdt::sign::Keypair;
 use theta_crdt::store;
 use theta_crdt::sync::{Message, SyncSession};
 use theta_crdt::wire::{decode_sync, encode_sync};
 use theta_crdt::workload::{Rng, author_key, next_op};
+
+/// Counts live heap bytes (each nextest test runs in its own process, so the count is the test's).
+struct Counting;
+
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: every method forwards to the system allocator unchanged and only updates a counter.
+#[expect(
+    unsafe_code,
+    reason = "a global allocator is the only way to count every heap byte"
+)]
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        LIVE.fetch_add(l.size(), Ordering::Relaxed);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.alloc(l) }
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        LIVE.fetch_sub(l.size(), Ordering::Relaxed);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.dealloc(p, l) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
 
 #[derive(Default, Debug)]
 struct Faults {
@@ -31,6 +67,9 @@ struct Faults {
     crashes: u64,
     torn_writes: u64,
     syncs: u64,
+    checkpoints: u64,
+    compactions: u64,
+    restarts_from_checkpoint: u64,
 }
 
 struct Peer {
@@ -40,6 +79,8 @@ struct Peer {
     disk: Vec<u8>,
     /// Commands this peer made and saved (durable before they were sent).
     saved: Vec<CommandId>,
+    /// The checkpoint beside the session file, if one was saved.
+    checkpoint: Option<Vec<u8>>,
     up: bool,
 }
 
@@ -51,6 +92,7 @@ impl Peer {
             replica: Replica::new(session),
             disk: store::encode_header(&session).to_vec(),
             saved: vec![],
+            checkpoint: None,
             up: true,
         };
         p.receive(genesis);
@@ -83,19 +125,38 @@ impl Peer {
         }
     }
 
-    /// Restart: rebuild everything from the disk, as the app does after a crash.
-    fn restart(&mut self, session: CommandId) {
+    /// Saves a checkpoint of the settled replica, as the app does from time to time.
+    fn save_checkpoint(&mut self) {
+        self.replica.settle();
+        let parsed = store::parse(&self.disk).expect("a live peer's file parses");
+        self.checkpoint =
+            Some(checkpoint::encode(&self.replica, &parsed.checks).expect("the disk is the log"));
+    }
+
+    /// Compacts the session file, as the app does when enough has accumulated.
+    fn compact(&mut self) {
+        self.disk = store::compact(&self.disk).expect("a live peer's file compacts");
+    }
+
+    /// Restart: rebuild everything from the disk, as the app does after a crash (from the
+    /// checkpoint when it matches the file). Returns whether the checkpoint was used.
+    fn restart(&mut self, session: CommandId) -> bool {
         let parsed = store::parse(&self.disk).expect("a crashed peer's file always opens");
         self.disk.truncate(parsed.valid_len as usize);
-        let mut r = Replica::new(session);
-        for c in &parsed.commands {
-            if let Ok(v) = verify_command(c) {
-                let _ = r.insert(v);
-            }
-        }
-        r.settle();
-        self.replica = r;
+        let o = open(
+            session,
+            &parsed.commands,
+            &parsed.checks,
+            self.checkpoint.as_deref(),
+            [7; 32],
+        );
+        assert!(
+            o.refused.is_empty(),
+            "a peer's own file has only good records"
+        );
+        self.replica = o.replica;
         self.up = true;
+        o.from_checkpoint > 0
     }
 }
 
@@ -204,8 +265,8 @@ fn scenario(seed: u64, f: &mut Faults) {
         let roll = rng.below(100);
         let i = rng.below(n);
         if !peers[i].up {
-            if roll < 30 {
-                peers[i].restart(session);
+            if roll < 30 && peers[i].restart(session) {
+                f.restarts_from_checkpoint += 1;
             }
             continue;
         }
@@ -251,7 +312,16 @@ fn scenario(seed: u64, f: &mut Faults) {
             }
             87..=90 => group.iter_mut().for_each(|g| *g = 0),
             _ => {
-                // Crash; sometimes in the middle of writing a record, which leaves a torn tail.
+                // Crash; sometimes after a checkpoint or a compaction, sometimes in the middle of
+                // writing a record, which leaves a torn tail.
+                if rng.chance(0.5) {
+                    peers[i].save_checkpoint();
+                    f.checkpoints += 1;
+                }
+                if rng.chance(0.4) {
+                    peers[i].compact();
+                    f.compactions += 1;
+                }
                 f.crashes += 1;
                 if rng.chance(0.5) {
                     let c = author::sign(
@@ -273,7 +343,9 @@ fn scenario(seed: u64, f: &mut Faults) {
     }
     // Heal: everyone restarts, one partition, all pairs sync until nothing moves.
     for p in peers.iter_mut().filter(|p| !p.up) {
-        p.restart(session);
+        if p.restart(session) {
+            f.restarts_from_checkpoint += 1;
+        }
     }
     group.iter_mut().for_each(|g| *g = 0);
     for _ in 0..3 {
@@ -312,11 +384,24 @@ fn scenario(seed: u64, f: &mut Faults) {
                 .validate()
                 .unwrap_or_else(|e| panic!("seed {seed}: invalid mesh: {e}"));
         }
-        // The disk of every peer reopens to the same log it holds.
+        // The disk of every peer reopens (with its checkpoint, whatever it is by now) to the
+        // scene it holds.
         let parsed = store::parse(&p.disk).expect("disk parses");
         assert_eq!(
             parsed.dropped, 0,
             "seed {seed}: restart truncated any torn tail"
+        );
+        let reopened = open(
+            session,
+            &parsed.commands,
+            &parsed.checks,
+            p.checkpoint.as_deref(),
+            [8; 32],
+        );
+        assert_eq!(
+            reopened.replica.scene().state_hash(),
+            h0,
+            "seed {seed}: peer {i}'s disk reopens to another scene"
         );
     }
     f.scenarios += 1;
@@ -339,6 +424,10 @@ fn peers_converge_under_drops_duplicates_partitions_and_crashes() {
         "{f:?}"
     );
     assert!(f.crashes > 0 && f.torn_writes > 0 && f.syncs > 0, "{f:?}");
+    assert!(
+        f.checkpoints > 0 && f.compactions > 0 && f.restarts_from_checkpoint > 0,
+        "{f:?}"
+    );
 }
 
 #[derive(Default, Debug)]
@@ -648,5 +737,204 @@ fn crate_cube(name: &str) -> Op {
         },
         material: theta_mesh::MaterialId(0),
         transform: theta_crdt::command::ObjectTransform::IDENTITY,
+    }
+}
+
+/// A flood: a viewer sends an honest peer tens of thousands of messages (junk, oversized blobs,
+/// forgeries, validly signed commands whose dependencies she withholds, and validly signed
+/// commands naming dozens of dependencies that do not exist). Every one is refused with an error
+/// or parked in the bounded pending set; the peer's heap stops growing once that set is full,
+/// however long the flood goes on; and the honest peers still converge to the state honest
+/// commands alone give.
+#[test]
+fn a_flood_cannot_grow_an_honest_peers_memory_without_bound() {
+    let mut rng = Rng::new(0xf100d);
+    let keys: Vec<Keypair> = (0..3).map(author_key).collect();
+    let eve = author_key(66);
+    let g = author::genesis(&keys[0], "sim");
+    let session = verify_command(&g).unwrap().id();
+    let mut peers: Vec<Peer> = keys.iter().map(|k| Peer::new(k, session, &g)).collect();
+    let mut honest: Vec<Vec<u8>> = vec![g.clone()];
+    let all = |peers: &mut Vec<Peer>, honest: &mut Vec<Vec<u8>>, b: Vec<u8>| {
+        for p in peers.iter_mut() {
+            p.receive(&b);
+            p.replica.settle();
+        }
+        honest.push(b);
+    };
+    for k in keys[1..].iter().chain([&eve]) {
+        let role = if k.author() == eve.author() {
+            Role::Viewer
+        } else {
+            Role::Editor
+        };
+        let b = author::sign(
+            &keys[0],
+            peers[0].replica.log(),
+            Op::GrantRole {
+                author: k.author(),
+                role,
+            },
+        );
+        all(&mut peers, &mut honest, b);
+    }
+    for i in 0..30 {
+        let a = i % 3;
+        let op = next_op(&mut rng, peers[a].replica.scene(), keys[a].author(), &[]);
+        let b = author::sign(&keys[a], peers[a].replica.log(), op);
+        all(&mut peers, &mut honest, b);
+    }
+    // Eve's own chain, whose first command she never sends.
+    let mut eve_log = peers[0].replica.log().clone();
+    let first = author::sign(
+        &eve,
+        &eve_log,
+        Op::SetSessionName {
+            name: "withheld".into(),
+        },
+    );
+    eve_log.insert(verify_command(&first).unwrap()).unwrap();
+    let mut sent = [0u64; 5];
+    // The flood is made first, so the heap count measures only what receiving it costs the peer.
+    let mut make = |count: usize, rng: &mut Rng, eve_log: &mut theta_crdt::log::Log| {
+        let mut out = Vec::with_capacity(count);
+        for _ in 0..count {
+            let kind = rng.below(5);
+            let bytes = match kind {
+                0 => (0..1 + rng.below(400))
+                    .map(|_| rng.below(256) as u8)
+                    .collect(),
+                1 => vec![0x17u8; theta_crdt::wire::MAX_COMMAND_BYTES + 1 + rng.below(4096)],
+                2 => {
+                    // A body in an honest author's name, signed by Eve.
+                    let env = Envelope {
+                        author: keys[rng.below(3)].author(),
+                        seq: 1 + rng.below(1000) as u64,
+                        lamport: 2,
+                        deps: vec![session],
+                        op: Op::SetSessionName {
+                            name: "pwned".into(),
+                        },
+                    };
+                    let body = theta_crdt::wire::encode_body(&env);
+                    theta_crdt::wire::encode_signed(&body, &eve.sign(&body))
+                }
+                3 => {
+                    // Validly signed, next in her chain, depending on the withheld command.
+                    let b = author::sign(
+                        &eve,
+                        eve_log,
+                        Op::RenameObject {
+                            object: theta_crdt::ids::ObjectId(rng.next_u64()),
+                            name: "x".repeat(200),
+                        },
+                    );
+                    eve_log.insert(verify_command(&b).unwrap()).unwrap();
+                    b
+                }
+                _ => {
+                    // Validly signed, naming 60 dependencies nobody has.
+                    let mut deps: Vec<CommandId> = (0..60)
+                        .map(|_| {
+                            let mut id = [0u8; 32];
+                            id[..8].copy_from_slice(&rng.next_u64().to_le_bytes());
+                            CommandId(id)
+                        })
+                        .collect();
+                    deps.sort_unstable();
+                    deps.dedup();
+                    author::seal(
+                        &eve,
+                        &Envelope {
+                            author: eve.author(),
+                            seq: 1,
+                            lamport: 9,
+                            deps,
+                            op: Op::SetSessionName {
+                                name: "ghost".into(),
+                            },
+                        },
+                    )
+                }
+            };
+            sent[kind] += 1;
+            out.push((kind, bytes));
+        }
+        out
+    };
+    let early = make(6_000, &mut rng, &mut eve_log);
+    let late = make(24_000, &mut rng, &mut eve_log);
+    drop(eve_log);
+    let (mut refused, mut full, mut parked) = (0u64, 0u64, 0u64);
+    let mut receive = |peer: &mut Peer, msgs: &[(usize, Vec<u8>)]| {
+        for (_, bytes) in msgs {
+            match verify_command(bytes) {
+                Err(_) => refused += 1,
+                Ok(v) => match peer.replica.insert(v) {
+                    Ok(Inserted::Pending(_)) => parked += 1,
+                    Err(InsertError::PendingFull(_)) => full += 1,
+                    other => panic!("a flood command was admitted: {other:?}"),
+                },
+            }
+            peer.replica.settle();
+        }
+    };
+    let base = LIVE.load(Ordering::Relaxed);
+    receive(&mut peers[0], &early);
+    let after_some = LIVE.load(Ordering::Relaxed);
+    receive(&mut peers[0], &late);
+    let after_all = LIVE.load(Ordering::Relaxed);
+    drop((early, late));
+    let log = peers[0].replica.log();
+    println!(
+        "flood of {} messages ({sent:?} junk/oversized/forged/withheld/ghost): {refused} refused, \
+         {parked} parked, {full} turned away by the full pending set; pending {} commands, {} \
+         bytes; heap +{} B after 6,000, +{} B after 30,000",
+        sent.iter().sum::<u64>(),
+        log.pending_len(),
+        log.pending_bytes(),
+        after_some.saturating_sub(base),
+        after_all.saturating_sub(base)
+    );
+    assert!(log.pending_len() <= theta_crdt::log::MAX_PENDING);
+    assert!(log.pending_bytes() <= theta_crdt::log::MAX_PENDING_BYTES);
+    assert_eq!(
+        refused,
+        sent[0] + sent[1] + sent[2],
+        "every forgery and blob is an error"
+    );
+    assert_eq!(parked + full, sent[3] + sent[4]);
+    assert!(
+        full > sent[3] + sent[4] - theta_crdt::log::MAX_PENDING as u64,
+        "the bound was reached and held: {full}"
+    );
+    // Once the pending set is full, 24,000 more messages leave the heap where it was (a little
+    // slack for the allocator's own bookkeeping), and the whole flood costs at most a few times
+    // the pending budget.
+    let growth_late = after_all.saturating_sub(after_some);
+    assert!(
+        growth_late < 1 << 20,
+        "the heap kept growing: +{growth_late} B"
+    );
+    assert!(
+        after_all.saturating_sub(base) < 4 * theta_crdt::log::MAX_PENDING_BYTES,
+        "the flood cost more than its bound"
+    );
+    // The honest peers still converge, on exactly what honest commands give.
+    for i in 0..3 {
+        for j in i + 1..3 {
+            sync_pair(&mut peers, i, j);
+        }
+    }
+    let mut reference = Replica::new(session);
+    for b in &honest {
+        reference.insert(verify_command(b).unwrap()).unwrap();
+    }
+    reference.settle();
+    for p in &peers {
+        assert_eq!(
+            p.replica.scene().state_hash(),
+            reference.scene().state_hash()
+        );
     }
 }
