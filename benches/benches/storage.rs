@@ -121,6 +121,54 @@ fn open_from_disk(f: &Files, with_checkpoint: bool) -> theta_crdt::open::Opened 
     o
 }
 
+/// Sync bytes on the 100,000-command, 3-author history: a reconnect with nothing new, and one new
+/// command (application bytes, as encoded).
+fn sync_bytes(mut a: theta_crdt::fold::Replica) {
+    use theta_crdt::sync::SyncSession;
+    use theta_crdt::wire::{decode_sync, encode_sync};
+    let b = a.clone();
+    let (_, ma) = SyncSession::start(a.log(), 60 * 1024).expect("session");
+    let (_, mb) = SyncSession::start(b.log(), 60 * 1024).expect("session");
+    let reconnect = encode_sync(&ma).len() + encode_sync(&mb).len();
+    let object = a
+        .scene()
+        .objects()
+        .map(|(id, _)| id)
+        .next()
+        .expect("objects");
+    let new = theta_crdt::author::sign_local(
+        &workload::author_key(1),
+        a.log(),
+        theta_crdt::command::Op::MoveObject {
+            object,
+            delta: theta_mesh::Vec3::new(0.5, 0.0, 0.0),
+        },
+    )
+    .expect("sign");
+    let envelope = new.bytes().len();
+    a.insert(new).expect("insert");
+    a.settle();
+    let (mut sa, ma) = SyncSession::start(a.log(), 60 * 1024).expect("session");
+    let (mut sb, mb) = SyncSession::start(b.log(), 60 * 1024).expect("session");
+    sa.handle(a.log(), &decode_sync(&encode_sync(&mb)).expect("decode"))
+        .expect("same session");
+    sb.handle(b.log(), &decode_sync(&encode_sync(&ma)).expect("decode"))
+        .expect("same session");
+    let batch = sa.poll().expect("one batch");
+    assert!(
+        sa.poll().is_none() && sb.poll().is_none(),
+        "nothing more to send"
+    );
+    let a_to_b = encode_sync(&ma).len() + encode_sync(&batch).len();
+    let b_to_a = encode_sync(&mb).len();
+    println!(
+        "sync on {} commands of 3 authors: reconnect with nothing new {reconnect} B in total \
+         (target <= 300); one new command a->b {a_to_b} B for a {envelope} B envelope \
+         (target <= envelope + 200), b->a {b_to_a} B (target <= 200)",
+        b.log().len()
+    );
+}
+
 /// Where the time of each open goes, printed once (one run each, so rougher than criterion's).
 fn phases(f: &Files) {
     let t = Instant::now();
@@ -175,7 +223,8 @@ fn open_100k(c: &mut Criterion) {
         full.replica.scene().state_hash(),
         "the checkpoint restores the folded scene"
     );
-    drop((full, restored));
+    drop(restored);
+    sync_bytes(full.replica);
     phases(&f);
     if std::env::var_os("THETA_BENCH_PHASES_ONLY").is_some() {
         return;

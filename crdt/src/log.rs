@@ -355,16 +355,14 @@ pub struct Log {
     /// Operations of commands admitted since the fold last took them, already decoded at
     /// verification, so the common path (a command at the tail) does not decode twice. Bounded;
     /// the fold decodes from the bytes whatever is not here.
-    fresh: BTreeMap<CommandId, Op>,
+    fresh: Fresh,
 }
 
 impl Default for Log {
     fn default() -> Log {
         Log {
             session: None,
-            entries: hashbrown::HashMap::with_hasher(IdHash {
-                key: 0x7e7a_5eed_0f1d_c0de,
-            }),
+            entries: hashbrown::HashMap::with_hasher(ID_HASH),
             order: BTreeSet::new(),
             chains: BTreeMap::new(),
             forfeit: BTreeMap::new(),
@@ -375,13 +373,23 @@ impl Default for Log {
             dirty_from: None,
             permissions: Vec::new(),
             permission_epoch: 0,
-            fresh: BTreeMap::new(),
+            fresh: Fresh::with_hasher(ID_HASH),
         }
     }
 }
 
-/// Most decoded operations the log holds for the fold at once (see `Log::take_fresh`).
-const MAX_FRESH: usize = 1 << 16;
+/// Decoded operations by command id, for the fold (see [`Log::take_fresh`]). A hash table: only
+/// probed and drained by id, never iterated for a result.
+pub type Fresh = hashbrown::HashMap<CommandId, Op, IdHash>;
+
+/// The id index's hasher key (see [`IdHash`]).
+const ID_HASH: IdHash = IdHash {
+    key: 0x7e7a_5eed_0f1d_c0de,
+};
+
+/// Most decoded operations the log holds for the fold at once (see `Log::take_fresh`): enough
+/// for opening a large session in one settle without decoding any command twice.
+const MAX_FRESH: usize = 1 << 18;
 
 impl Log {
     /// A log for the session whose genesis has this id; the genesis may arrive later.
@@ -519,8 +527,8 @@ impl Log {
     }
 
     /// The decoded operations of commands admitted since the last call (see the field's docs).
-    pub fn take_fresh(&mut self) -> BTreeMap<CommandId, Op> {
-        std::mem::take(&mut self.fresh)
+    pub fn take_fresh(&mut self) -> Fresh {
+        std::mem::replace(&mut self.fresh, Fresh::with_hasher(ID_HASH))
     }
 
     /// Commands a peer lacks, given the heads it reported: everything not in the causal past of
