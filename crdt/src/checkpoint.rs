@@ -244,9 +244,13 @@ fn encode_body(rep: &Replica, w: &mut Writer) {
         .map(|(id, o)| (*id, table.add(o)))
         .collect();
     type Changes = Vec<(ObjectId, u32, u32)>;
+    // Undo records in history order (authors in order, each author's oldest first): the map
+    // itself is a hash table, and is never iterated.
     let undo: Vec<(CommandId, &UndoRecord, Changes)> = s
-        .undo
-        .iter()
+        .history
+        .values()
+        .flatten()
+        .filter_map(|id| s.undo.get(id).map(|rec| (id, rec)))
         .map(|(id, rec)| {
             let objs = rec
                 .objects
@@ -540,7 +544,7 @@ fn decode_body(r: &mut Reader<'_>, session: CommandId, records: &[Arc<[u8]>]) ->
         let id = ObjectId(r.u64()?);
         deleted.insert(id, (CommandId(r.array()?), AuthorId(r.array()?)));
     }
-    let mut undo = BTreeMap::new();
+    let mut undo = hashbrown::HashMap::default();
     for _ in 0..r.len(32 + 12)? {
         let id = CommandId(r.array()?);
         let mut objs = Vec::new();

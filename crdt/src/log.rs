@@ -69,6 +69,12 @@ pub struct IdHash {
     key: u64,
 }
 
+impl Default for IdHash {
+    fn default() -> IdHash {
+        ID_HASH
+    }
+}
+
 /// The hasher [`IdHash`] builds.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct IdHasher {
@@ -383,7 +389,7 @@ impl Default for Log {
 pub type Fresh = hashbrown::HashMap<CommandId, Op, IdHash>;
 
 /// The id index's hasher key (see [`IdHash`]).
-const ID_HASH: IdHash = IdHash {
+pub(crate) const ID_HASH: IdHash = IdHash {
     key: 0x7e7a_5eed_0f1d_c0de,
 };
 

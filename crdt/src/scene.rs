@@ -49,8 +49,11 @@ pub struct Scene {
     pub(crate) groups: BTreeMap<GroupId, Arc<Group>>,
     /// Objects that were deleted, with the deleting command and its author (for conflict reports).
     pub(crate) deleted: BTreeMap<ObjectId, (CommandId, AuthorId)>,
-    /// Per command that can be undone: what undoing it needs (see `fold.rs`).
-    pub(crate) undo: BTreeMap<CommandId, Arc<crate::fold::UndoRecord>>,
+    /// Per command that can be undone: what undoing it needs (see `fold.rs`). A hash table, since
+    /// every command adds one record and drops the oldest: only probed, never iterated (the
+    /// histories give the order).
+    pub(crate) undo:
+        hashbrown::HashMap<CommandId, Arc<crate::fold::UndoRecord>, crate::log::IdHash>,
     /// Per author, their undoable commands in fold order, newest last (bounded).
     pub(crate) history: BTreeMap<AuthorId, Vec<CommandId>>,
     /// What changed since the replica last looked; not state (see [`Journal`]).

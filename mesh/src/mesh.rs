@@ -15,6 +15,8 @@
 //! vertex has ≥ 1 edge and a single fan (manifold), with at most one boundary gap; no two edges join
 //! the same two vertices; positions are finite; ids are unique.
 
+use std::sync::Arc;
+
 use hashbrown::HashTable;
 
 use crate::error::{MeshError, Result};
@@ -25,19 +27,24 @@ use crate::polygons::Polygons;
 pub(crate) const NONE: u32 = u32::MAX;
 
 /// A polygon mesh with half-edge connectivity. See the module docs for layout and invariants.
+///
+/// Each array sits behind its own `Arc`, so cloning a mesh costs a few reference counts: the scene's
+/// snapshots and undo records share a mesh's arrays with the live scene, and an edit copies only
+/// the arrays it writes (a move copies the positions, a paint the materials; a topology edit builds
+/// new arrays anyway).
 #[derive(Clone, Default)]
 pub struct Mesh {
-    pub(crate) vid: Vec<VertexId>,
-    pub(crate) vpos: Vec<Vec3>,
-    pub(crate) vhe: Vec<u32>,
-    pub(crate) hnext: Vec<u32>,
-    pub(crate) horigin: Vec<u32>,
-    pub(crate) hface: Vec<u32>,
-    pub(crate) fid: Vec<FaceId>,
-    pub(crate) fhe: Vec<u32>,
-    pub(crate) fmat: Vec<MaterialId>,
-    vindex: IdIndex,
-    findex: IdIndex,
+    pub(crate) vid: Arc<Vec<VertexId>>,
+    pub(crate) vpos: Arc<Vec<Vec3>>,
+    pub(crate) vhe: Arc<Vec<u32>>,
+    pub(crate) hnext: Arc<Vec<u32>>,
+    pub(crate) horigin: Arc<Vec<u32>>,
+    pub(crate) hface: Arc<Vec<u32>>,
+    pub(crate) fid: Arc<Vec<FaceId>>,
+    pub(crate) fhe: Arc<Vec<u32>>,
+    pub(crate) fmat: Arc<Vec<MaterialId>>,
+    vindex: Arc<IdIndex>,
+    findex: Arc<IdIndex>,
 }
 
 impl PartialEq for Mesh {
@@ -46,7 +53,7 @@ impl PartialEq for Mesh {
         // by bits so that equality means "byte-identical".
         self.vid == o.vid
             && self.vpos.len() == o.vpos.len()
-            && self.vpos.iter().zip(&o.vpos).all(|(a, b)| {
+            && self.vpos.iter().zip(o.vpos.iter()).all(|(a, b)| {
                 a.x.to_bits() == b.x.to_bits()
                     && a.y.to_bits() == b.y.to_bits()
                     && a.z.to_bits() == b.z.to_bits()
@@ -249,7 +256,7 @@ impl Mesh {
             return Err(crate::error::invalid_param("position", "not finite"));
         }
         let s = self.vslot(v)?;
-        self.vpos[s as usize] = p;
+        Arc::make_mut(&mut self.vpos)[s as usize] = p;
         Ok(())
     }
     /// Positions of all vertices in storage order.
@@ -446,7 +453,7 @@ impl Mesh {
     /// Axis-aligned bounds of all vertices (empty for an empty mesh).
     pub fn bounds(&self) -> Aabb {
         let mut b = Aabb::EMPTY;
-        for &p in &self.vpos {
+        for &p in self.vpos.iter() {
             b.include(p);
         }
         b
@@ -510,17 +517,17 @@ impl Mesh {
         let vindex = IdIndex::build(vid.len(), |s| vid[s].0).map_err(|_| dup("vertex"))?;
         let findex = IdIndex::build(fid.len(), |s| fid[s].0).map_err(|_| dup("face"))?;
         let m = Mesh {
-            vid,
-            vpos,
-            vhe,
-            hnext,
-            horigin,
-            hface,
-            fid,
-            fhe,
-            fmat,
-            vindex,
-            findex,
+            vid: Arc::new(vid),
+            vpos: Arc::new(vpos),
+            vhe: Arc::new(vhe),
+            hnext: Arc::new(hnext),
+            horigin: Arc::new(horigin),
+            hface: Arc::new(hface),
+            fid: Arc::new(fid),
+            fhe: Arc::new(fhe),
+            fmat: Arc::new(fmat),
+            vindex: Arc::new(vindex),
+            findex: Arc::new(findex),
         };
         m.validate()?;
         Ok(m)
@@ -914,27 +921,30 @@ impl Mesh {
         } = parts;
         let vkey = |s: usize| vid[s].0;
         let vindex = match keep_vertices_of {
-            Some(base) if base.vid.len() <= vid.len() => {
-                let mut ix = base.vindex.clone();
-                ix.extend(base.vid.len()..vid.len(), vkey).map(|_| ix)
+            // The same vertices: share the table.
+            Some(base) if base.vid.len() == vid.len() => Ok(base.vindex.clone()),
+            Some(base) if base.vid.len() < vid.len() => {
+                let mut ix = IdIndex::clone(&base.vindex);
+                ix.extend(base.vid.len()..vid.len(), vkey)
+                    .map(|_| Arc::new(ix))
             }
-            _ => IdIndex::build(vid.len(), vkey),
+            _ => IdIndex::build(vid.len(), vkey).map(Arc::new),
         }
         .map_err(|s| MeshError::IdCollision(format!("vertex id {} used twice", vid[s])))?;
         let findex = IdIndex::build(fid.len(), |s| fid[s].0)
             .map_err(|s| MeshError::IdCollision(format!("face id {} used twice", fid[s])))?;
         Ok(Mesh {
-            vid,
-            vpos,
-            vhe,
-            hnext,
-            horigin,
-            hface,
-            fid,
-            fhe,
-            fmat,
+            vid: Arc::new(vid),
+            vpos: Arc::new(vpos),
+            vhe: Arc::new(vhe),
+            hnext: Arc::new(hnext),
+            horigin: Arc::new(horigin),
+            hface: Arc::new(hface),
+            fid: Arc::new(fid),
+            fhe: Arc::new(fhe),
+            fmat: Arc::new(fmat),
             vindex,
-            findex,
+            findex: Arc::new(findex),
         })
     }
 }

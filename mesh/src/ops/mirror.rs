@@ -192,7 +192,7 @@ impl Mesh {
         }
         let mut soup = Soup::from_mesh(self);
         let base = soup.ids.len() as u32;
-        for &p in &other.vpos {
+        for &p in other.vpos.iter() {
             soup.add_vertex(alloc.vertex(), p);
         }
         for f in 0..other.fid.len() as u32 {

@@ -30,8 +30,8 @@ impl Soup {
             })
             .collect();
         Soup {
-            ids: m.vid.clone(),
-            pos: m.vpos.clone(),
+            ids: m.vid.to_vec(),
+            pos: m.vpos.to_vec(),
             faces,
         }
     }

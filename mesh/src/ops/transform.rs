@@ -146,8 +146,9 @@ impl Mesh {
                 "moves a vertex out of finite range",
             ));
         }
+        let vpos = std::sync::Arc::make_mut(&mut self.vpos);
         for (&s, p) in slots.iter().zip(new) {
-            self.vpos[s as usize] = p;
+            vpos[s as usize] = p;
         }
         Ok(())
     }
@@ -155,8 +156,9 @@ impl Mesh {
     /// Sets the material of faces.
     pub fn paint(&mut self, faces: &[FaceId], material: MaterialId) -> Result<()> {
         let slots = self.face_slots(faces)?;
+        let fmat = std::sync::Arc::make_mut(&mut self.fmat);
         for s in slots {
-            self.fmat[s as usize] = material;
+            fmat[s as usize] = material;
         }
         Ok(())
     }
