@@ -65,7 +65,7 @@ impl Mesh {
                                 self.fid[f as usize]
                             )));
                         }
-                        c.retain(|&x| x != s);
+                        c.retain(|x| *x != s);
                     }
                     *self = soup.build()?;
                     return Ok(());
@@ -186,7 +186,11 @@ impl Mesh {
         // The kept face is the first region face, so its position is the count of non-region
         // faces before it.
         let pos = (0..keep).filter(|&f| !inr[f as usize]).count();
-        soup.faces[pos] = SFace { id, mat, c: lp };
+        soup.faces[pos] = SFace {
+            id,
+            mat,
+            c: lp.into(),
+        };
         *self = soup.build()?;
         Ok(())
     }

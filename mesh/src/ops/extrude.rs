@@ -1,6 +1,6 @@
 //! Region extrude, individual extrude and inset.
 
-use super::soup::{SFace, Soup};
+use super::soup::{Corners, SFace, Soup};
 use crate::error::{Result, invalid_param};
 use crate::ids::{FaceId, IdAlloc};
 use crate::math::Vec3;
@@ -68,7 +68,7 @@ impl Mesh {
             soup.faces.push(SFace {
                 id,
                 mat: self.fmat[f as usize],
-                c: quad.to_vec(),
+                c: Corners::from_slice(&quad),
             });
         }
         *self = soup.build()?;
@@ -132,7 +132,7 @@ impl Mesh {
                 .iter()
                 .map(|&v| soup.add_vertex(alloc.vertex(), place(self, f, self.vpos[v as usize])))
                 .collect();
-            soup.faces[f as usize].c = new.clone();
+            soup.faces[f as usize].c = Corners::from_slice(&new);
             loops.push((f, old, new));
         }
         let mut new_faces = Vec::new();
@@ -145,7 +145,7 @@ impl Mesh {
                 soup.faces.push(SFace {
                     id,
                     mat: self.fmat[f as usize],
-                    c: vec![old[i], old[j], new[j], new[i]],
+                    c: Corners::from_slice(&[old[i], old[j], new[j], new[i]]),
                 });
             }
         }

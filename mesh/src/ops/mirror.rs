@@ -83,7 +83,7 @@ impl Mesh {
             soup.faces.push(SFace {
                 id,
                 mat: self.fmat[f as usize],
-                c: m,
+                c: m.into(),
             });
         }
         new

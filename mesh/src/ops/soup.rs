@@ -8,10 +8,14 @@ use crate::math::Vec3;
 use crate::mesh::Mesh;
 use crate::polygons::Polygons;
 
+/// A face's corners (vertex slots in loop order). Most faces are quads or triangles, which fit
+/// inline: turning a mesh into a soup then allocates per mesh, not per face.
+pub(crate) type Corners = smallvec::SmallVec<[u32; 4]>;
+
 pub(crate) struct SFace {
     pub(crate) id: FaceId,
     pub(crate) mat: MaterialId,
-    pub(crate) c: Vec<u32>,
+    pub(crate) c: Corners,
 }
 
 pub(crate) struct Soup {
@@ -22,11 +26,24 @@ pub(crate) struct Soup {
 
 impl Soup {
     pub(crate) fn from_mesh(m: &Mesh) -> Soup {
-        let faces = (0..m.fid.len() as u32)
-            .map(|f| SFace {
-                id: m.fid[f as usize],
-                mat: m.fmat[f as usize],
-                c: m.face_vertex_slots(f),
+        let faces = (0..m.fid.len())
+            .map(|f| {
+                let mut c = Corners::new();
+                let start = m.fhe[f];
+                let mut h = start;
+                loop {
+                    c.push(m.horigin[h as usize]);
+                    h = m.hnext[h as usize];
+                    // A valid mesh's loops close; the length check only guards the loop.
+                    if h == start || c.len() > m.hnext.len() {
+                        break;
+                    }
+                }
+                SFace {
+                    id: m.fid[f],
+                    mat: m.fmat[f],
+                    c,
+                }
             })
             .collect();
         Soup {
@@ -60,12 +77,11 @@ impl Soup {
 
 /// Inserts `x` between consecutive corners `a` and `b` of a loop; returns false if `a → b` is not an
 /// edge of the loop.
-pub(crate) fn insert_between(c: &mut Vec<u32>, a: u32, b: u32, xs: &[u32]) -> bool {
+pub(crate) fn insert_between(c: &mut Corners, a: u32, b: u32, xs: &[u32]) -> bool {
     let n = c.len();
     for i in 0..n {
         if c[i] == a && c[(i + 1) % n] == b {
-            let at = i + 1;
-            c.splice(at..at, xs.iter().copied());
+            c.insert_many(i + 1, xs.iter().copied());
             return true;
         }
     }

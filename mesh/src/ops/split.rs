@@ -188,12 +188,16 @@ impl Mesh {
             let mat = self.fmat[f as usize];
             let mut it = strips.into_iter();
             if let Some(first) = it.next() {
-                soup.faces[f as usize].c = first;
+                soup.faces[f as usize].c = first.into();
             }
             for c in it {
                 let id = alloc.face();
                 new_faces.push(id);
-                soup.faces.push(SFace { id, mat, c });
+                soup.faces.push(SFace {
+                    id,
+                    mat,
+                    c: c.into(),
+                });
             }
         }
         *self = soup.build()?;
@@ -295,7 +299,11 @@ fn split_loop(
         i = (i + 1) % n;
     }
     let mat = soup.faces[f as usize].mat;
-    soup.faces[f as usize].c = first;
-    soup.faces.push(SFace { id, mat, c: second });
+    soup.faces[f as usize].c = first.into();
+    soup.faces.push(SFace {
+        id,
+        mat,
+        c: second.into(),
+    });
     Ok(())
 }

@@ -81,7 +81,7 @@ impl Mesh {
             while out.len() > 1 && out.first() == out.last() {
                 out.pop();
             }
-            f.c = out;
+            f.c = out.into();
         }
         soup.faces.retain(|f| f.c.len() >= 3);
         *self = soup.build()?;
