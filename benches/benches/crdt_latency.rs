@@ -123,7 +123,7 @@ fn remote_arrivals_and_memory() {
         bare.insert(verify_command(c).expect("valid"))
             .expect("insert");
     }
-    drop(bare.take_fresh());
+    bare.trim_decoded();
     let log_only = live_bytes() - before_log;
     drop(bare);
     println!(

@@ -191,21 +191,28 @@ fn apply_decoded(
     log: &Log,
     caps: &BTreeMap<AuthorId, u64>,
     e: &Entry,
-    op: Option<Op>,
+    op: Option<&Op>,
 ) -> Result<(), Rejection> {
-    let op = match op.map_or_else(|| e.op(), Ok) {
-        Ok(op) => op,
-        Err(err) => {
-            return Err(Rejection {
-                command: e.id,
-                author: e.author,
-                kind: "unreadable",
-                reason: format!("the stored command no longer decodes: {err}"),
-                conflict: None,
-            });
-        }
+    let decoded;
+    let op = match op {
+        Some(op) => op,
+        None => match e.op() {
+            Ok(op) => {
+                decoded = op;
+                &decoded
+            }
+            Err(err) => {
+                return Err(Rejection {
+                    command: e.id,
+                    author: e.author,
+                    kind: "unreadable",
+                    reason: format!("the stored command no longer decodes: {err}"),
+                    conflict: None,
+                });
+            }
+        },
     };
-    let r = apply_inner(scene, log, caps, e, &op);
+    let r = apply_inner(scene, log, caps, e, op);
     r.map_err(|(reason, conflict)| Rejection {
         command: e.id,
         author: e.author,
@@ -1113,7 +1120,6 @@ impl Replica {
             old.journal = Default::default();
             replaced = Some(old);
         }
-        let mut fresh = self.log.take_fresh();
         let todo: Vec<Arc<Entry>> = self.log.ordered_after(self.applied).cloned().collect();
         if replaced.is_some() {
             self.stats.replayed += todo.len() as u64;
@@ -1126,7 +1132,7 @@ impl Replica {
             .saturating_sub(MAX_SNAPSHOTS * SNAPSHOT_INTERVAL + SNAPSHOT_INTERVAL);
         for (i, e) in todo.into_iter().enumerate() {
             self.stats.applied += 1;
-            let op = fresh.remove(&e.id);
+            let op = self.log.decoded(&e.id);
             match apply_decoded(&mut self.scene, &self.log, &self.caps, &e, op) {
                 Ok(()) => {
                     self.rejected.remove(&e.id);
@@ -1151,6 +1157,7 @@ impl Replica {
                 }
             }
         }
+        self.log.trim_decoded();
         let mut out = match replaced {
             Some(old) => {
                 self.scene.journal = Default::default();

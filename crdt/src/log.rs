@@ -358,10 +358,13 @@ pub struct Log {
     permissions: Vec<(u64, CommandId)>,
     /// Bumped whenever a permission command or an equivocation arrives.
     permission_epoch: u64,
-    /// Operations of commands admitted since the fold last took them, already decoded at
-    /// verification, so the common path (a command at the tail) does not decode twice. Bounded;
-    /// the fold decodes from the bytes whatever is not here.
+    /// Operations of recently admitted commands, already decoded at verification, so neither the
+    /// common path (a command at the tail) nor a replay of recent commands after a rollback
+    /// decodes twice. Bounded ([`MAX_FRESH`] during a batch, [`KEEP_DECODED`] after it); the fold
+    /// decodes from the bytes whatever is not here.
     fresh: Fresh,
+    /// The ids in `fresh`, oldest first.
+    fresh_order: std::collections::VecDeque<CommandId>,
 }
 
 impl Default for Log {
@@ -380,11 +383,12 @@ impl Default for Log {
             permissions: Vec::new(),
             permission_epoch: 0,
             fresh: Fresh::with_hasher(ID_HASH),
+            fresh_order: std::collections::VecDeque::new(),
         }
     }
 }
 
-/// Decoded operations by command id, for the fold (see [`Log::take_fresh`]). A hash table: only
+/// Decoded operations by command id, for the fold (see [`Log::decoded`]). A hash table: only
 /// probed and drained by id, never iterated for a result.
 pub type Fresh = hashbrown::HashMap<CommandId, Op, IdHash>;
 
@@ -393,8 +397,12 @@ pub(crate) const ID_HASH: IdHash = IdHash {
     key: 0x7e7a_5eed_0f1d_c0de,
 };
 
-/// Most decoded operations the log holds for the fold at once (see `Log::take_fresh`): enough
-/// for opening a large session in one settle without decoding any command twice.
+/// Decoded operations kept after a batch is folded: a rollback that replays the last few thousand
+/// commands (a merge of concurrent work) then decodes none of them again.
+pub const KEEP_DECODED: usize = 8192;
+
+/// Most decoded operations the log holds for the fold at once (see `Log::decoded`): enough for
+/// opening a large session in one settle without decoding any command twice.
 const MAX_FRESH: usize = 1 << 18;
 
 impl Log {
@@ -532,9 +540,24 @@ impl Log {
         self.dirty_from.take()
     }
 
-    /// The decoded operations of commands admitted since the last call (see the field's docs).
-    pub fn take_fresh(&mut self) -> Fresh {
-        std::mem::replace(&mut self.fresh, Fresh::with_hasher(ID_HASH))
+    /// The decoded operation of a recently admitted command, if the log still holds it (see the
+    /// field's docs); the fold decodes the bytes otherwise.
+    pub fn decoded(&self, id: &CommandId) -> Option<&Op> {
+        self.fresh.get(id)
+    }
+
+    /// Keeps only the [`KEEP_DECODED`] most recently admitted commands' decoded operations (the
+    /// fold calls this after each batch), and gives back a table grown by a large batch.
+    pub fn trim_decoded(&mut self) {
+        while self.fresh_order.len() > KEEP_DECODED {
+            if let Some(id) = self.fresh_order.pop_front() {
+                self.fresh.remove(&id);
+            }
+        }
+        if self.fresh.capacity() > 4 * KEEP_DECODED {
+            self.fresh.shrink_to_fit();
+            self.fresh_order.shrink_to_fit();
+        }
     }
 
     /// Commands a peer lacks, given the heads it reported: everything not in the causal past of
@@ -697,6 +720,7 @@ impl Log {
         self.accept(e, permission);
         if self.fresh.len() < MAX_FRESH {
             self.fresh.insert(id, env_owned.op);
+            self.fresh_order.push_back(id);
         }
         Ok(())
     }
