@@ -27,7 +27,8 @@ use crate::scene::{Event, Group, Object, Rejection, Scene, diff};
 pub const UNDO_DEPTH: usize = 32;
 /// The replica keeps a snapshot of the scene every this many commands.
 pub const SNAPSHOT_INTERVAL: usize = 256;
-/// How many snapshots the replica keeps (older rollbacks replay from the start).
+/// How many snapshots the replica keeps: the most recent, and older ones ever sparser (see
+/// `Replica::push_snapshot`); a rollback before the oldest replays from the start.
 pub const MAX_SNAPSHOTS: usize = 16;
 
 /// What undoing a command needs. Edits that merge or overwrite values (moves, transforms, set
@@ -1130,9 +1131,21 @@ impl Replica {
         let keep_from = todo
             .len()
             .saturating_sub(MAX_SNAPSHOTS * SNAPSHOT_INTERVAL + SNAPSHOT_INTERVAL);
+        // A long batch at the tail (a peer's offline work arriving, a merge) starts with a
+        // snapshot where it begins, so that work concurrent with it, arriving later, rolls back
+        // to there rather than to the start.
+        if replaced.is_none()
+            && todo.len() >= SNAPSHOT_INTERVAL
+            && let Some(k) = self.applied
+            && self.snapshots.last().is_none_or(|(s, _, _)| *s != k)
+        {
+            let mut snap = self.scene.clone();
+            snap.journal = Default::default();
+            self.push_snapshot(k, snap);
+        }
         for (i, e) in todo.into_iter().enumerate() {
             self.stats.applied += 1;
-            let op = self.log.decoded(&e.id);
+            let op = self.log.decoded(&e);
             match apply_decoded(&mut self.scene, &self.log, &self.caps, &e, op) {
                 Ok(()) => {
                     self.rejected.remove(&e.id);
@@ -1151,10 +1164,7 @@ impl Replica {
             if self.applied_count.is_multiple_of(SNAPSHOT_INTERVAL) && i >= keep_from {
                 let mut snap = self.scene.clone();
                 snap.journal = Default::default();
-                self.snapshots.push((key, self.applied_count, snap));
-                if self.snapshots.len() > MAX_SNAPSHOTS {
-                    self.snapshots.remove(0);
-                }
+                self.push_snapshot(key, snap);
             }
         }
         self.log.trim_decoded();
@@ -1167,6 +1177,21 @@ impl Replica {
         };
         out.append(&mut events);
         out
+    }
+
+    /// Keeps a snapshot taken after folding `key`. Past [`MAX_SNAPSHOTS`], the one whose removal
+    /// leaves the smallest gap goes (never the oldest or the newest), so the snapshots thin out
+    /// towards the past: a rollback to any depth replays about as many commands as it undoes, not
+    /// the whole log.
+    fn push_snapshot(&mut self, key: OrderKey, snap: Scene) {
+        self.snapshots.push((key, self.applied_count, snap));
+        if self.snapshots.len() > MAX_SNAPSHOTS {
+            let counts: Vec<usize> = self.snapshots.iter().map(|(_, c, _)| *c).collect();
+            let drop = (1..counts.len() - 1)
+                .min_by_key(|&i| (counts[i + 1] - counts[i - 1], i))
+                .unwrap_or(0);
+            self.snapshots.remove(drop);
+        }
     }
 
     /// The scene folded from scratch, ignoring all incremental state (tests compare the two).

@@ -362,9 +362,11 @@ pub struct Log {
     /// common path (a command at the tail) nor a replay of recent commands after a rollback
     /// decodes twice. Bounded ([`MAX_FRESH`] during a batch, [`KEEP_DECODED`] after it); the fold
     /// decodes from the bytes whatever is not here.
-    fresh: Fresh,
-    /// The ids in `fresh`, oldest first.
-    fresh_order: std::collections::VecDeque<CommandId>,
+    /// Indexed by admission order from `fresh_base`: a ring, so a lookup is an index, not a hash
+    /// probe, and a replay in (nearly) admission order walks it in order.
+    fresh: std::collections::VecDeque<Op>,
+    /// The admission index of `fresh[0]`.
+    fresh_base: u32,
 }
 
 impl Default for Log {
@@ -382,15 +384,11 @@ impl Default for Log {
             dirty_from: None,
             permissions: Vec::new(),
             permission_epoch: 0,
-            fresh: Fresh::with_hasher(ID_HASH),
-            fresh_order: std::collections::VecDeque::new(),
+            fresh: std::collections::VecDeque::new(),
+            fresh_base: 0,
         }
     }
 }
-
-/// Decoded operations by command id, for the fold (see [`Log::decoded`]). A hash table: only
-/// probed and drained by id, never iterated for a result.
-pub type Fresh = hashbrown::HashMap<CommandId, Op, IdHash>;
 
 /// The id index's hasher key (see [`IdHash`]).
 pub(crate) const ID_HASH: IdHash = IdHash {
@@ -542,21 +540,19 @@ impl Log {
 
     /// The decoded operation of a recently admitted command, if the log still holds it (see the
     /// field's docs); the fold decodes the bytes otherwise.
-    pub fn decoded(&self, id: &CommandId) -> Option<&Op> {
-        self.fresh.get(id)
+    pub fn decoded(&self, e: &Entry) -> Option<&Op> {
+        let i = e.admitted.checked_sub(self.fresh_base)?;
+        self.fresh.get(i as usize)
     }
 
     /// Keeps only the [`KEEP_DECODED`] most recently admitted commands' decoded operations (the
     /// fold calls this after each batch), and gives back a table grown by a large batch.
     pub fn trim_decoded(&mut self) {
-        while self.fresh_order.len() > KEEP_DECODED {
-            if let Some(id) = self.fresh_order.pop_front() {
-                self.fresh.remove(&id);
-            }
-        }
+        let excess = self.fresh.len().saturating_sub(KEEP_DECODED);
+        self.fresh.drain(..excess);
+        self.fresh_base += excess as u32;
         if self.fresh.capacity() > 4 * KEEP_DECODED {
             self.fresh.shrink_to_fit();
-            self.fresh_order.shrink_to_fit();
         }
     }
 
@@ -718,9 +714,17 @@ impl Log {
             Op::Genesis { .. } | Op::GrantRole { .. } | Op::RevokeRole { .. }
         );
         self.accept(e, permission);
-        if self.fresh.len() < MAX_FRESH {
-            self.fresh.insert(id, env_owned.op);
-            self.fresh_order.push_back(id);
+        // Its admission index is the last one; the ring must end just before it (a restored log
+        // starts with an empty ring).
+        let admitted = (self.entries.len() - 1) as u32;
+        if self.fresh_base as usize + self.fresh.len() != admitted as usize {
+            self.fresh.clear();
+            self.fresh_base = admitted;
+        }
+        self.fresh.push_back(env_owned.op);
+        if self.fresh.len() > MAX_FRESH {
+            self.fresh.pop_front();
+            self.fresh_base += 1;
         }
         Ok(())
     }
