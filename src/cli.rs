@@ -54,9 +54,11 @@ enum Command {
         /// Output file (.obj, .glb).
         output: PathBuf,
     },
-    /// Print a model's element counts, bounds, Euler characteristic and validity.
+    /// Print a model's element counts, bounds, Euler characteristic and validity; or, for a
+    /// session file (.theta), its commands, authors, objects, vertices, faces and state hash, and
+    /// what opening it recovered (a torn final write dropped, a stale checkpoint ignored).
     Info {
-        /// Model file (.obj, .glb).
+        /// Model file (.obj, .glb) or session file (.theta).
         file: PathBuf,
     },
     /// List the palette's material names.
@@ -174,6 +176,7 @@ fn run(cli: Cli) -> Result<()> {
             println!("wrote {} ({})", output.display(), summary(&mesh));
             Ok(())
         }
+        Some(Command::Info { file }) if is_session_file(&file) => session_info(&file),
         Some(Command::Info { file }) => {
             let mesh = import(&file)?;
             let b = mesh.bounds();
@@ -259,6 +262,60 @@ fn export(mesh: &Mesh, name: &str, path: &Path) -> Result<()> {
             path.display()
         ),
     }
+}
+
+/// True if the file starts with the session-file magic.
+fn is_session_file(path: &Path) -> bool {
+    use std::io::Read;
+    let mut magic = [0u8; 8];
+    fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut magic))
+        .is_ok_and(|()| magic == theta_crdt::store::MAGIC)
+}
+
+/// `theta info` for a session file. Opening it recovers a torn final write (and says so); any
+/// other damage is an error naming it, and the file is left as it was.
+fn session_info(path: &Path) -> Result<()> {
+    let s = crate::store::SessionFile::open_session(path)?;
+    let r = &s.opened.replica;
+    let scene = r.scene();
+    let (mut vertices, mut faces) = (0, 0);
+    for (_, o) in scene.objects() {
+        vertices += o.mesh.vertex_count();
+        faces += o.mesh.face_count();
+    }
+    let session = r.log().session().map(|c| c.to_string()).unwrap_or_default();
+    println!("{}: session {session} \"{}\"", path.display(), scene.name());
+    println!(
+        "commands: {}, authors: {}, objects: {}, vertices: {vertices}, faces: {faces}",
+        r.log().len(),
+        r.log().authors().count(),
+        scene.object_count()
+    );
+    let hash: String = scene
+        .state_hash()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    println!("state hash: {hash}");
+    match (&s.opened.checkpoint_error, s.opened.from_checkpoint) {
+        (Some(e), _) => println!("checkpoint: not used ({e})"),
+        (None, 0) => println!("checkpoint: none"),
+        (None, n) => println!("checkpoint: restored {n} commands"),
+    }
+    if s.dropped > 0 {
+        println!(
+            "recovered: dropped {} bytes of a torn final write (a command that was never reported saved)",
+            s.dropped
+        );
+    }
+    if let Some((i, e)) = s.opened.refused.first() {
+        println!(
+            "refused: {} records (the first, record {i}: {e})",
+            s.opened.refused.len()
+        );
+    }
+    Ok(())
 }
 
 /// Writes a file so that a crash leaves either the old file or the whole new one: write a temporary
