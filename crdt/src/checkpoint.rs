@@ -465,7 +465,7 @@ fn decode_body(r: &mut Reader<'_>, session: CommandId, records: &[Arc<[u8]>]) ->
         let seq = r.u64()?;
         let permission = r.u8()? != 0;
         let nd = r.len(4)?;
-        let mut deps = Vec::with_capacity(nd);
+        let mut deps = crate::log::Deps::with_capacity(nd);
         for _ in 0..nd {
             let d = r.u32()? as usize;
             // Deps were admitted before the command that names them.
@@ -477,7 +477,7 @@ fn decode_body(r: &mut Reader<'_>, session: CommandId, records: &[Arc<[u8]>]) ->
         }
         ids.push(id);
         entries.push((
-            Entry::from_parts(id, author, seq, lamport, deps.into(), bytes.clone()),
+            Entry::from_parts(id, author, seq, lamport, deps, bytes.clone()),
             permission,
         ));
     }
@@ -645,6 +645,7 @@ fn decode_body(r: &mut Reader<'_>, session: CommandId, records: &[Arc<[u8]>]) ->
         snapshots,
         rejected,
         stats: FoldStats::default(),
+        todo: Vec::new(),
     })
 }
 

@@ -816,9 +816,9 @@ fn run(scene: &mut Scene, e: &Entry, op: &Op) -> Result<Option<Vec<Op>>, Reject>
             delta,
         } => {
             finite(*delta, "offset")?;
-            let sel = Selection::of_vertices(vertices.iter().copied());
-            let t = theta_mesh::Transform::Translate(*delta);
-            mesh_edit(scene, e, *object, |m, _| m.transform(&sel, &t))?;
+            mesh_edit(scene, e, *object, |m, _| {
+                m.translate_vertices(vertices, *delta)
+            })?;
             return Ok(Some(vec![Op::MoveVertices {
                 object: *object,
                 vertices: vertices.clone(),
@@ -1009,6 +1009,8 @@ pub struct Replica {
     pub(crate) snapshots: Vec<(OrderKey, usize, Scene)>,
     pub(crate) rejected: BTreeMap<CommandId, Rejection>,
     pub(crate) stats: FoldStats,
+    /// Scratch: the commands one settle folds (kept for its allocation).
+    pub(crate) todo: Vec<Arc<Entry>>,
 }
 
 /// Counters of what the fold did (tests assert that conflicts and rollbacks really happened).
@@ -1037,6 +1039,7 @@ impl Replica {
             snapshots: Vec::new(),
             rejected: BTreeMap::new(),
             stats: FoldStats::default(),
+            todo: Vec::new(),
         }
     }
 
@@ -1121,7 +1124,9 @@ impl Replica {
             old.journal = Default::default();
             replaced = Some(old);
         }
-        let todo: Vec<Arc<Entry>> = self.log.ordered_after(self.applied).cloned().collect();
+        // The buffer is kept between calls: the common settle folds one command.
+        let mut todo = std::mem::take(&mut self.todo);
+        todo.extend(self.log.ordered_after(self.applied).cloned());
         if replaced.is_some() {
             self.stats.replayed += todo.len() as u64;
         }
@@ -1143,7 +1148,7 @@ impl Replica {
             snap.journal = Default::default();
             self.push_snapshot(k, snap);
         }
-        for (i, e) in todo.into_iter().enumerate() {
+        for (i, e) in todo.drain(..).enumerate() {
             self.stats.applied += 1;
             let op = self.log.decoded(&e);
             match apply_decoded(&mut self.scene, &self.log, &self.caps, &e, op) {
@@ -1168,6 +1173,10 @@ impl Replica {
             }
         }
         self.log.trim_decoded();
+        if todo.capacity() > 4096 {
+            todo = Vec::new();
+        }
+        self.todo = todo;
         let mut out = match replaced {
             Some(old) => {
                 self.scene.journal = Default::default();

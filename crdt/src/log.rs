@@ -116,6 +116,10 @@ fn pending_cost(v: &Verified) -> usize {
     2 * v.0.bytes.len() + 160 * v.1.deps.len() + 512
 }
 
+/// A command's deps, inline for the usual one or two (the previous head and the author's own
+/// previous command): no allocation, and smaller than a boxed slice with its heap block.
+pub(crate) type Deps = smallvec::SmallVec<[CommandId; 2]>;
+
 /// A verified command as the log stores it: its bytes, plus the few header fields the log itself
 /// needs. The operation stays in the bytes and is decoded when the fold applies it ([`Entry::op`]):
 /// the bytes are the truth, and keeping a decoded copy of every command would more than double the
@@ -130,7 +134,7 @@ pub struct Entry {
     pub seq: u64,
     /// The Lamport clock.
     pub lamport: u64,
-    deps: Box<[CommandId]>,
+    deps: Deps,
     /// The stored bytes (`SignedCommand`: body and signature), canonically wrapped.
     pub bytes: Arc<[u8]>,
     /// Where the log admitted it: 0 for the first command admitted, and so on. The session file
@@ -158,7 +162,7 @@ impl Entry {
             author: env.author,
             seq: env.seq,
             lamport: env.lamport,
-            deps: env.deps.clone().into_boxed_slice(),
+            deps: Deps::from_slice(&env.deps),
             bytes,
             admitted: 0,
         }
@@ -170,7 +174,7 @@ impl Entry {
         author: AuthorId,
         seq: u64,
         lamport: u64,
-        deps: Box<[CommandId]>,
+        deps: Deps,
         bytes: Arc<[u8]>,
     ) -> Entry {
         Entry {

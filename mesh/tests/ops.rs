@@ -704,3 +704,40 @@ fn every_operation_refuses_unknown_ids_and_bad_parameters_without_change() {
     rejects(&mut m, |m| m.paint(&[], MaterialId(1)));
     m.validate().unwrap();
 }
+
+#[test]
+fn translate_vertices_is_exactly_a_translate_transform() {
+    let ids = &mut SeqIds::default();
+    let base = grid(ids, 6);
+    let vs: Vec<VertexId> = base.vertices().collect();
+    let cases: Vec<(Vec<VertexId>, Vec3)> = vec![
+        (vec![vs[0]], Vec3::new(0.1, -0.2, 0.3)),
+        (vec![vs[5], vs[3], vs[5], vs[9]], Vec3::new(1e-3, 7.0, -0.0)),
+        (vs.clone(), Vec3::new(-2.5, 0.0, 1.25)),
+        (vec![], Vec3::new(1.0, 0.0, 0.0)),
+        (vec![vs[1], VertexId(999_999)], Vec3::new(1.0, 0.0, 0.0)),
+        (vec![vs[2]], Vec3::new(f32::NAN, 0.0, 0.0)),
+        (vec![vs[2]], Vec3::new(f32::MAX, 0.0, 0.0)),
+    ];
+    for (sel, d) in cases {
+        let mut a = base.clone();
+        let mut b = base.clone();
+        let ra = a.translate_vertices(&sel, d);
+        let rb = b.transform(
+            &Selection::of_vertices(sel.iter().copied()),
+            &Transform::Translate(d),
+        );
+        assert_eq!(ra, rb, "same result for {sel:?} by {d:?}");
+        assert_eq!(a, b, "bit-identical meshes for {sel:?} by {d:?}");
+        if ra.is_err() {
+            assert_eq!(a, base, "a failed move changes nothing");
+        }
+    }
+    // Moving a vertex already at f32::MAX further out overflows to infinity: refused, nothing
+    // moved (the other listed vertex stays put too).
+    let mut m = base.clone();
+    let huge = Vec3::new(f32::MAX, f32::MAX, f32::MAX);
+    m.translate_vertices(&[vs[35]], huge).unwrap();
+    let far = rejects(&mut m, |m| m.translate_vertices(&[vs[0], vs[35]], huge));
+    assert!(matches!(far, MeshError::InvalidParameter { .. }), "{far:?}");
+}

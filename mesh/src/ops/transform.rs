@@ -112,6 +112,40 @@ impl Mesh {
             .collect())
     }
 
+    /// Moves vertices by `delta`, each listed vertex once however often it is listed: exactly
+    /// `transform(&Selection::of_vertices(ids), &Transform::Translate(delta))`, with the same
+    /// errors in the same order, but without building a selection or a closure (a vertex move is
+    /// the commonest edit there is). Fails, changing nothing, on an empty list, an unknown vertex,
+    /// a non-finite offset or a result that is not finite.
+    pub fn translate_vertices(&mut self, ids: &[VertexId], delta: Vec3) -> Result<()> {
+        let mut slots: smallvec::SmallVec<[u32; 8]> = smallvec::SmallVec::new();
+        for &v in ids {
+            slots.push(self.vslot(v)?);
+        }
+        if slots.is_empty() {
+            return Err(MeshError::EmptySelection);
+        }
+        slots.sort_unstable();
+        slots.dedup();
+        if !delta.is_finite() {
+            return Err(invalid_param("offset", "not finite"));
+        }
+        if slots
+            .iter()
+            .any(|&s| !(self.vpos[s as usize] + delta).is_finite())
+        {
+            return Err(invalid_param(
+                "transform",
+                "moves a vertex out of finite range",
+            ));
+        }
+        let vpos = std::sync::Arc::make_mut(&mut self.vpos);
+        for &s in &slots {
+            vpos[s as usize] = vpos[s as usize] + delta;
+        }
+        Ok(())
+    }
+
     /// Applies a transform to the selection's vertices. Fails, changing nothing, on an empty or
     /// unknown selection, a non-finite parameter, or a result that is not finite.
     pub fn transform(&mut self, sel: &Selection, t: &Transform) -> Result<()> {
