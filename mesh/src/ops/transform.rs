@@ -141,7 +141,7 @@ impl Mesh {
         }
         let vpos = std::sync::Arc::make_mut(&mut self.vpos);
         for &s in &slots {
-            vpos[s as usize] = vpos[s as usize] + delta;
+            vpos[s as usize] += delta;
         }
         Ok(())
     }
