@@ -336,8 +336,10 @@ fn encode_body(rep: &Replica, w: &mut Writer) {
         w.bytes(&a.0);
         w.u64(*c);
     }
-    w.len(rep.rejected.len());
-    for (id, r) in &rep.rejected {
+    let mut rejected: Vec<(&CommandId, &Rejection)> = rep.rejected.iter().collect();
+    rejected.sort_unstable_by_key(|(id, _)| **id);
+    w.len(rejected.len());
+    for (id, r) in rejected {
         w.bytes(&id.0);
         w.bytes(&r.author.0);
         w.str(r.kind);
@@ -596,7 +598,7 @@ fn decode_body(r: &mut Reader<'_>, session: CommandId, records: &[Arc<[u8]>]) ->
         let a = AuthorId(r.array()?);
         caps.insert(a, r.u64()?);
     }
-    let mut rejected = BTreeMap::new();
+    let mut rejected = crate::fold::Rejections::default();
     for _ in 0..r.len(64 + 17)? {
         let command = CommandId(r.array()?);
         let author = AuthorId(r.array()?);

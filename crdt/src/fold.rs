@@ -990,6 +990,10 @@ fn run(scene: &mut Scene, e: &Entry, op: &Op) -> Result<Option<Vec<Op>>, Reject>
     Ok(None)
 }
 
+/// Rejections by command id: a hash table, probed on every fold step. Nothing that decides state
+/// iterates it; whoever lists rejections sorts them (the checkpoint does, by id).
+pub type Rejections = hashbrown::HashMap<CommandId, Rejection, crate::log::IdHash>;
+
 /// A log and its folded scene, kept in step incrementally.
 ///
 /// Commands that land at the end of the order are applied in place. Commands that land earlier
@@ -1007,7 +1011,7 @@ pub struct Replica {
     pub(crate) caps: BTreeMap<AuthorId, u64>,
     pub(crate) caps_epoch: Option<u64>,
     pub(crate) snapshots: Vec<(OrderKey, usize, Scene)>,
-    pub(crate) rejected: BTreeMap<CommandId, Rejection>,
+    pub(crate) rejected: Rejections,
     pub(crate) stats: FoldStats,
     /// Scratch: the commands one settle folds (kept for its allocation).
     pub(crate) todo: Vec<Arc<Entry>>,
@@ -1037,7 +1041,7 @@ impl Replica {
             caps: BTreeMap::new(),
             caps_epoch: None,
             snapshots: Vec::new(),
-            rejected: BTreeMap::new(),
+            rejected: Rejections::default(),
             stats: FoldStats::default(),
             todo: Vec::new(),
         }
@@ -1058,8 +1062,8 @@ impl Replica {
         self.stats
     }
 
-    /// Every command that currently folds to nothing, with why.
-    pub fn rejections(&self) -> &BTreeMap<CommandId, Rejection> {
+    /// Every command that currently folds to nothing, with why, by command id.
+    pub fn rejections(&self) -> &Rejections {
         &self.rejected
     }
 

@@ -66,7 +66,10 @@ pub struct Scene {
 /// state hash.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Journal {
-    pub(crate) objects: BTreeMap<ObjectId, bool>,
+    /// Every touch, in order, with whether the object existed then; the first touch of an object
+    /// is the one that counts. A list rather than a map: one push per edit, its room kept between
+    /// batches, and sorted once when the events are taken.
+    pub(crate) objects: Vec<(ObjectId, bool)>,
     pub(crate) meta: bool,
 }
 
@@ -80,14 +83,18 @@ impl Scene {
     /// Notes that an object is about to change (call before the change).
     pub(crate) fn touch(&mut self, id: ObjectId) {
         let existed = self.objects.contains_key(&id);
-        self.journal.objects.entry(id).or_insert(existed);
+        self.journal.objects.push((id, existed));
     }
 
     /// The change events since the journal was last taken, and clears it.
     pub(crate) fn take_events(&mut self) -> Vec<Event> {
-        let j = std::mem::take(&mut self.journal);
+        let mut touched = std::mem::take(&mut self.journal.objects);
+        let meta = std::mem::take(&mut self.journal.meta);
+        // Stable: the first touch of each object stays first among its own.
+        touched.sort_by_key(|(id, _)| *id);
+        touched.dedup_by_key(|(id, _)| *id);
         let mut ev = Vec::new();
-        for (id, existed) in j.objects {
+        for &(id, existed) in &touched {
             match (existed, self.objects.contains_key(&id)) {
                 (false, true) => ev.push(Event::ObjectAdded(id)),
                 (true, true) => ev.push(Event::ObjectChanged(id)),
@@ -95,8 +102,12 @@ impl Scene {
                 (false, false) => {}
             }
         }
-        if j.meta {
+        if meta {
             ev.push(Event::SessionChanged);
+        }
+        touched.clear();
+        if touched.capacity() <= 4096 {
+            self.journal.objects = touched;
         }
         ev
     }
