@@ -483,7 +483,6 @@ fn decode_body(r: &mut Reader<'_>, session: CommandId, records: &[Arc<[u8]>]) ->
             permission,
         ));
     }
-    let log = Log::restore(session, entries.into_iter()).map_err(corrupt)?;
 
     let scene_session = r.opt(|r| Ok(CommandId(r.array()?)))?;
     let name = r.str()?;
@@ -503,21 +502,25 @@ fn decode_body(r: &mut Reader<'_>, session: CommandId, records: &[Arc<[u8]>]) ->
     for _ in 0..n_table {
         blobs.push(r.blob()?);
     }
-    // Meshes are rebuilt and checked on all cores.
-    let table = {
-        use rayon::prelude::*;
-        blobs
-            .par_iter()
-            .map(|b| {
-                let mut one = Reader { b, at: 0 };
-                let o = read_object(&mut one)?;
-                if one.at != b.len() {
-                    return Err(corrupt("an object has trailing bytes"));
-                }
-                Ok(Arc::new(o))
-            })
-            .collect::<Result<Vec<_>>>()?
-    };
+    // The log index is rebuilt while the meshes are rebuilt and checked on the other cores.
+    let (log, table) = rayon::join(
+        || Log::restore(session, entries.into_iter()).map_err(corrupt),
+        || {
+            use rayon::prelude::*;
+            blobs
+                .par_iter()
+                .map(|b| {
+                    let mut one = Reader { b, at: 0 };
+                    let o = read_object(&mut one)?;
+                    if one.at != b.len() {
+                        return Err(corrupt("an object has trailing bytes"));
+                    }
+                    Ok(Arc::new(o))
+                })
+                .collect::<Result<Vec<_>>>()
+        },
+    );
+    let (log, table) = (log?, table?);
     let obj = |ix: u32| -> Result<Arc<Object>> {
         table
             .get(ix as usize)
