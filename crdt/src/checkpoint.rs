@@ -419,18 +419,7 @@ fn write_object(w: &mut Writer, o: &Object) {
 }
 
 fn write_transform(w: &mut Writer, t: &ObjectTransform) {
-    for f in [
-        t.translation.x,
-        t.translation.y,
-        t.translation.z,
-        t.rotation.x,
-        t.rotation.y,
-        t.rotation.z,
-        t.rotation.w,
-        t.scale.x,
-        t.scale.y,
-        t.scale.z,
-    ] {
+    for f in t.components() {
         w.f32(f);
     }
 }

@@ -34,6 +34,12 @@ impl ObjectTransform {
         scale: Vec3::ONE,
     };
 
+    /// The ten components in their one fixed order: translation, rotation (x, y, z, w), scale.
+    pub fn components(&self) -> [f32; 10] {
+        let (t, r, s) = (self.translation, self.rotation, self.scale);
+        [t.x, t.y, t.z, r.x, r.y, r.z, r.w, s.x, s.y, s.z]
+    }
+
     /// True if every component is finite.
     pub fn is_finite(&self) -> bool {
         self.translation.is_finite()

@@ -179,19 +179,7 @@ impl Scene {
         for (id, o) in &self.objects {
             out.put(&id.0.to_le_bytes());
             put_str(out, &o.name);
-            let t = &o.transform;
-            for f in [
-                t.translation.x,
-                t.translation.y,
-                t.translation.z,
-                t.rotation.x,
-                t.rotation.y,
-                t.rotation.z,
-                t.rotation.w,
-                t.scale.x,
-                t.scale.y,
-                t.scale.z,
-            ] {
+            for f in o.transform.components() {
                 out.put(&f.to_bits().to_le_bytes());
             }
             out.put(&o.group.map_or(u64::MAX, |g| g.0).to_le_bytes());

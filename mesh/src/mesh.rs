@@ -502,33 +502,7 @@ impl Mesh {
     /// full, as [`Mesh::validate`] does: bytes from a damaged file give an error, never a mesh that
     /// breaks an invariant.
     pub fn from_raw(raw: OwnedRawMesh) -> Result<Mesh> {
-        let OwnedRawMesh {
-            vertex_ids: vid,
-            positions: vpos,
-            vertex_half_edges: vhe,
-            next: hnext,
-            origins: horigin,
-            half_edge_faces: hface,
-            face_ids: fid,
-            face_half_edges: fhe,
-            materials: fmat,
-        } = raw;
-        let dup = |what: &str| MeshError::Invalid(format!("duplicate {what} id"));
-        let vindex = IdIndex::build(vid.len(), |s| vid[s].0).map_err(|_| dup("vertex"))?;
-        let findex = IdIndex::build(fid.len(), |s| fid[s].0).map_err(|_| dup("face"))?;
-        let m = Mesh {
-            vid: Arc::new(vid),
-            vpos: Arc::new(vpos),
-            vhe: Arc::new(vhe),
-            hnext: Arc::new(hnext),
-            horigin: Arc::new(horigin),
-            hface: Arc::new(hface),
-            fid: Arc::new(fid),
-            fhe: Arc::new(fhe),
-            fmat: Arc::new(fmat),
-            vindex: Arc::new(vindex),
-            findex: Arc::new(findex),
-        };
+        let m = Mesh::from_parts(raw, None)?;
         m.validate()?;
         Ok(m)
     }
@@ -875,49 +849,36 @@ fn build(p: &Polygons) -> Result<Mesh> {
         }
     }
     Mesh::from_parts(
-        Parts {
-            vid,
-            vpos,
-            vhe,
-            hnext,
-            horigin,
-            hface,
-            fid: p.face_ids.clone(),
-            fhe,
-            fmat: p.materials.clone(),
+        OwnedRawMesh {
+            vertex_ids: vid,
+            positions: vpos,
+            vertex_half_edges: vhe,
+            next: hnext,
+            origins: horigin,
+            half_edge_faces: hface,
+            face_ids: p.face_ids.clone(),
+            face_half_edges: fhe,
+            materials: p.materials.clone(),
         },
         None,
     )
-}
-
-/// The arrays of a mesh, for operations that construct connectivity directly.
-pub(crate) struct Parts {
-    pub(crate) vid: Vec<VertexId>,
-    pub(crate) vpos: Vec<Vec3>,
-    pub(crate) vhe: Vec<u32>,
-    pub(crate) hnext: Vec<u32>,
-    pub(crate) horigin: Vec<u32>,
-    pub(crate) hface: Vec<u32>,
-    pub(crate) fid: Vec<FaceId>,
-    pub(crate) fhe: Vec<u32>,
-    pub(crate) fmat: Vec<MaterialId>,
 }
 
 impl Mesh {
     /// Assembles a mesh from its arrays and builds the id tables, failing on a repeated id. With
     /// `keep_vertices_of`, the first `base.vertex_count()` vertices are known to be `base`'s, in the
     /// same slots, and its vertex table is reused rather than rebuilt.
-    pub(crate) fn from_parts(parts: Parts, keep_vertices_of: Option<&Mesh>) -> Result<Mesh> {
-        let Parts {
-            vid,
-            vpos,
-            vhe,
-            hnext,
-            horigin,
-            hface,
-            fid,
-            fhe,
-            fmat,
+    pub(crate) fn from_parts(parts: OwnedRawMesh, keep_vertices_of: Option<&Mesh>) -> Result<Mesh> {
+        let OwnedRawMesh {
+            vertex_ids: vid,
+            positions: vpos,
+            vertex_half_edges: vhe,
+            next: hnext,
+            origins: horigin,
+            half_edge_faces: hface,
+            face_ids: fid,
+            face_half_edges: fhe,
+            materials: fmat,
         } = parts;
         let vkey = |s: usize| vid[s].0;
         let vindex = match keep_vertices_of {

@@ -9,7 +9,7 @@
 use crate::error::{Result, invalid_param};
 use crate::ids::IdAlloc;
 use crate::math::Vec3;
-use crate::mesh::{Mesh, NONE, Parts};
+use crate::mesh::{Mesh, NONE, OwnedRawMesh};
 
 /// The most Catmull–Clark levels one call accepts (each level multiplies faces by about four).
 pub const MAX_SUBDIVISION_LEVELS: u32 = 6;
@@ -238,16 +238,16 @@ fn direct_assembly(m: &Mesh, points: Points, alloc: &mut impl IdAlloc) -> Result
         vhe.push(spokes + 2 * k + 1);
     }
     Mesh::from_parts(
-        Parts {
-            vid,
-            vpos,
-            vhe,
-            hnext,
-            horigin,
-            hface,
-            fid,
-            fhe,
-            fmat,
+        OwnedRawMesh {
+            vertex_ids: vid,
+            positions: vpos,
+            vertex_half_edges: vhe,
+            next: hnext,
+            origins: horigin,
+            half_edge_faces: hface,
+            face_ids: fid,
+            face_half_edges: fhe,
+            materials: fmat,
         },
         Some(m),
     )
