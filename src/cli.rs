@@ -63,6 +63,15 @@ enum Command {
     },
     /// List the palette's material names.
     Colors,
+    /// Start a new session in a file, as this user (the identity in the data directory is made on
+    /// first use); prints the session id.
+    New {
+        /// The session file to create (.theta); it must not exist.
+        file: PathBuf,
+        /// The session's name.
+        #[arg(long, default_value = "untitled")]
+        name: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -190,6 +199,14 @@ fn run(cli: Cli) -> Result<()> {
                 Ok(()) => println!("valid: yes"),
                 Err(e) => println!("valid: no ({e})"),
             }
+            Ok(())
+        }
+        Some(Command::New { file, name }) => {
+            let key = crate::identity::load_or_create(&crate::identity::data_dir()?)?;
+            let s = crate::session::Session::create(&file, &key, &name)?;
+            let id = s.id().map(|c| c.to_string()).unwrap_or_default();
+            s.close()?;
+            println!("created {}: session {id} \"{name}\"", file.display());
             Ok(())
         }
         Some(Command::Colors) => {

@@ -1,0 +1,152 @@
+//! A session on this machine: its replica and its file, kept in step. Every command that enters the
+//! log is on disk first (own edits before they are folded or sent; others' commands in the order
+//! the log admitted them), so a crash loses nothing that was reported saved and sequence numbers
+//! are never reused. A checkpoint is saved every [`CHECKPOINT_EVERY`] commands and on `close`, so
+//! reopening is fast; the file compacts itself as it grows (see `store.rs`).
+//!
+//! The network layer and the editor drive this; `theta new` and the tests use it directly.
+
+use std::path::Path;
+
+use anyhow::{Context, Result, anyhow};
+use theta_crdt::author;
+use theta_crdt::command::Op;
+use theta_crdt::fold::Replica;
+use theta_crdt::ids::CommandId;
+use theta_crdt::log::{Inserted, verify_command};
+use theta_crdt::scene::Event;
+use theta_crdt::sign::Keypair;
+
+use crate::store::SessionFile;
+
+/// Commands between automatic checkpoints.
+pub const CHECKPOINT_EVERY: usize = 4096;
+
+/// An open session: the user's key, the replica and the file.
+#[derive(Debug)]
+pub struct Session {
+    key: Keypair,
+    replica: Replica,
+    file: SessionFile,
+    since_checkpoint: usize,
+}
+
+/// What opening a session found, for the user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenReport {
+    /// Bytes of a torn final write that were dropped.
+    pub dropped: u64,
+    /// Commands restored from the checkpoint (0: none used).
+    pub from_checkpoint: u64,
+    /// Why a checkpoint was not used, if there was one.
+    pub checkpoint_problem: Option<String>,
+    /// Records refused (bad signature, malformed), if any.
+    pub refused: usize,
+}
+
+impl Session {
+    /// Creates a new session file at `path`, with `key`'s genesis naming it `name`.
+    pub fn create(path: &Path, key: &Keypair, name: &str) -> Result<Session> {
+        let g = author::genesis(key, name);
+        let v = verify_command(&g).map_err(|e| anyhow!("making the genesis: {e}"))?;
+        let file = SessionFile::create(path, &v.id(), &g)?;
+        let mut replica = Replica::new(v.id());
+        replica.insert(v)?;
+        replica.settle();
+        Ok(Session {
+            key: key.clone(),
+            replica,
+            file,
+            since_checkpoint: 1,
+        })
+    }
+
+    /// Opens a session file (from its checkpoint where that matches), to edit as `key`.
+    pub fn open(path: &Path, key: &Keypair) -> Result<(Session, OpenReport)> {
+        let o = SessionFile::open_session(path)?;
+        let report = OpenReport {
+            dropped: o.dropped,
+            from_checkpoint: o.opened.from_checkpoint,
+            checkpoint_problem: o.opened.checkpoint_error.as_ref().map(|e| e.to_string()),
+            refused: o.opened.refused.len(),
+        };
+        let since = o.opened.replica.log().len() - o.opened.from_checkpoint as usize;
+        Ok((
+            Session {
+                key: key.clone(),
+                replica: o.opened.replica,
+                file: o.file,
+                since_checkpoint: since,
+            },
+            report,
+        ))
+    }
+
+    /// The replica (log and scene).
+    pub fn replica(&self) -> &Replica {
+        &self.replica
+    }
+
+    /// The session id.
+    pub fn id(&self) -> Option<CommandId> {
+        self.replica.log().session()
+    }
+
+    /// Makes an edit as this user: signs it on top of everything this replica holds, makes it
+    /// durable, then folds it. Returns its id and the change events (a rejection among them if
+    /// it conflicted with what it landed on).
+    pub fn edit(&mut self, op: Op) -> Result<(CommandId, Vec<Event>)> {
+        let v = author::sign_local(&self.key, self.replica.log(), op)
+            .map_err(|e| anyhow!("the edit does not encode: {e}"))?;
+        let id = v.id();
+        // Durable before it is folded or sent: its sequence number is then never reused.
+        self.file.append(&[v.bytes()])?;
+        self.replica.insert(v).context("inserting the edit")?;
+        self.since_checkpoint += 1;
+        let events = self.replica.settle();
+        self.maybe_checkpoint()?;
+        Ok((id, events))
+    }
+
+    /// Takes a command from a peer: verifies it, inserts it, and saves whatever the log admitted
+    /// (it, and any waiting commands it released), in that order. Folds what was admitted.
+    pub fn receive(&mut self, bytes: &[u8]) -> Result<(Inserted, Vec<Event>)> {
+        let v = verify_command(bytes)?;
+        let r = self.replica.insert(v)?;
+        if let Inserted::Added(ids) = &r {
+            let admitted: Vec<_> = ids
+                .iter()
+                .filter_map(|id| self.replica.log().get(id).map(|e| e.bytes.clone()))
+                .collect();
+            let refs: Vec<&[u8]> = admitted.iter().map(|b| &b[..]).collect();
+            self.file.append(&refs)?;
+            self.since_checkpoint += ids.len();
+        }
+        let events = self.replica.settle();
+        self.maybe_checkpoint()?;
+        Ok((r, events))
+    }
+
+    /// Saves a checkpoint now.
+    pub fn checkpoint(&mut self) -> Result<()> {
+        self.replica.settle();
+        self.file.write_checkpoint(&self.replica)?;
+        self.since_checkpoint = 0;
+        Ok(())
+    }
+
+    /// Saves a checkpoint (so the next open is fast) and closes the session.
+    pub fn close(mut self) -> Result<()> {
+        if self.since_checkpoint > 0 {
+            self.checkpoint()?;
+        }
+        Ok(())
+    }
+
+    fn maybe_checkpoint(&mut self) -> Result<()> {
+        if self.since_checkpoint >= CHECKPOINT_EVERY {
+            self.checkpoint()?;
+        }
+        Ok(())
+    }
+}

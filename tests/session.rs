@@ -1,0 +1,143 @@
+//! The local session driver and the user's identity, on real files: edits are durable before they
+//! are folded, survive a reopen (through the checkpoint or without it), never reuse a sequence
+//! number, and commands from a peer are saved in the order the log admitted them; the identity
+//! is made once with mode 0600 and read back, and a damaged one is an error, never replaced.
+
+use std::os::unix::fs::PermissionsExt;
+
+use theta::identity;
+use theta::session::Session;
+use theta_crdt::author;
+use theta_crdt::command::{ObjectTransform, Op};
+use theta_crdt::ids::{DerivedIds, Role};
+use theta_crdt::workload::author_key;
+use theta_mesh::{MaterialId, Primitive, Vec3};
+
+fn cube(name: &str) -> Op {
+    Op::CreateObject {
+        name: name.into(),
+        primitive: Primitive::Cuboid { size: Vec3::ONE },
+        material: MaterialId(0),
+        transform: ObjectTransform::IDENTITY,
+    }
+}
+
+#[test]
+fn edits_survive_reopening_and_sequence_numbers_continue() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.theta");
+    let me = author_key(0);
+    let mut s = Session::create(&path, &me, "demo").unwrap();
+    let (c, _) = s.edit(cube("a")).unwrap();
+    let obj = DerivedIds::new(&c).object();
+    s.edit(Op::MoveObject {
+        object: obj,
+        delta: Vec3::new(1.0, 0.0, 0.0),
+    })
+    .unwrap();
+    let hash = s.replica().scene().state_hash();
+    // Dropped without closing (as a killed process would): no checkpoint, the file alone.
+    drop(s);
+    let (mut s, report) = Session::open(&path, &me).unwrap();
+    assert_eq!(report.from_checkpoint, 0);
+    assert_eq!((report.dropped, report.refused), (0, 0));
+    assert_eq!(s.replica().scene().state_hash(), hash);
+    assert_eq!(s.replica().scene().name(), "demo");
+    let (c3, _) = s.edit(cube("b")).unwrap();
+    let e = s.replica().log().get(&c3).unwrap();
+    assert_eq!(e.seq, 4, "genesis, cube, move, then this: no number reused");
+    let hash = s.replica().scene().state_hash();
+    s.close().unwrap();
+    // Closed: the next open restores the checkpoint.
+    let (s, report) = Session::open(&path, &me).unwrap();
+    assert_eq!(report.from_checkpoint, 4);
+    assert_eq!(report.checkpoint_problem, None);
+    assert_eq!(s.replica().scene().state_hash(), hash);
+}
+
+#[test]
+fn commands_from_a_peer_are_saved_in_admission_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.theta");
+    let admin = author_key(0);
+    let peer = author_key(1);
+    let mut s = Session::create(&path, &admin, "shared").unwrap();
+    s.edit(Op::GrantRole {
+        author: peer.author(),
+        role: Role::Editor,
+    })
+    .unwrap();
+    // The peer makes two commands; the second arrives first and waits for the first.
+    let mut theirs = s.replica().clone();
+    let one = author::sign(&peer, theirs.log(), cube("p1"));
+    theirs
+        .insert(theta_crdt::log::verify_command(&one).unwrap())
+        .unwrap();
+    let two = author::sign(&peer, theirs.log(), cube("p2"));
+    let (r, _) = s.receive(&two).unwrap();
+    assert!(matches!(r, theta_crdt::log::Inserted::Pending(_)), "{r:?}");
+    let (r, _) = s.receive(&one).unwrap();
+    assert!(matches!(r, theta_crdt::log::Inserted::Added(ref ids) if ids.len() == 2));
+    let hash = s.replica().scene().state_hash();
+    assert_eq!(s.replica().scene().object_count(), 2);
+    s.close().unwrap();
+    let (s, report) = Session::open(&path, &admin).unwrap();
+    assert_eq!(report.from_checkpoint, 4);
+    assert_eq!(s.replica().scene().state_hash(), hash);
+    // Without the checkpoint too: the file's order is one the log accepts from scratch.
+    std::fs::remove_file(theta::store::checkpoint_path(&path)).unwrap();
+    let (s, report) = Session::open(&path, &admin).unwrap();
+    assert_eq!((report.from_checkpoint, report.refused), (0, 0));
+    assert_eq!(s.replica().scene().state_hash(), hash);
+    // Forged bytes are an error and save nothing.
+    let mut s = s;
+    assert!(s.receive(b"not a command").is_err());
+    assert_eq!(s.replica().log().len(), 4);
+}
+
+#[test]
+fn the_identity_is_made_once_private_and_read_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = identity::load_or_create(dir.path()).unwrap();
+    let file = dir.path().join("identity.key");
+    let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "only the user may read the key");
+    let b = identity::load_or_create(dir.path()).unwrap();
+    assert_eq!(a.author(), b.author(), "the same identity on every run");
+    // A damaged key file is an error naming it, and stays as it was.
+    std::fs::write(&file, b"THETAKEY too short").unwrap();
+    let err = format!("{:#}", identity::load_or_create(dir.path()).unwrap_err());
+    assert!(
+        err.contains("identity.key") && err.contains("not a Theta identity"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(&file).unwrap(), b"THETAKEY too short");
+}
+
+#[test]
+fn theta_new_creates_a_session_as_this_user() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_theta"))
+            .args(args)
+            .current_dir(dir.path())
+            .env("HOME", dir.path())
+            .env_remove("XDG_DATA_HOME")
+            .output()
+            .unwrap()
+    };
+    let o = run(&["new", "m.theta", "--name", "model"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("created m.theta: session "));
+    assert!(dir.path().join(".local/share/theta/identity.key").exists());
+    let o = run(&["info", "m.theta"]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("\"model\"") && out.contains("commands: 1, authors: 1"),
+        "{out}"
+    );
+    // Never over an existing file.
+    let o = run(&["new", "m.theta"]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("already exists"));
+}
