@@ -29,6 +29,7 @@ pub struct Session {
     replica: Replica,
     file: SessionFile,
     since_checkpoint: usize,
+    checkpoint_every: usize,
 }
 
 /// What opening a session found, for the user.
@@ -58,6 +59,7 @@ impl Session {
             replica,
             file,
             since_checkpoint: 1,
+            checkpoint_every: CHECKPOINT_EVERY,
         })
     }
 
@@ -77,9 +79,17 @@ impl Session {
                 replica: o.opened.replica,
                 file: o.file,
                 since_checkpoint: since,
+                checkpoint_every: CHECKPOINT_EVERY,
             },
             report,
         ))
+    }
+
+    /// Sets how many commands pass between automatic checkpoints, and how many loose bytes make
+    /// the file compact (tests use small values so crashes land in both).
+    pub fn set_intervals(&mut self, checkpoint_every: usize, min_compaction_bytes: u64) {
+        self.checkpoint_every = checkpoint_every.max(1);
+        self.file.set_min_compaction(min_compaction_bytes);
     }
 
     /// The replica (log and scene).
@@ -144,7 +154,7 @@ impl Session {
     }
 
     fn maybe_checkpoint(&mut self) -> Result<()> {
-        if self.since_checkpoint >= CHECKPOINT_EVERY {
+        if self.since_checkpoint >= self.checkpoint_every {
             self.checkpoint()?;
         }
         Ok(())
