@@ -144,7 +144,7 @@ impl SessionFile {
             Ok(b) => Some(b),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
             Err(e) => {
-                tracing_free_warning(&format!("cannot read the checkpoint: {e}"));
+                warn(&format!("cannot read the checkpoint: {e}"));
                 None
             }
         };
@@ -218,6 +218,6 @@ impl SessionFile {
 
 /// One line on stderr for a problem that does not stop anything (the engine's telemetry will
 /// take these over).
-fn tracing_free_warning(msg: &str) {
+fn warn(msg: &str) {
     eprintln!("theta: warning: {msg}");
 }

@@ -80,10 +80,8 @@ fn sigkill_at_random_points_never_loses_a_saved_command() {
                     "round {round}: command {i} differs"
                 );
             }
-            let bytes = std::fs::read(&path).unwrap();
-            if theta_crdt::store::parse(&bytes).unwrap().tail_offset
-                > theta_crdt::store::HEADER_LEN as u64
-            {
+            let parsed = theta_crdt::store::parse(&std::fs::read(&path).unwrap()).unwrap();
+            if parsed.tail_offset > theta_crdt::store::HEADER_LEN as u64 {
                 compacted += 1;
             }
             drop(opened);
@@ -96,7 +94,7 @@ fn sigkill_at_random_points_never_loses_a_saved_command() {
             }
             let full = theta_crdt::open::open(
                 s.opened.replica.log().session().unwrap(),
-                &theta_crdt::store::parse(&bytes).unwrap().commands,
+                &parsed.commands,
                 &[],
                 None,
                 [1; 32],

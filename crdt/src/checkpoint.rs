@@ -133,6 +133,10 @@ pub struct Header {
     pub session: CommandId,
     /// How many records of the session file it covers.
     pub covers: u64,
+    /// The body's length.
+    pub body_len: u64,
+    /// The body's BLAKE3.
+    pub body_hash: [u8; 32],
 }
 
 /// Reads and checks a checkpoint's header against the session and the session file's record
@@ -168,7 +172,12 @@ pub fn header(bytes: &[u8], session: &CommandId, checks: &[[u8; 8]]) -> Result<H
     if digest != prefix_digest(&checks[..covers as usize]) {
         return Err(CheckpointError::Mismatch);
     }
-    Ok(Header { session: s, covers })
+    Ok(Header {
+        session: s,
+        covers,
+        body_len: r.u64()?,
+        body_hash: r.array()?,
+    })
 }
 
 /// Restores the replica a checkpoint holds. `records` are the session file's commands (at least
@@ -182,17 +191,15 @@ pub fn decode(
     checks: &[[u8; 8]],
 ) -> Result<Replica> {
     let head = header(bytes, session, checks)?;
-    let h = &bytes[HEADER_LEN - 40..HEADER_LEN];
-    let len = u64::from_le_bytes(h[..8].try_into().map_err(|_| corrupt("header"))?);
     let body = bytes
         .get(HEADER_LEN..)
-        .filter(|b| b.len() as u64 == len)
+        .filter(|b| b.len() as u64 == head.body_len)
         .ok_or_else(|| corrupt("the body's length does not match the header"))?;
-    if blake3::Hasher::new()
+    if *blake3::Hasher::new()
         .update_rayon(body)
         .finalize()
-        .as_bytes()[..]
-        != h[8..40]
+        .as_bytes()
+        != head.body_hash
     {
         return Err(corrupt("the body's checksum does not match"));
     }

@@ -157,15 +157,14 @@ impl PartialEq for Entry {
 
 impl Entry {
     fn new(id: CommandId, env: &Envelope, bytes: Arc<[u8]>) -> Entry {
-        Entry {
+        Entry::from_parts(
             id,
-            author: env.author,
-            seq: env.seq,
-            lamport: env.lamport,
-            deps: Deps::from_slice(&env.deps),
+            env.author,
+            env.seq,
+            env.lamport,
+            Deps::from_slice(&env.deps),
             bytes,
-            admitted: 0,
-        }
+        )
     }
 
     /// An entry from its parts, for restoring a log from a checkpoint.
@@ -297,41 +296,13 @@ pub fn verify_commands<R: rand_core::RngCore + rand_core::CryptoRng>(
     commands: &[&[u8]],
     rng: R,
 ) -> Vec<Result<Verified, InsertError>> {
-    type Decoded<'a> = Result<(CommandId, Envelope, &'a [u8], [u8; 64]), InsertError>;
-    let decoded: Vec<Decoded<'_>> = commands
+    let decoded: Vec<Decoded> = commands
         .iter()
-        .map(|bytes| {
-            let (body, sig) = wire::decode_signed(bytes)?;
-            let env = wire::decode_body(body)?;
-            Ok((CommandId(*blake3::hash(body).as_bytes()), env, body, sig))
-        })
+        .map(|b| decode_unchecked(&Arc::from(*b)))
         .collect();
-    let items: Vec<(AuthorId, &[u8], [u8; 64])> = decoded
-        .iter()
-        .filter_map(|d| {
-            d.as_ref()
-                .ok()
-                .map(|(_, env, body, sig)| (env.author, *body, *sig))
-        })
-        .collect();
-    let mut results = sign::verify_batch(&items, rng).into_iter();
-    decoded
-        .into_iter()
-        .map(|d| {
-            let (id, env, body, sig) = d?;
-            match results.next() {
-                Some(Ok(())) => {
-                    let entry = Entry::new(id, &env, Arc::from(wire::encode_signed(body, &sig)));
-                    Ok(Verified(entry, env))
-                }
-                Some(Err(err)) => Err(InsertError::Signature { id, err }),
-                None => Err(InsertError::Signature {
-                    id,
-                    err: SignatureError::Invalid,
-                }),
-            }
-        })
-        .collect()
+    let signed = signed_of(&decoded);
+    let results = sign::verify_batch(&batch_items(&signed), rng);
+    with_signatures(decoded, results)
 }
 
 /// The log of one session.
@@ -841,13 +812,48 @@ pub fn verify_commands_parallel(
     commands: &[Arc<[u8]>],
     seed: [u8; 32],
 ) -> Vec<Result<Verified, InsertError>> {
+    let decoded = decode_all(commands);
+    let results = check_signatures(&signed_of(&decoded), seed);
+    with_signatures(decoded, results)
+}
+
+/// A command decoded without its signature checked, and that signature.
+pub(crate) type Decoded = Result<(Verified, [u8; 64]), InsertError>;
+
+/// [`decode_unchecked`] on all cores, in input order.
+pub(crate) fn decode_all(commands: &[Arc<[u8]>]) -> Vec<Decoded> {
     use rayon::prelude::*;
-    commands
-        .par_chunks(VERIFY_CHUNK)
-        .enumerate()
-        .flat_map_iter(|(i, chunk)| {
-            let refs: Vec<&[u8]> = chunk.iter().map(|c| &c[..]).collect();
-            verify_commands(&refs, crate::sign::SeededRng::new(&seed, i as u64))
+    commands.par_iter().map(decode_unchecked).collect()
+}
+
+/// What [`check_signatures`] needs of the commands that decoded.
+pub(crate) fn signed_of(decoded: &[Decoded]) -> Vec<Signed> {
+    decoded
+        .iter()
+        .filter_map(|d| d.as_ref().ok())
+        .map(|(v, sig)| (v.0.author, v.0.bytes.clone(), *sig))
+        .collect()
+}
+
+/// Decoded commands with their signature results (one per command that decoded, in order, as
+/// [`check_signatures`] returns them): a command whose signature failed becomes that error.
+pub(crate) fn with_signatures(
+    decoded: Vec<Decoded>,
+    results: Vec<Result<(), SignatureError>>,
+) -> Vec<Result<Verified, InsertError>> {
+    let mut results = results.into_iter();
+    decoded
+        .into_iter()
+        .map(|d| {
+            let (v, _) = d?;
+            match results.next() {
+                Some(Ok(())) => Ok(v),
+                Some(Err(err)) => Err(InsertError::Signature { id: v.id(), err }),
+                None => Err(InsertError::Signature {
+                    id: v.id(),
+                    err: SignatureError::Invalid,
+                }),
+            }
         })
         .collect()
 }
@@ -886,14 +892,22 @@ pub(crate) fn check_signatures(
         .par_chunks(VERIFY_CHUNK)
         .enumerate()
         .flat_map_iter(|(i, chunk)| {
-            let batch: Vec<(AuthorId, &[u8], [u8; 64])> = chunk
-                .iter()
-                .map(|(author, bytes, sig)| {
-                    let body = wire::decode_signed(bytes).map_or(&[][..], |(b, _)| b);
-                    (*author, body, *sig)
-                })
-                .collect();
-            sign::verify_batch(&batch, crate::sign::SeededRng::new(&seed, i as u64))
+            sign::verify_batch(
+                &batch_items(chunk),
+                crate::sign::SeededRng::new(&seed, i as u64),
+            )
+        })
+        .collect()
+}
+
+/// The (author, signed body, signature) items batch verification takes. The stored bytes decoded
+/// when they were made, so the body is found again; bytes that did not would fail the signature.
+fn batch_items(signed: &[Signed]) -> Vec<(AuthorId, &[u8], [u8; 64])> {
+    signed
+        .iter()
+        .map(|(author, bytes, sig)| {
+            let body = wire::decode_signed(bytes).map_or(&[][..], |(b, _)| b);
+            (*author, body, *sig)
         })
         .collect()
 }

@@ -13,9 +13,7 @@ use std::sync::Arc;
 use crate::checkpoint::{self, CheckpointError};
 use crate::fold::Replica;
 use crate::ids::CommandId;
-use crate::log::{
-    InsertError, Signed, check_signatures, decode_unchecked, verify_commands_parallel,
-};
+use crate::log::{InsertError, check_signatures, decode_all, signed_of, with_signatures};
 use crate::scene::Event;
 
 /// A session opened from its file.
@@ -35,7 +33,8 @@ pub struct Opened {
 }
 
 /// Opens a session from its file's records (`commands`, with their `checks`), using `checkpoint`
-/// if it matches. `seed` keys batch verification (see [`verify_commands_parallel`]).
+/// if it matches. `seed` keys batch verification (see
+/// [`verify_commands_parallel`](crate::log::verify_commands_parallel)).
 ///
 /// The records after the checkpoint are decoded on all cores, then folded while their signatures
 /// are checked on the other threads: the fold does not wait for the signatures. If every
@@ -49,7 +48,6 @@ pub fn open(
     checkpoint: Option<&[u8]>,
     seed: [u8; 32],
 ) -> Opened {
-    use rayon::prelude::*;
     let restore = || match checkpoint.map(|c| checkpoint::decode(c, &session, commands, checks)) {
         Some(Ok(r)) => {
             let n = r.log().len() as u64;
@@ -60,12 +58,8 @@ pub fn open(
     };
     let (mut replica, from, checkpoint_error) = restore();
     let rest = &commands[from as usize..];
-    let decoded: Vec<_> = rest.par_iter().map(decode_unchecked).collect();
-    let signed: Vec<Signed> = decoded
-        .iter()
-        .filter_map(|d| d.as_ref().ok())
-        .map(|(v, sig)| (v.envelope().author, v.bytes().clone(), *sig))
-        .collect();
+    let decoded = decode_all(rest);
+    let signed = signed_of(&decoded);
     let (signatures, (refused, events)) = std::thread::scope(|s| {
         let checker = s.spawn(|| check_signatures(&signed, seed));
         let mut refused = Vec::new();
@@ -75,12 +69,13 @@ pub fn open(
             }
         }
         let events = replica.settle();
-        (checker.join(), (refused, events))
+        // A panic while checking would be a bug; checking again here surfaces it as one.
+        let signatures = checker
+            .join()
+            .unwrap_or_else(|_| check_signatures(&signed, seed));
+        (signatures, (refused, events))
     });
-    let all_good = signatures
-        .as_ref()
-        .is_ok_and(|s| s.iter().all(Result::is_ok));
-    if all_good {
+    if signatures.iter().all(Result::is_ok) {
         return Opened {
             replica,
             from_checkpoint: from,
@@ -89,11 +84,15 @@ pub fn open(
             events,
         };
     }
-    // Some signature failed (a damaged or forged file): start again, verifying first.
+    // Some signature failed (a damaged or forged file): start again with only the commands whose
+    // signatures verified (the results are known; only the decoding is repeated).
     drop(replica);
     let (mut replica, from, checkpoint_error) = restore();
     let mut refused = Vec::new();
-    for (i, v) in verify_commands_parallel(rest, seed).into_iter().enumerate() {
+    for (i, v) in with_signatures(decode_all(rest), signatures)
+        .into_iter()
+        .enumerate()
+    {
         if let Err(e) = v.and_then(|v| replica.insert(v)) {
             refused.push((from as usize + i, e));
         }

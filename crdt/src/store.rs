@@ -198,10 +198,28 @@ fn unpack_block(payload: &[u8]) -> Result<Vec<Checked>, String> {
     Ok(out)
 }
 
-/// Parses a whole file, recovering a torn final record (see the module docs). Blocks are unpacked
-/// on all cores.
-pub fn parse(bytes: &[u8]) -> Result<Parsed, StoreError> {
-    use rayon::prelude::*;
+/// The whole records of a file, found and checksummed but not unpacked.
+struct Scan<'a> {
+    session: CommandId,
+    /// Each record with its offset.
+    records: Vec<(usize, Record<'a>)>,
+    /// Where the last whole record ends.
+    valid_len: usize,
+}
+
+impl Scan<'_> {
+    /// The position in `records` of the first record after the last block.
+    fn tail_start(&self) -> usize {
+        self.records
+            .iter()
+            .rposition(|(_, r)| r.kind == KIND_BLOCK)
+            .map_or(0, |i| i + 1)
+    }
+}
+
+/// Checks the header and finds every whole record, recovering a torn final record (see the
+/// module docs).
+fn scan(bytes: &[u8]) -> Result<Scan<'_>, StoreError> {
     if bytes.len() < HEADER_LEN {
         // Shorter than a header: a file whose creation was torn, or not ours at all.
         return Err(if bytes.len() >= 8 && bytes[..8] != MAGIC {
@@ -228,8 +246,7 @@ pub fn parse(bytes: &[u8]) -> Result<Parsed, StoreError> {
     }
     let mut session = [0u8; 32];
     session.copy_from_slice(&bytes[16..48]);
-    // First find the records (cheap), then unpack them in parallel.
-    let mut found: Vec<(usize, Record<'_>)> = Vec::new();
+    let mut records: Vec<(usize, Record<'_>)> = Vec::new();
     let mut at = HEADER_LEN;
     loop {
         match record(bytes, at) {
@@ -241,7 +258,7 @@ pub fn parse(bytes: &[u8]) -> Result<Parsed, StoreError> {
             }
             Ok(Some(r)) => {
                 let end = r.end;
-                found.push((at, r));
+                records.push((at, r));
                 at = end;
             }
             Ok(None) => break,
@@ -258,25 +275,39 @@ pub fn parse(bytes: &[u8]) -> Result<Parsed, StoreError> {
             }
         }
     }
-    let valid_len = at;
-    let last_block = found.iter().rposition(|(_, r)| r.kind == KIND_BLOCK);
-    let tail_offset = match last_block {
-        Some(i) => found[i].1.end,
-        None => HEADER_LEN,
-    };
-    let tail_commands = found.len() - last_block.map_or(0, |i| i + 1);
-    let unpacked: Vec<Result<Vec<Checked>, StoreError>> = found
-        .par_iter()
-        .map(|(offset, r)| {
-            if r.kind == KIND_BLOCK {
-                unpack_block(r.payload).map_err(|what| StoreError::Corrupt {
-                    offset: *offset as u64,
-                    what,
-                })
-            } else {
-                Ok(vec![(Arc::from(r.payload), r.check)])
-            }
+    Ok(Scan {
+        session: CommandId(session),
+        records,
+        valid_len: at,
+    })
+}
+
+/// A record's commands: a block unpacked, or the one command of a single record.
+fn commands_of(offset: usize, r: &Record<'_>) -> Result<Vec<Checked>, StoreError> {
+    if r.kind == KIND_BLOCK {
+        unpack_block(r.payload).map_err(|what| StoreError::Corrupt {
+            offset: offset as u64,
+            what,
         })
+    } else {
+        Ok(vec![(Arc::from(r.payload), r.check)])
+    }
+}
+
+/// Parses a whole file, recovering a torn final record (see the module docs). Blocks are unpacked
+/// on all cores.
+pub fn parse(bytes: &[u8]) -> Result<Parsed, StoreError> {
+    use rayon::prelude::*;
+    let s = scan(bytes)?;
+    let tail = s.tail_start();
+    let tail_offset = match tail {
+        0 => HEADER_LEN,
+        i => s.records[i - 1].1.end,
+    };
+    let unpacked: Vec<Result<Vec<Checked>, StoreError>> = s
+        .records
+        .par_iter()
+        .map(|(offset, r)| commands_of(*offset, r))
         .collect();
     let mut commands = Vec::new();
     let mut checks = Vec::new();
@@ -287,13 +318,13 @@ pub fn parse(bytes: &[u8]) -> Result<Parsed, StoreError> {
         }
     }
     Ok(Parsed {
-        session: CommandId(session),
+        session: s.session,
         commands,
         checks,
-        valid_len: valid_len as u64,
-        dropped: (bytes.len() - valid_len) as u64,
+        valid_len: s.valid_len as u64,
+        dropped: (bytes.len() - s.valid_len) as u64,
         tail_offset: tail_offset as u64,
-        tail_commands,
+        tail_commands: s.records.len() - tail,
     })
 }
 
@@ -321,47 +352,30 @@ fn encode_block(commands: &[&[u8]], out: &mut Vec<u8>) {
 /// last block while it is small). Returns the new file's bytes; the caller replaces the old file
 /// with them atomically. A file with a torn tail is compacted without it.
 pub fn compact(bytes: &[u8]) -> Result<Vec<u8>, StoreError> {
-    let p = parse(bytes)?;
-    let mut out = encode_header(&p.session).to_vec();
-    // Copy whole blocks as they are, except a last block small enough to merge with the tail.
-    // (start, end, commands) of each record before the tail.
-    let mut blocks: Vec<(usize, usize, usize)> = Vec::new();
-    let mut at = HEADER_LEN;
-    while let Ok(Some(r)) = record(bytes, at) {
-        if at as u64 >= p.tail_offset {
-            break;
-        }
-        if r.kind == KIND_BLOCK {
-            let n = r
-                .payload
-                .get(..4)
-                .map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize);
-            blocks.push((at, r.end, n));
-        } else {
-            // A single record before the last block (a file compacted by hand, or merged):
-            // kept as it is.
-            blocks.push((at, r.end, 1));
-        }
-        at = r.end;
+    let s = scan(bytes)?;
+    let mut out = encode_header(&s.session).to_vec();
+    // Records before the tail are copied as they are (a single record before the last block
+    // comes from a file compacted by hand, or merged), except a last block small enough to merge
+    // with the tail: only that one is unpacked.
+    let mut keep = s.tail_start();
+    if let Some((_, last)) = keep.checked_sub(1).map(|i| &s.records[i])
+        && last.kind == KIND_BLOCK
+        && last.payload.get(4..8).is_some_and(|b| {
+            (u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize) < MAX_BLOCK_RAW / 2
+        })
+    {
+        keep -= 1;
     }
-    let mut first_loose = p.commands.len() - p.tail_commands;
-    if let Some(&(_, _, n)) = blocks.last() {
-        let raw: usize = p.commands[first_loose - n..first_loose]
-            .iter()
-            .map(|c| c.len() + 4)
-            .sum();
-        if raw < MAX_BLOCK_RAW / 2 {
-            blocks.pop();
-            first_loose -= n;
-        }
+    for (offset, r) in &s.records[..keep] {
+        out.extend_from_slice(&bytes[*offset..r.end]);
     }
-    for (start, end, _) in &blocks {
-        out.extend_from_slice(&bytes[*start..*end]);
+    let mut loose: Vec<Arc<[u8]>> = Vec::new();
+    for (offset, r) in &s.records[keep..] {
+        loose.extend(commands_of(*offset, r)?.into_iter().map(|(c, _)| c));
     }
-    let loose: Vec<&[u8]> = p.commands[first_loose..].iter().map(|c| &c[..]).collect();
     let mut chunk: Vec<&[u8]> = Vec::new();
     let mut size = 0;
-    for c in loose {
+    for c in &loose {
         if size + c.len() + 4 > MAX_BLOCK_RAW && !chunk.is_empty() {
             encode_block(&chunk, &mut out);
             chunk.clear();

@@ -139,8 +139,8 @@ impl Peer {
     }
 
     /// Restart: rebuild everything from the disk, as the app does after a crash (from the
-    /// checkpoint when it matches the file). Returns whether the checkpoint was used.
-    fn restart(&mut self, session: CommandId) -> bool {
+    /// checkpoint when it matches the file), counting restarts that used the checkpoint.
+    fn restart(&mut self, session: CommandId, f: &mut Faults) {
         let parsed = store::parse(&self.disk).expect("a crashed peer's file always opens");
         self.disk.truncate(parsed.valid_len as usize);
         let o = open(
@@ -156,7 +156,9 @@ impl Peer {
         );
         self.replica = o.replica;
         self.up = true;
-        o.from_checkpoint > 0
+        if o.from_checkpoint > 0 {
+            f.restarts_from_checkpoint += 1;
+        }
     }
 }
 
@@ -265,8 +267,8 @@ fn scenario(seed: u64, f: &mut Faults) {
         let roll = rng.below(100);
         let i = rng.below(n);
         if !peers[i].up {
-            if roll < 30 && peers[i].restart(session) {
-                f.restarts_from_checkpoint += 1;
+            if roll < 30 {
+                peers[i].restart(session, f);
             }
             continue;
         }
@@ -343,9 +345,7 @@ fn scenario(seed: u64, f: &mut Faults) {
     }
     // Heal: everyone restarts, one partition, all pairs sync until nothing moves.
     for p in peers.iter_mut().filter(|p| !p.up) {
-        if p.restart(session) {
-            f.restarts_from_checkpoint += 1;
-        }
+        p.restart(session, f);
     }
     group.iter_mut().for_each(|g| *g = 0);
     for _ in 0..3 {

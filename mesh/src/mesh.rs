@@ -868,18 +868,8 @@ impl Mesh {
     /// Assembles a mesh from its arrays and builds the id tables, failing on a repeated id. With
     /// `keep_vertices_of`, the first `base.vertex_count()` vertices are known to be `base`'s, in the
     /// same slots, and its vertex table is reused rather than rebuilt.
-    pub(crate) fn from_parts(parts: OwnedRawMesh, keep_vertices_of: Option<&Mesh>) -> Result<Mesh> {
-        let OwnedRawMesh {
-            vertex_ids: vid,
-            positions: vpos,
-            vertex_half_edges: vhe,
-            next: hnext,
-            origins: horigin,
-            half_edge_faces: hface,
-            face_ids: fid,
-            face_half_edges: fhe,
-            materials: fmat,
-        } = parts;
+    pub(crate) fn from_parts(p: OwnedRawMesh, keep_vertices_of: Option<&Mesh>) -> Result<Mesh> {
+        let (vid, fid) = (&p.vertex_ids, &p.face_ids);
         let vkey = |s: usize| vid[s].0;
         let vindex = match keep_vertices_of {
             // The same vertices: share the table.
@@ -895,15 +885,15 @@ impl Mesh {
         let findex = IdIndex::build(fid.len(), |s| fid[s].0)
             .map_err(|s| MeshError::IdCollision(format!("face id {} used twice", fid[s])))?;
         Ok(Mesh {
-            vid: Arc::new(vid),
-            vpos: Arc::new(vpos),
-            vhe: Arc::new(vhe),
-            hnext: Arc::new(hnext),
-            horigin: Arc::new(horigin),
-            hface: Arc::new(hface),
-            fid: Arc::new(fid),
-            fhe: Arc::new(fhe),
-            fmat: Arc::new(fmat),
+            vid: Arc::new(p.vertex_ids),
+            vpos: Arc::new(p.positions),
+            vhe: Arc::new(p.vertex_half_edges),
+            hnext: Arc::new(p.next),
+            horigin: Arc::new(p.origins),
+            hface: Arc::new(p.half_edge_faces),
+            fid: Arc::new(p.face_ids),
+            fhe: Arc::new(p.face_half_edges),
+            fmat: Arc::new(p.materials),
             vindex,
             findex: Arc::new(findex),
         })
