@@ -104,7 +104,7 @@ fn run(cli: Cli) -> Result<()> {
         None => {
             println!(
                 "theta {}: this build has no desktop editor or VR mode yet; headless commands: \
-                 primitive, convert, info, colors (see `theta --help`)",
+                 primitive, convert, info, new, colors (see `theta --help`)",
                 env!("CARGO_PKG_VERSION")
             );
             Ok(())
