@@ -1,8 +1,9 @@
 //! The `theta` command line (clap). Every subcommand is documented in `--help` and in the README.
 //!
-//! Today the commands are headless tools over the mesh kernel: make a primitive, convert between OBJ
-//! and GLB, and inspect a model file. The windowed editor, VR mode and sessions arrive as their
-//! modules land; until then a bare `theta` says so in one line and lists what it can do.
+//! Today the commands are headless: make a primitive, convert between OBJ and GLB, inspect a model
+//! or a session file, and start a session file. The windowed editor, VR mode and networked
+//! sessions arrive as their modules land; until then a bare `theta` says so in one line and lists
+//! what it can do.
 
 use std::fs;
 use std::io::Write;
