@@ -64,6 +64,30 @@ enum Command {
     },
     /// List the palette's material names.
     Colors,
+    /// Host a session over the network: start one in FILE (or resume it), print a ticket that
+    /// others join with, and take line commands on standard input (see `docs/cli.md`).
+    #[cfg(feature = "net")]
+    Host {
+        /// The session file (.theta); created if it does not exist.
+        file: PathBuf,
+        /// The name of a new session.
+        #[arg(long, default_value = "untitled")]
+        name: String,
+        #[command(flatten)]
+        net: NetArgs,
+    },
+    /// Join a session with a ticket someone printed; keeps it in FILE (default: in the data
+    /// directory, named by the session id), and takes line commands on standard input.
+    #[cfg(feature = "net")]
+    Join {
+        /// The ticket (`theta…`).
+        ticket: String,
+        /// The session file to keep (reused when rejoining).
+        #[arg(long)]
+        file: Option<PathBuf>,
+        #[command(flatten)]
+        net: NetArgs,
+    },
     /// Start a new session in a file, as this user (the identity in the data directory is made on
     /// first use); prints the session id.
     New {
@@ -73,6 +97,44 @@ enum Command {
         #[arg(long, default_value = "untitled")]
         name: String,
     },
+}
+
+/// Network options of `host` and `join`.
+#[cfg(feature = "net")]
+#[derive(Debug, clap::Args)]
+struct NetArgs {
+    /// LAN or offline: no relay servers, no DNS lookups.
+    #[arg(long)]
+    local: bool,
+    /// Use this self-hosted iroh relay instead of the public ones.
+    #[arg(long, value_name = "URL")]
+    relay: Option<String>,
+    /// Bind to this socket address (default: all interfaces, any port).
+    #[arg(long, value_name = "ADDR")]
+    bind: Option<std::net::SocketAddr>,
+    /// Give out only relay addresses in tickets and announcements.
+    #[arg(long)]
+    relay_only: bool,
+    /// The name others see.
+    #[arg(long)]
+    display_name: Option<String>,
+    /// Speak another protocol version (for testing refusals).
+    #[arg(long, hide = true)]
+    protocol_version: Option<u16>,
+}
+
+#[cfg(feature = "net")]
+impl NetArgs {
+    fn options(self) -> crate::live::NetOptions {
+        crate::live::NetOptions {
+            local: self.local,
+            relay: self.relay,
+            bind: self.bind,
+            relay_only: self.relay_only,
+            protocol_version: self.protocol_version,
+            display_name: self.display_name,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -105,7 +167,7 @@ fn run(cli: Cli) -> Result<()> {
         None => {
             println!(
                 "theta {}: this build has no desktop editor or VR mode yet; headless commands: \
-                 primitive, convert, info, new, colors (see `theta --help`)",
+                 primitive, convert, info, new, host, join, colors (see `theta --help`)",
                 env!("CARGO_PKG_VERSION")
             );
             Ok(())
@@ -209,6 +271,14 @@ fn run(cli: Cli) -> Result<()> {
             s.close()?;
             println!("created {}: session {id} \"{name}\"", file.display());
             Ok(())
+        }
+        #[cfg(feature = "net")]
+        Some(Command::Host { file, name, net }) => {
+            crate::live::run(crate::live::Launch::Host { file, name }, net.options())
+        }
+        #[cfg(feature = "net")]
+        Some(Command::Join { ticket, file, net }) => {
+            crate::live::run(crate::live::Launch::Join { ticket, file }, net.options())
         }
         Some(Command::Colors) => {
             for (i, e) in PALETTE.iter().enumerate() {

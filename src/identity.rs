@@ -29,6 +29,11 @@ pub fn data_dir() -> Result<PathBuf> {
 
 /// The identity in `dir`, created there if there is none yet.
 pub fn load_or_create(dir: &Path) -> Result<Keypair> {
+    load_or_create_secret(dir).map(Keypair::from_secret)
+}
+
+/// The identity's 32 secret bytes (the network endpoint is keyed with them too).
+pub fn load_or_create_secret(dir: &Path) -> Result<[u8; 32]> {
     let path = dir.join("identity.key");
     match fs::read(&path) {
         Ok(bytes) => parse(&bytes).with_context(|| format!("reading {}", path.display())),
@@ -37,7 +42,7 @@ pub fn load_or_create(dir: &Path) -> Result<Keypair> {
     }
 }
 
-fn parse(bytes: &[u8]) -> Result<Keypair> {
+fn parse(bytes: &[u8]) -> Result<[u8; 32]> {
     if bytes.len() != MAGIC.len() + 32 || &bytes[..8] != MAGIC {
         bail!(
             "not a Theta identity file (expected {} bytes starting THETAKEY)",
@@ -46,10 +51,10 @@ fn parse(bytes: &[u8]) -> Result<Keypair> {
     }
     let mut secret = [0u8; 32];
     secret.copy_from_slice(&bytes[8..]);
-    Ok(Keypair::from_secret(secret))
+    Ok(secret)
 }
 
-fn create(dir: &Path, path: &Path) -> Result<Keypair> {
+fn create(dir: &Path, path: &Path) -> Result<[u8; 32]> {
     use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
     fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let mut secret = [0u8; 32];
@@ -83,5 +88,5 @@ fn create(dir: &Path, path: &Path) -> Result<Keypair> {
     if let Ok(d) = fs::File::open(dir) {
         let _ = d.sync_all();
     }
-    Ok(Keypair::from_secret(secret))
+    Ok(secret)
 }

@@ -6,5 +6,9 @@
 
 pub mod cli;
 pub mod identity;
+#[cfg(feature = "net")]
+pub mod live;
+#[cfg(feature = "net")]
+pub mod net;
 pub mod session;
 pub mod store;

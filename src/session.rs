@@ -32,6 +32,21 @@ pub struct Session {
     checkpoint_every: usize,
 }
 
+/// What a batch from a peer did.
+#[derive(Debug, Default)]
+pub struct Batch {
+    /// Commands the log admitted (the batch's and any waiting ones they released).
+    pub admitted: Vec<CommandId>,
+    /// Commands already held.
+    pub duplicates: usize,
+    /// Dependencies still missing (to ask the peer for).
+    pub missing: Vec<CommandId>,
+    /// Commands refused, by index in the batch, and why.
+    pub refused: Vec<(usize, theta_crdt::log::InsertError)>,
+    /// What the fold changed.
+    pub events: Vec<Event>,
+}
+
 /// What opening a session found, for the user.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OpenReport {
@@ -135,6 +150,87 @@ impl Session {
         let events = self.replica.settle();
         self.maybe_checkpoint()?;
         Ok((r, events))
+    }
+
+    /// Takes a batch of commands from a peer with one group commit: verifies each, inserts what
+    /// verifies, saves everything the log admitted in admission order with one fsync, then folds.
+    /// Commands that do not decode or verify are reported in `refused` (by index) and change
+    /// nothing; the rest of the batch still counts.
+    pub fn receive_batch(&mut self, commands: &[&[u8]]) -> Result<Batch> {
+        let mut out = Batch::default();
+        let mut admitted_ids = Vec::new();
+        for (i, bytes) in commands.iter().enumerate() {
+            let v = match verify_command(bytes) {
+                Ok(v) => v,
+                Err(e) => {
+                    out.refused.push((i, e));
+                    continue;
+                }
+            };
+            match self.replica.insert(v) {
+                Ok(Inserted::Added(ids)) => admitted_ids.extend(ids),
+                Ok(Inserted::Duplicate) => out.duplicates += 1,
+                Ok(Inserted::Pending(missing)) => out.missing.extend(missing),
+                Err(e) => out.refused.push((i, e)),
+            }
+        }
+        if !admitted_ids.is_empty() {
+            let admitted: Vec<_> = admitted_ids
+                .iter()
+                .filter_map(|id| self.replica.log().get(id).map(|e| e.bytes.clone()))
+                .collect();
+            let refs: Vec<&[u8]> = admitted.iter().map(|b| &b[..]).collect();
+            self.file.append(&refs)?;
+            self.since_checkpoint += admitted_ids.len();
+        }
+        out.missing.sort_unstable();
+        out.missing.dedup();
+        out.missing.retain(|id| !self.replica.log().contains(id));
+        out.admitted = admitted_ids;
+        out.events = self.replica.settle();
+        self.maybe_checkpoint()?;
+        Ok(out)
+    }
+
+    /// Signs and saves several edits with one group commit, folds them, and returns their
+    /// signed bytes (to broadcast).
+    pub fn edit_many(&mut self, ops: impl IntoIterator<Item = Op>) -> Result<Vec<Vec<u8>>> {
+        let mut signed = Vec::new();
+        for op in ops {
+            let v = author::sign_local(&self.key, self.replica.log(), op)
+                .map_err(|e| anyhow!("the edit does not encode: {e}"))?;
+            signed.push(v.bytes().to_vec());
+            self.replica.insert(v).context("inserting the edit")?;
+        }
+        let refs: Vec<&[u8]> = signed.iter().map(|b| &b[..]).collect();
+        // Durable before anything is sent: sequence numbers are never reused.
+        self.file.append(&refs)?;
+        self.since_checkpoint += signed.len();
+        self.replica.settle();
+        self.maybe_checkpoint()?;
+        Ok(signed)
+    }
+
+    /// The user's key.
+    pub fn key(&self) -> &Keypair {
+        &self.key
+    }
+
+    /// Creates a session file for a session someone else started, from its genesis command
+    /// (verified here), to join it as `key`.
+    pub fn create_joined(path: &Path, key: &Keypair, genesis: &[u8]) -> Result<Session> {
+        let v = verify_command(genesis).map_err(|e| anyhow!("the session's genesis: {e}"))?;
+        let file = SessionFile::create(path, &v.id(), v.bytes())?;
+        let mut replica = Replica::new(v.id());
+        replica.insert(v)?;
+        replica.settle();
+        Ok(Session {
+            key: key.clone(),
+            replica,
+            file,
+            since_checkpoint: 1,
+            checkpoint_every: CHECKPOINT_EVERY,
+        })
     }
 
     /// Saves a checkpoint now.

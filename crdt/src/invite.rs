@@ -132,7 +132,36 @@ impl Capability {
     }
 }
 
+/// Encoded signed capability size: the capability, the issuer's key, the signature.
+pub const SIGNED_CAPABILITY_BYTES: usize = CAPABILITY_BYTES + 32 + 64;
+
 impl SignedCapability {
+    /// The fixed encoding (for tickets and handshakes): capability ‖ issuer ‖ signature.
+    pub fn to_bytes(&self) -> [u8; SIGNED_CAPABILITY_BYTES] {
+        let mut b = [0u8; SIGNED_CAPABILITY_BYTES];
+        b[..CAPABILITY_BYTES].copy_from_slice(&self.capability.to_bytes());
+        b[CAPABILITY_BYTES..CAPABILITY_BYTES + 32].copy_from_slice(&self.issuer.0);
+        b[CAPABILITY_BYTES + 32..].copy_from_slice(&self.signature);
+        b
+    }
+
+    /// Parses the fixed encoding. The signature is not checked here: see [`Self::verify`].
+    pub fn from_bytes(b: &[u8]) -> Result<SignedCapability, InviteError> {
+        if b.len() != SIGNED_CAPABILITY_BYTES {
+            return Err(InviteError::Malformed("wrong length"));
+        }
+        let capability = Capability::from_bytes(&b[..CAPABILITY_BYTES])?;
+        let mut issuer = [0u8; 32];
+        issuer.copy_from_slice(&b[CAPABILITY_BYTES..CAPABILITY_BYTES + 32]);
+        let mut signature = [0u8; 64];
+        signature.copy_from_slice(&b[CAPABILITY_BYTES + 32..]);
+        Ok(SignedCapability {
+            capability,
+            issuer: AuthorId(issuer),
+            signature,
+        })
+    }
+
     /// Checks the issuer's signature (ZIP-215).
     pub fn verify(&self) -> Result<(), InviteError> {
         sign::verify(&self.issuer, &self.capability.message(), &self.signature)?;

@@ -929,7 +929,9 @@ fn garbage_never_panics() {
 // ---------------------------------------------------------------------------------------------
 
 const FLATC_VERSION: &str = "25.12.19";
-const SCHEMAS: [(&str, &str); 3] = [
+const SCHEMAS: [(&str, &str); 4] = [
+    // The app's network frames; checked here so every schema is checked in one place.
+    ("schemas/net.fbs", "src/net/net_generated.rs"),
     ("schemas/command.fbs", "crdt/src/wire/command_generated.rs"),
     ("schemas/sync.fbs", "crdt/src/wire/sync_generated.rs"),
     (

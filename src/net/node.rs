@@ -1,0 +1,1287 @@
+//! The running peer: endpoint, connections, gossip, and the session they feed.
+//!
+//! Concurrency: one tokio runtime; the [`Session`] sits behind a std mutex that is held only for
+//! synchronous log work (never across an `.await`). Each connection has a reader task (the control
+//! stream, which owns that connection's sync state), a writer task (frames queued on a channel)
+//! and a datagram task (heartbeats). One task reads the gossip topic.
+//!
+//! Connection rules: the joiner dials the ticket's peers; every peer announces itself on the
+//! gossip topic and lists its peers in its Hello, and whoever learns of a peer it is not connected
+//! to dials it, so the peers form a full mesh of direct connections. When two connections to one
+//! peer meet, both ends keep the same one: a newer process start (Hello `incarnation`) replaces an
+//! older, and otherwise the connection dialled by the smaller endpoint id wins. A closed connection
+//! is dialled again with backoff while the peer is known.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow, bail};
+use iroh::address_lookup::memory::MemoryLookup;
+use iroh::endpoint::{
+    AfterHandshakeOutcome, Connection, EndpointHooks, IdleTimeout, QuicTransportConfig, RecvStream,
+    SendStream, presets,
+};
+use iroh::protocol::{AcceptError, ProtocolHandler, Router};
+use iroh::{Endpoint, EndpointAddr, EndpointId, RelayMode, RelayUrl, SecretKey};
+use iroh_gossip::api::{Event as GossipEvent, GossipSender};
+use iroh_gossip::net::{GOSSIP_ALPN, Gossip};
+use iroh_gossip::proto::{PlumtreeConfig, TopicId};
+use n0_future::StreamExt;
+use theta_crdt::ids::{CommandId, Role};
+use theta_crdt::invite::{Capability, SignedCapability};
+use theta_crdt::log::InsertError;
+use theta_crdt::sync::{DEFAULT_BATCH_BYTES, Message, SyncSession};
+use theta_crdt::wire::{decode_sync, encode_sync};
+use tokio::sync::{mpsc, watch};
+
+use super::codec;
+use super::ticket::SessionTicket;
+use super::wire::{self, Frame, GossipCommands, Hello, MAX_FRAME_BYTES};
+use super::{ALPN, GOSSIP_MAX_MESSAGE, PROTOCOL_VERSION, schema_hash, unix_ms};
+use crate::session::Session;
+
+/// Feature bit: the sender only wants the Hello (a newcomer fetching the genesis).
+const FEATURE_BOOTSTRAP_ONLY: u64 = 1;
+/// Features this build supports (the intersection with the peer's is used).
+const FEATURES: u64 = 0;
+/// Heartbeat period.
+const PING_EVERY: Duration = Duration::from_millis(500);
+/// Consecutive heartbeats showing a different log before a sync is asked for.
+const MISMATCHES_BEFORE_SYNC: u32 = 2;
+/// Most commands in one gossip broadcast.
+const GOSSIP_BATCH: usize = 64;
+/// Most datagrams accepted from one peer per second (heartbeats, later presence).
+const MAX_DATAGRAMS_PER_S: u32 = 400;
+/// Most frames queued to one peer's writer before it is considered stuck and dropped.
+const MAX_QUEUED_FRAMES: usize = 4096;
+
+/// How the endpoint reaches the world.
+#[derive(Debug, Clone)]
+pub enum NetMode {
+    /// n0's public relays and address lookup.
+    Internet,
+    /// A self-hosted iroh relay; no public services.
+    Relay(RelayUrl),
+    /// LAN or offline: no relay, no DNS.
+    Local,
+}
+
+/// Settings of a node.
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    /// Network mode.
+    pub mode: NetMode,
+    /// Socket to bind (default: all interfaces, any port).
+    pub bind: Option<SocketAddr>,
+    /// Give out only relay addresses in tickets and announcements (direct addresses withheld).
+    pub relay_only: bool,
+    /// Protocol version to speak (tests set another to check refusals).
+    pub protocol_version: u16,
+    /// Display name.
+    pub name: String,
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        NodeConfig {
+            mode: NetMode::Internet,
+            bind: None,
+            relay_only: false,
+            protocol_version: PROTOCOL_VERSION,
+            name: String::new(),
+        }
+    }
+}
+
+/// Per-peer traffic figures from heartbeats and the connection.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PeerStats {
+    /// Smoothed round-trip time, µs.
+    pub rtt_us: u64,
+    /// Mean deviation of the RTT, µs.
+    pub jitter_us: u64,
+    /// Heartbeats answered.
+    pub pongs: u64,
+    /// Heartbeats sent.
+    pub pings: u64,
+    /// UDP packets sent / received on the connection.
+    pub packets_sent: u64,
+    /// Packets received.
+    pub packets_received: u64,
+    /// UDP bytes sent on the connection.
+    pub bytes_sent: u64,
+    /// UDP bytes received.
+    pub bytes_received: u64,
+}
+
+/// Something the node reports to the app.
+#[derive(Debug, Clone, PartialEq)]
+pub enum NodeEvent {
+    /// A peer connected.
+    PeerUp {
+        /// Its id.
+        id: EndpointId,
+        /// Its display name.
+        name: String,
+    },
+    /// A peer's connection ended.
+    PeerDown {
+        /// Its id.
+        id: EndpointId,
+        /// Why.
+        reason: String,
+    },
+    /// A handshake was refused (by us or by them).
+    Refused {
+        /// The peer.
+        id: EndpointId,
+        /// Why.
+        reason: String,
+    },
+    /// A peer sent invalid data and was disconnected and banned.
+    Banned {
+        /// The peer.
+        id: EndpointId,
+        /// Why.
+        reason: String,
+    },
+}
+
+#[derive(Debug)]
+struct BanHook(Arc<Mutex<HashSet<EndpointId>>>);
+
+impl EndpointHooks for BanHook {
+    async fn after_handshake<'a>(&'a self, conn: &'a Connection) -> AfterHandshakeOutcome {
+        let banned = self
+            .0
+            .lock()
+            .map(|b| b.contains(&conn.remote_id()))
+            .unwrap_or(false);
+        if banned {
+            AfterHandshakeOutcome::Reject {
+                error_code: 2u32.into(),
+                reason: b"banned".to_vec(),
+            }
+        } else {
+            AfterHandshakeOutcome::accept()
+        }
+    }
+}
+
+enum PeerCmd {
+    /// Send a fresh summary (the heartbeat or gossip showed we lack something).
+    Resync,
+}
+
+struct PeerHandle {
+    conn: Connection,
+    ctl: mpsc::UnboundedSender<PeerCmd>,
+    incarnation: u64,
+    serial: u64,
+    name: String,
+    stats: Arc<Mutex<PeerStats>>,
+}
+
+struct Inner {
+    endpoint: Endpoint,
+    lookup: MemoryLookup,
+    session: Mutex<Session>,
+    session_id: CommandId,
+    genesis: Vec<u8>,
+    me: EndpointId,
+    incarnation: u64,
+    cfg: NodeConfig,
+    started: Instant,
+    invite: Mutex<Option<SignedCapability>>,
+    peers: Mutex<HashMap<EndpointId, PeerHandle>>,
+    known: Mutex<BTreeMap<EndpointId, EndpointAddr>>,
+    dialing: Mutex<HashSet<EndpointId>>,
+    banned: Arc<Mutex<HashSet<EndpointId>>>,
+    gossip_tx: tokio::sync::Mutex<Option<GossipSender>>,
+    events: mpsc::UnboundedSender<NodeEvent>,
+    log_len: watch::Sender<usize>,
+    serial: AtomicU64,
+    gossip_bytes_sent: AtomicUsize,
+}
+
+/// A running peer in a session.
+pub struct Node {
+    inner: Arc<Inner>,
+    router: Router,
+    gossip: Gossip,
+}
+
+impl std::fmt::Debug for Node {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Node").field("id", &self.inner.me).finish()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A panic elsewhere while holding the lock leaves data that is still consistent (every
+    // critical section is a whole log operation), so carry on with it.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn topic_of(session: &CommandId) -> TopicId {
+    let mut h = blake3::Hasher::new();
+    h.update(b"theta-topic/1");
+    h.update(&session.0);
+    TopicId::from_bytes(*h.finalize().as_bytes())
+}
+
+async fn bind_endpoint(
+    cfg: &NodeConfig,
+    secret: [u8; 32],
+    lookup: MemoryLookup,
+    banned: Arc<Mutex<HashSet<EndpointId>>>,
+) -> Result<Endpoint> {
+    let transport = QuicTransportConfig::builder()
+        .max_idle_timeout(Some(
+            IdleTimeout::try_from(Duration::from_secs(4)).map_err(|e| anyhow!("{e}"))?,
+        ))
+        .keep_alive_interval(Duration::from_millis(800))
+        .build();
+    let mut b = match &cfg.mode {
+        NetMode::Internet => Endpoint::builder(presets::N0),
+        NetMode::Relay(url) => Endpoint::builder(presets::Minimal)
+            .relay_mode(RelayMode::Custom(url.clone().into()))
+            .net_report_config(iroh::NetReportConfig::minimal()),
+        NetMode::Local => Endpoint::builder(presets::Minimal)
+            .relay_mode(RelayMode::Disabled)
+            .net_report_config(iroh::NetReportConfig::minimal()),
+    };
+    b = b
+        .secret_key(SecretKey::from_bytes(&secret))
+        .address_lookup(lookup)
+        .transport_config(transport)
+        .hooks(BanHook(banned));
+    if let Some(addr) = cfg.bind {
+        b = b
+            .clear_ip_transports()
+            .bind_addr(addr)
+            .map_err(|e| anyhow!("binding {addr}: {e}"))?;
+    }
+    b.bind().await.context("starting the network endpoint")
+}
+
+/// What a node starts from.
+#[expect(
+    clippy::large_enum_variant,
+    reason = "made once per process and moved once"
+)]
+pub enum Start {
+    /// A session already on this machine.
+    Session(Session),
+    /// Join through a ticket, keeping the session in this file (created if missing).
+    Join {
+        /// The ticket.
+        ticket: SessionTicket,
+        /// The session file.
+        file: std::path::PathBuf,
+    },
+}
+
+fn addr_of(endpoint: &Endpoint, relay_only: bool) -> EndpointAddr {
+    let a = endpoint.addr();
+    if relay_only {
+        EndpointAddr::from_parts(a.id, a.addrs.into_iter().filter(|t| t.is_relay()))
+    } else {
+        a
+    }
+}
+
+impl Node {
+    /// Starts a node: binds the endpoint (keyed with `secret`), opens or joins the session, and
+    /// begins talking to peers. Events go to `events`.
+    pub async fn start(
+        cfg: NodeConfig,
+        secret: [u8; 32],
+        start: Start,
+        events: mpsc::UnboundedSender<NodeEvent>,
+    ) -> Result<Node> {
+        let lookup = MemoryLookup::new();
+        let banned = Arc::new(Mutex::new(HashSet::new()));
+        let endpoint = bind_endpoint(&cfg, secret, lookup.clone(), banned.clone()).await?;
+        if matches!(cfg.mode, NetMode::Relay(_)) {
+            tokio::time::timeout(Duration::from_secs(10), endpoint.online())
+                .await
+                .map_err(|_| anyhow!("the relay did not answer within 10 s"))?;
+        }
+        let key = theta_crdt::sign::Keypair::from_secret(secret);
+        let (session, ticket) = match start {
+            Start::Session(s) => (s, None),
+            Start::Join { ticket, file } => {
+                for p in &ticket.peers {
+                    lookup.add_endpoint_info(p.clone());
+                }
+                let s = if file.exists() {
+                    let (s, _) = Session::open(&file, &key)?;
+                    if s.id() != Some(ticket.session) {
+                        bail!("{} holds another session than the ticket's", file.display());
+                    }
+                    s
+                } else {
+                    let genesis = fetch_genesis(&endpoint, &cfg, &ticket).await?;
+                    Session::create_joined(&file, &key, &genesis)?
+                };
+                (s, Some(ticket))
+            }
+        };
+        let session_id = session.id().context("the session has no id")?;
+        let genesis = session
+            .replica()
+            .log()
+            .get(&session_id)
+            .map(|e| e.bytes.to_vec())
+            .context("the session's genesis is missing")?;
+        let len = session.replica().log().len();
+        let gossip = Gossip::builder()
+            .max_message_size(GOSSIP_MAX_MESSAGE)
+            .broadcast_config(PlumtreeConfig {
+                graft_timeout_1: Duration::from_millis(10),
+                graft_timeout_2: Duration::from_millis(5),
+                ..Default::default()
+            })
+            .spawn(endpoint.clone());
+        let mut inc = [0u8; 8];
+        getrandom::getrandom(&mut inc).map_err(|e| anyhow!("randomness: {e}"))?;
+        let inner = Arc::new(Inner {
+            me: endpoint.id(),
+            endpoint: endpoint.clone(),
+            lookup,
+            session: Mutex::new(session),
+            session_id,
+            genesis,
+            incarnation: u64::from_le_bytes(inc),
+            cfg,
+            started: Instant::now(),
+            invite: Mutex::new(ticket.as_ref().and_then(|t| t.invite)),
+            peers: Mutex::new(HashMap::new()),
+            known: Mutex::new(BTreeMap::new()),
+            dialing: Mutex::new(HashSet::new()),
+            banned,
+            gossip_tx: tokio::sync::Mutex::new(None),
+            events,
+            log_len: watch::channel(len).0,
+            serial: AtomicU64::new(0),
+            gossip_bytes_sent: AtomicUsize::new(0),
+        });
+        let router = Router::builder(endpoint.clone())
+            .accept(ALPN, Handler(inner.clone()))
+            .accept(GOSSIP_ALPN, gossip.clone())
+            .spawn();
+        let bootstrap: Vec<EndpointId> = ticket
+            .as_ref()
+            .map(|t| t.peers.iter().map(|p| p.id).collect())
+            .unwrap_or_default();
+        let topic = gossip
+            .subscribe(topic_of(&session_id), bootstrap)
+            .await
+            .context("joining the session's gossip topic")?;
+        let (tx, rx) = topic.split();
+        *inner.gossip_tx.lock().await = Some(tx);
+        tokio::spawn(gossip_loop(inner.clone(), rx));
+        tokio::spawn(announce_loop(inner.clone()));
+        if let Some(t) = &ticket {
+            for p in &t.peers {
+                if p.id != inner.me {
+                    lock(&inner.known).insert(p.id, p.clone());
+                    spawn_dial(inner.clone(), p.clone());
+                }
+            }
+        }
+        let node = Node {
+            inner,
+            router,
+            gossip,
+        };
+        if let Some(inv) = ticket.and_then(|t| t.invite) {
+            node.redeem_if_needed(inv).await?;
+        }
+        Ok(node)
+    }
+
+    async fn redeem_if_needed(&self, invite: SignedCapability) -> Result<()> {
+        let me = theta_crdt::ids::AuthorId(*self.inner.me.as_bytes());
+        let has_role = lock(&self.inner.session)
+            .replica()
+            .scene()
+            .role(&me)
+            .is_some();
+        if !has_role {
+            self.edit_ops(vec![theta_crdt::command::Op::RedeemInvite { invite }])
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// This peer's endpoint id.
+    pub fn id(&self) -> EndpointId {
+        self.inner.me
+    }
+
+    /// Runs `f` with the session (log, scene) locked.
+    pub fn with_session<R>(&self, f: impl FnOnce(&mut Session) -> R) -> R {
+        f(&mut lock(&self.inner.session))
+    }
+
+    /// Watches the number of commands in the log.
+    pub fn log_len(&self) -> watch::Receiver<usize> {
+        self.inner.log_len.subscribe()
+    }
+
+    /// Connected peers, with their names and figures.
+    pub fn peers(&self) -> Vec<(EndpointId, String, PeerStats)> {
+        let peers = lock(&self.inner.peers);
+        let mut v: Vec<_> = peers
+            .iter()
+            .map(|(id, p)| {
+                let mut s = lock(&p.stats).clone();
+                let cs = p.conn.stats();
+                s.packets_sent = cs.udp_tx.datagrams;
+                s.packets_received = cs.udp_rx.datagrams;
+                s.bytes_sent = cs.udp_tx.bytes;
+                s.bytes_received = cs.udp_rx.bytes;
+                (*id, p.name.clone(), s)
+            })
+            .collect();
+        v.sort_by_key(|(id, _, _)| *id);
+        v
+    }
+
+    /// Bytes this node has broadcast on gossip (payloads).
+    pub fn gossip_bytes_sent(&self) -> usize {
+        self.inner.gossip_bytes_sent.load(Ordering::Relaxed)
+    }
+
+    /// Makes edits as this user (durable first, one group commit), then broadcasts them.
+    pub async fn edit_ops(&self, ops: Vec<theta_crdt::command::Op>) -> Result<usize> {
+        let signed = {
+            let mut s = lock(&self.inner.session);
+            s.edit_many(ops)?
+        };
+        let n = signed.len();
+        self.inner
+            .log_len
+            .send_replace(lock(&self.inner.session).replica().log().len());
+        broadcast(&self.inner, &signed).await;
+        Ok(n)
+    }
+
+    /// Broadcasts raw bytes as a command batch, unchecked (tests of hostile peers only).
+    #[doc(hidden)]
+    pub async fn inject(&self, commands: &[Vec<u8>]) {
+        broadcast(&self.inner, commands).await;
+        // The direct streams too, as a sync batch, so every neighbour sees it from us.
+        let msg = encode_sync(&Message::Commands {
+            commands: commands.iter().map(|c| Arc::from(&c[..])).collect(),
+            more: false,
+        });
+        let peers: Vec<Connection> = lock(&self.inner.peers)
+            .values()
+            .map(|p| p.conn.clone())
+            .collect();
+        for c in peers {
+            if let Ok(mut s) = c.open_uni().await {
+                let _ = write_frame(&mut s, &wire::encode(&Frame::Sync(msg.clone()))).await;
+                let _ = s.finish();
+            }
+        }
+    }
+
+    /// A ticket for this session: this peer's address and up to three of its peers', and an
+    /// invite for `role` valid `ttl` (signed here if this user is an admin, else the invite
+    /// this peer joined with, if it grants at least `role`).
+    pub fn ticket(&self, role: Role, ttl: Duration) -> Result<SessionTicket> {
+        let mut peers = vec![addr_of(&self.inner.endpoint, self.inner.cfg.relay_only)];
+        {
+            let known = lock(&self.inner.known);
+            let connected = lock(&self.inner.peers);
+            peers.extend(
+                connected
+                    .keys()
+                    .filter_map(|id| known.get(id).cloned())
+                    .take(3),
+            );
+        }
+        let s = lock(&self.inner.session);
+        let me = theta_crdt::ids::AuthorId(*self.inner.me.as_bytes());
+        let invite = if s.replica().scene().role(&me) == Some(Role::Admin) {
+            let mut nonce = [0u8; 8];
+            getrandom::getrandom(&mut nonce).map_err(|e| anyhow!("randomness: {e}"))?;
+            Some(
+                Capability {
+                    session: self.inner.session_id,
+                    role,
+                    expires_unix_ms: unix_ms() + ttl.as_millis() as u64,
+                    invitee: None,
+                    nonce: u64::from_le_bytes(nonce),
+                }
+                .sign(s.key()),
+            )
+        } else {
+            lock(&self.inner.invite)
+                .filter(|i| i.capability.role >= role && i.check_expiry(unix_ms()).is_ok())
+        };
+        Ok(SessionTicket {
+            session: self.inner.session_id,
+            peers,
+            invite,
+        })
+    }
+
+    /// Closes every connection and the endpoint, and saves a checkpoint.
+    pub async fn shutdown(self) -> Result<()> {
+        let _ = self.gossip.shutdown().await;
+        let _ = self.router.shutdown().await;
+        self.inner.endpoint.close().await;
+        let mut s = lock(&self.inner.session);
+        s.checkpoint()
+    }
+}
+
+/// Dials a ticket peer just for its Hello, which carries the genesis a newcomer starts from.
+async fn fetch_genesis(
+    endpoint: &Endpoint,
+    cfg: &NodeConfig,
+    ticket: &SessionTicket,
+) -> Result<Vec<u8>> {
+    let mut last = anyhow!("the ticket lists no peers");
+    for p in &ticket.peers {
+        let r = async {
+            let conn =
+                tokio::time::timeout(Duration::from_secs(10), endpoint.connect(p.clone(), ALPN))
+                    .await
+                    .map_err(|_| anyhow!("no answer within 10 s"))??;
+            let (mut send, mut recv) = conn.open_bi().await?;
+            let hello = Hello {
+                protocol: cfg.protocol_version,
+                schema_hash: schema_hash(),
+                session: ticket.session,
+                features: FEATURES | FEATURE_BOOTSTRAP_ONLY,
+                dictionary: 0,
+                invite: ticket.invite,
+                incarnation: 0,
+                peers: Vec::new(),
+                name: cfg.name.clone(),
+                genesis: None,
+            };
+            write_frame(&mut send, &wire::encode(&Frame::Hello(Box::new(hello)))).await?;
+            let reply = read_frame(&mut recv).await?;
+            conn.close(0u32.into(), b"bootstrapped");
+            match wire::decode(&reply)? {
+                Frame::Hello(h) => {
+                    check_hello(&h, cfg.protocol_version, &ticket.session)?;
+                    h.genesis.context("the peer sent no genesis")
+                }
+                Frame::Refuse(r) => Err(anyhow!("refused: {r}")),
+                _ => Err(anyhow!("the peer answered out of protocol")),
+            }
+        }
+        .await;
+        match r {
+            Ok(g) => {
+                let v = theta_crdt::log::verify_command(&g)
+                    .map_err(|e| anyhow!("the peer's genesis is invalid: {e}"))?;
+                if v.id() != ticket.session {
+                    bail!("the peer's genesis is not the ticket's session");
+                }
+                return Ok(g);
+            }
+            Err(e) => last = e.context(format!("peer {}", p.id.fmt_short())),
+        }
+    }
+    Err(last.context("could not reach any peer in the ticket"))
+}
+
+fn check_hello(h: &Hello, protocol: u16, session: &CommandId) -> Result<()> {
+    if h.protocol != protocol {
+        bail!(
+            "protocol version mismatch: this peer speaks {protocol}, the other {}",
+            h.protocol
+        );
+    }
+    if h.schema_hash != schema_hash() {
+        bail!("schema mismatch: the peers run incompatible builds");
+    }
+    if h.session != *session {
+        bail!("the peer is in another session");
+    }
+    Ok(())
+}
+
+async fn write_frame(s: &mut SendStream, frame: &[u8]) -> Result<()> {
+    s.write_all(&(frame.len() as u32).to_le_bytes()).await?;
+    s.write_all(frame).await?;
+    Ok(())
+}
+
+async fn read_frame(r: &mut RecvStream) -> Result<Vec<u8>> {
+    let mut len = [0u8; 4];
+    r.read_exact(&mut len).await?;
+    let len = u32::from_le_bytes(len) as usize;
+    if len > MAX_FRAME_BYTES {
+        bail!("a {len}-byte frame (at most {MAX_FRAME_BYTES})");
+    }
+    let mut buf = vec![0u8; len];
+    r.read_exact(&mut buf).await?;
+    Ok(buf)
+}
+
+impl Inner {
+    fn my_hello(&self, features: u64) -> Hello {
+        let peers = {
+            let known = lock(&self.known);
+            lock(&self.peers)
+                .keys()
+                .filter_map(|id| known.get(id).cloned())
+                .take(wire::MAX_HELLO_PEERS)
+                .collect()
+        };
+        Hello {
+            protocol: self.cfg.protocol_version,
+            schema_hash: schema_hash(),
+            session: self.session_id,
+            features,
+            dictionary: 0,
+            invite: *lock(&self.invite),
+            incarnation: self.incarnation,
+            peers,
+            name: self.cfg.name.clone(),
+            genesis: Some(self.genesis.clone()),
+        }
+    }
+
+    fn emit(&self, e: NodeEvent) {
+        let _ = self.events.send(e);
+    }
+
+    fn ban(&self, id: EndpointId, reason: String) {
+        lock(&self.banned).insert(id);
+        lock(&self.known).remove(&id);
+        if let Some(p) = lock(&self.peers).remove(&id) {
+            p.conn.close(3u32.into(), reason.as_bytes());
+        }
+        self.emit(NodeEvent::Banned { id, reason });
+    }
+
+    fn learn(&self, addr: EndpointAddr) -> bool {
+        if addr.id == self.me || lock(&self.banned).contains(&addr.id) || addr.is_empty() {
+            return false;
+        }
+        self.lookup.add_endpoint_info(addr.clone());
+        lock(&self.known).insert(addr.id, addr.clone());
+        !lock(&self.peers).contains_key(&addr.id)
+    }
+
+    fn resync_all(&self) {
+        for p in lock(&self.peers).values() {
+            let _ = p.ctl.send(PeerCmd::Resync);
+        }
+    }
+
+    fn heads_digest(&self) -> (u64, u64) {
+        let s = lock(&self.session);
+        let log = s.replica().log();
+        let mut h = blake3::Hasher::new();
+        for id in log.heads() {
+            h.update(&id.0);
+        }
+        let d = h.finalize();
+        let mut p = [0u8; 8];
+        p.copy_from_slice(&d.as_bytes()[..8]);
+        (log.len() as u64, u64::from_le_bytes(p))
+    }
+
+    /// Verifies and saves a batch from `from`; bans it for invalid bytes or signatures. Returns
+    /// the missing dependencies to ask for, or `None` if the peer was banned.
+    fn take_batch(&self, from: Option<EndpointId>, commands: &[&[u8]]) -> Option<Vec<CommandId>> {
+        let r = {
+            let mut s = lock(&self.session);
+            let r = s.receive_batch(commands);
+            let len = s.replica().log().len();
+            self.log_len.send_replace(len);
+            r
+        };
+        let batch = match r {
+            Ok(b) => b,
+            Err(e) => {
+                eprintln!("theta: saving received commands failed: {e:#}");
+                return Some(Vec::new());
+            }
+        };
+        let invalid = batch
+            .refused
+            .iter()
+            .find(|(_, e)| matches!(e, InsertError::Decode(_) | InsertError::Signature { .. }));
+        if let (Some((_, e)), Some(from)) = (invalid, from) {
+            self.ban(from, format!("sent an invalid command: {e}"));
+            return None;
+        }
+        Some(batch.missing)
+    }
+}
+
+async fn broadcast(inner: &Arc<Inner>, commands: &[Vec<u8>]) {
+    let tx = inner.gossip_tx.lock().await;
+    let Some(tx) = tx.as_ref() else { return };
+    for chunk in commands.chunks(GOSSIP_BATCH) {
+        let raw = wire::join_commands(chunk.iter().map(|c| &c[..]));
+        let (dictionary, raw_len, data) = codec::compress(&raw);
+        let frame = wire::encode(&Frame::Commands(GossipCommands {
+            origin: *inner.me.as_bytes(),
+            dictionary,
+            raw_len,
+            data,
+        }));
+        if frame.len() > GOSSIP_MAX_MESSAGE {
+            // Too large for gossip (an oversized broadcast is dropped silently and stalls the
+            // link): peers fetch it by sync instead.
+            inner.resync_all();
+            continue;
+        }
+        inner
+            .gossip_bytes_sent
+            .fetch_add(frame.len(), Ordering::Relaxed);
+        if let Err(e) = tx.broadcast(frame.into()).await {
+            eprintln!("theta: gossip broadcast failed: {e}");
+        }
+    }
+}
+
+async fn gossip_loop(inner: Arc<Inner>, mut rx: iroh_gossip::api::GossipReceiver) {
+    while let Some(ev) = rx.next().await {
+        let ev = match ev {
+            Ok(ev) => ev,
+            Err(e) => {
+                eprintln!("theta: gossip stopped: {e}");
+                break;
+            }
+        };
+        match ev {
+            GossipEvent::Received(msg) => {
+                let from = msg.delivered_from;
+                // Only a message that came straight from its origin can be held against the
+                // sender: gossip forwards before anyone validates.
+                let direct = msg.scope.is_direct();
+                let blame = direct.then_some(from);
+                let frame = match wire::decode(&msg.content) {
+                    Ok(f) => f,
+                    Err(e) => {
+                        if let Some(b) = blame {
+                            inner.ban(b, format!("sent a malformed gossip frame: {e:#}"));
+                        }
+                        continue;
+                    }
+                };
+                match frame {
+                    Frame::Commands(c) => {
+                        if direct && c.origin != *from.as_bytes() {
+                            inner.ban(from, "gossip origin does not match its sender".into());
+                            continue;
+                        }
+                        let raw = match codec::decompress(c.dictionary, c.raw_len, &c.data) {
+                            Ok(r) => r,
+                            Err(e) => {
+                                if let Some(b) = blame {
+                                    inner.ban(b, format!("sent a bad batch: {e:#}"));
+                                }
+                                continue;
+                            }
+                        };
+                        let cmds = match wire::split_commands(&raw) {
+                            Ok(c) => c,
+                            Err(e) => {
+                                if let Some(b) = blame {
+                                    inner.ban(b, format!("sent a bad batch: {e:#}"));
+                                }
+                                continue;
+                            }
+                        };
+                        if let Some(missing) = inner.take_batch(blame, &cmds)
+                            && !missing.is_empty()
+                        {
+                            // Ask the peer it came from (or anyone) for what it builds on.
+                            let peers = lock(&inner.peers);
+                            match peers.get(&from) {
+                                Some(p) => {
+                                    let _ = p.ctl.send(PeerCmd::Resync);
+                                }
+                                None => {
+                                    drop(peers);
+                                    inner.resync_all();
+                                }
+                            }
+                        }
+                    }
+                    Frame::Announce(addr) => {
+                        if inner.learn(addr.clone()) {
+                            spawn_dial(inner.clone(), addr);
+                        }
+                    }
+                    _ => {
+                        if let Some(b) = blame {
+                            inner.ban(b, "sent a frame that does not belong on gossip".into());
+                        }
+                    }
+                }
+            }
+            GossipEvent::NeighborUp(id) => {
+                let known = lock(&inner.known).get(&id).cloned();
+                let connected = lock(&inner.peers).contains_key(&id);
+                if !connected && id != inner.me {
+                    spawn_dial(
+                        inner.clone(),
+                        known.unwrap_or_else(|| EndpointAddr::new(id)),
+                    );
+                }
+            }
+            GossipEvent::NeighborDown(_) => {}
+            GossipEvent::Lagged => inner.resync_all(),
+        }
+    }
+}
+
+/// Announces this peer on the topic now and then, so peers that missed it still find it.
+async fn announce_loop(inner: Arc<Inner>) {
+    let mut every = Duration::from_millis(200);
+    loop {
+        let frame = wire::encode(&Frame::Announce(addr_of(
+            &inner.endpoint,
+            inner.cfg.relay_only,
+        )));
+        if let Some(tx) = inner.gossip_tx.lock().await.as_ref() {
+            let _ = tx.broadcast(frame.into()).await;
+        }
+        tokio::time::sleep(every).await;
+        every = (every * 2).min(Duration::from_secs(5));
+    }
+}
+
+fn spawn_dial(inner: Arc<Inner>, addr: EndpointAddr) {
+    if !lock(&inner.dialing).insert(addr.id) {
+        return;
+    }
+    tokio::spawn(async move {
+        let id = addr.id;
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            if lock(&inner.banned).contains(&id) || inner.endpoint.is_closed() {
+                break;
+            }
+            if lock(&inner.peers).contains_key(&id) {
+                break;
+            }
+            let addr = lock(&inner.known).get(&id).cloned().unwrap_or(addr.clone());
+            match dial(inner.clone(), addr).await {
+                Ok(DialEnd::Refused) => break,
+                Ok(DialEnd::Connected) => {
+                    backoff = Duration::from_millis(100);
+                }
+                Err(_) => {}
+            }
+            if !lock(&inner.known).contains_key(&id) {
+                break;
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_secs(3));
+        }
+        lock(&inner.dialing).remove(&id);
+    });
+}
+
+enum DialEnd {
+    /// The connection ran and ended (dial again).
+    Connected,
+    /// The peer refused the handshake (do not dial again).
+    Refused,
+}
+
+async fn dial(inner: Arc<Inner>, addr: EndpointAddr) -> Result<DialEnd> {
+    let id = addr.id;
+    let conn = tokio::time::timeout(Duration::from_secs(5), inner.endpoint.connect(addr, ALPN))
+        .await
+        .map_err(|_| anyhow!("connect timed out"))??;
+    let (mut send, mut recv) = conn.open_bi().await?;
+    write_frame(
+        &mut send,
+        &wire::encode(&Frame::Hello(Box::new(inner.my_hello(FEATURES)))),
+    )
+    .await?;
+    let reply = read_frame(&mut recv).await?;
+    let hello = match wire::decode(&reply) {
+        Ok(Frame::Hello(h)) => h,
+        Ok(Frame::Refuse(reason)) => {
+            inner.emit(NodeEvent::Refused { id, reason });
+            return Ok(DialEnd::Refused);
+        }
+        Ok(_) | Err(_) => {
+            inner.ban(id, "answered the handshake out of protocol".into());
+            return Ok(DialEnd::Refused);
+        }
+    };
+    if let Err(e) = check_hello(&hello, inner.cfg.protocol_version, &inner.session_id) {
+        let reason = format!("{e:#}");
+        inner.emit(NodeEvent::Refused {
+            id,
+            reason: reason.clone(),
+        });
+        conn.close(1u32.into(), reason.as_bytes());
+        return Ok(DialEnd::Refused);
+    }
+    run_connection(inner, conn, send, recv, *hello, true).await;
+    Ok(DialEnd::Connected)
+}
+
+#[derive(Clone)]
+struct Handler(Arc<Inner>);
+
+impl std::fmt::Debug for Handler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Handler")
+    }
+}
+
+impl ProtocolHandler for Handler {
+    async fn accept(&self, conn: Connection) -> Result<(), AcceptError> {
+        let inner = self.0.clone();
+        let id = conn.remote_id();
+        let r: Result<()> = async {
+            let (mut send, mut recv) = conn.accept_bi().await?;
+            let first = tokio::time::timeout(Duration::from_secs(5), read_frame(&mut recv))
+                .await
+                .map_err(|_| anyhow!("no hello within 5 s"))??;
+            let hello = match wire::decode(&first) {
+                Ok(Frame::Hello(h)) => h,
+                _ => {
+                    inner.ban(id, "opened without a valid hello".into());
+                    return Ok(());
+                }
+            };
+            let mut problem = check_hello(&hello, inner.cfg.protocol_version, &inner.session_id)
+                .err()
+                .map(|e| format!("{e:#}"));
+            if problem.is_none()
+                && let Some(inv) = &hello.invite
+            {
+                let member = lock(&inner.session)
+                    .replica()
+                    .scene()
+                    .role(&theta_crdt::ids::AuthorId(*id.as_bytes()))
+                    .is_some();
+                if !member && inv.check_expiry(unix_ms()).is_err() {
+                    problem = Some("the invite expired; ask for a new ticket".into());
+                }
+            }
+            if let Some(reason) = problem {
+                let _ = write_frame(&mut send, &wire::encode(&Frame::Refuse(reason.clone()))).await;
+                let _ = send.finish();
+                inner.emit(NodeEvent::Refused {
+                    id,
+                    reason: reason.clone(),
+                });
+                // Give the refusal time to arrive before the close.
+                let _ = tokio::time::timeout(Duration::from_secs(2), conn.closed()).await;
+                conn.close(1u32.into(), reason.as_bytes());
+                return Ok(());
+            }
+            let features = hello.features & FEATURE_BOOTSTRAP_ONLY;
+            write_frame(
+                &mut send,
+                &wire::encode(&Frame::Hello(Box::new(inner.my_hello(FEATURES)))),
+            )
+            .await?;
+            if features != 0 {
+                let _ = tokio::time::timeout(Duration::from_secs(5), conn.closed()).await;
+                return Ok(());
+            }
+            run_connection(inner, conn, send, recv, *hello, false).await;
+            Ok(())
+        }
+        .await;
+        if let Err(e) = r {
+            eprintln!("theta: connection from {}: {e:#}", id.fmt_short());
+        }
+        Ok(())
+    }
+}
+
+/// Registers a connection after its handshake (or refuses it as a duplicate) and serves it until
+/// it closes.
+async fn run_connection(
+    inner: Arc<Inner>,
+    conn: Connection,
+    send: SendStream,
+    mut recv: RecvStream,
+    hello: Hello,
+    i_dialed: bool,
+) {
+    let id = conn.remote_id();
+    let dialer = if i_dialed { inner.me } else { id };
+    let serial = inner.serial.fetch_add(1, Ordering::Relaxed);
+    let (ctl_tx, mut ctl_rx) = mpsc::unbounded_channel();
+    let stats = Arc::new(Mutex::new(PeerStats::default()));
+    {
+        let mut peers = lock(&inner.peers);
+        if let Some(old) = peers.get(&id) {
+            let replace = old.incarnation != hello.incarnation
+                || old.conn.close_reason().is_some()
+                || dialer == inner.me.min(id);
+            if !replace {
+                conn.close(0u32.into(), b"duplicate connection");
+                return;
+            }
+            old.conn
+                .close(0u32.into(), b"replaced by a newer connection");
+        }
+        peers.insert(
+            id,
+            PeerHandle {
+                conn: conn.clone(),
+                ctl: ctl_tx.clone(),
+                incarnation: hello.incarnation,
+                serial,
+                name: hello.name.clone(),
+                stats: stats.clone(),
+            },
+        );
+    }
+    for p in hello.peers {
+        if inner.learn(p.clone()) {
+            spawn_dial(inner.clone(), p);
+        }
+    }
+    if let Some(known) = lock(&inner.known).get(&id).cloned() {
+        inner.lookup.add_endpoint_info(known);
+    } else {
+        // Its announcement will say how to reach it; until then the endpoint knows its paths.
+        lock(&inner.known).insert(id, EndpointAddr::new(id));
+    }
+    inner.emit(NodeEvent::PeerUp {
+        id,
+        name: hello.name.clone(),
+    });
+
+    // Writer: frames from a channel onto the control stream.
+    let (out_tx, mut out_rx) = mpsc::channel::<Vec<u8>>(MAX_QUEUED_FRAMES);
+    let writer = tokio::spawn(async move {
+        let mut send = send;
+        while let Some(f) = out_rx.recv().await {
+            if write_frame(&mut send, &f).await.is_err() {
+                break;
+            }
+        }
+    });
+    let datagrams = tokio::spawn(datagram_loop(
+        inner.clone(),
+        conn.clone(),
+        ctl_tx.clone(),
+        stats,
+    ));
+    let unis = tokio::spawn(uni_loop(inner.clone(), conn.clone()));
+
+    let send_frame = |f: Frame| {
+        let out = out_tx.clone();
+        async move { out.send(wire::encode(&f)).await.is_ok() }
+    };
+    let mut reason = String::from("closed");
+    let start_sync = |inner: &Inner| -> Option<(SyncSession, Message)> {
+        let s = lock(&inner.session);
+        SyncSession::start(s.replica().log(), DEFAULT_BATCH_BYTES)
+    };
+    let Some((mut sync, summary)) = start_sync(&inner) else {
+        return;
+    };
+    let mut ok = send_frame(Frame::Sync(encode_sync(&summary))).await;
+    while ok {
+        tokio::select! {
+            f = read_frame(&mut recv) => {
+                let f = match f {
+                    Ok(f) => f,
+                    Err(e) => { reason = format!("{e:#}"); break; }
+                };
+                let frame = match wire::decode(&f) {
+                    Ok(Frame::Sync(m)) => m,
+                    Ok(Frame::Refuse(r)) => { reason = format!("refused: {r}"); break; }
+                    Ok(_) => { inner.ban(id, "sent a frame that does not belong on the control stream".into()); reason = "banned".into(); break; }
+                    Err(e) => { inner.ban(id, format!("sent a malformed frame: {e:#}")); reason = "banned".into(); break; }
+                };
+                let msg = match decode_sync(&frame) {
+                    Ok(m) => m,
+                    Err(e) => { inner.ban(id, format!("sent a malformed sync message: {e}")); reason = "banned".into(); break; }
+                };
+                match &msg {
+                    Message::Commands { commands, .. } => {
+                        let refs: Vec<&[u8]> = commands.iter().map(|c| &c[..]).collect();
+                        match inner.take_batch(Some(id), &refs) {
+                            None => { reason = "banned".into(); break; }
+                            Some(missing) => {
+                                if let Some(w) = sync.want(&missing) {
+                                    ok = send_frame(Frame::Sync(encode_sync(&w))).await;
+                                }
+                            }
+                        }
+                    }
+                    _ => {
+                        let r = {
+                            let s = lock(&inner.session);
+                            sync.handle(s.replica().log(), &msg)
+                        };
+                        if let Err(e) = r {
+                            inner.ban(id, format!("sync: {e}"));
+                            reason = "banned".into();
+                            break;
+                        }
+                        while let Some(m) = sync.poll() {
+                            ok = send_frame(Frame::Sync(encode_sync(&m))).await;
+                            if !ok { break; }
+                        }
+                    }
+                }
+            }
+            c = ctl_rx.recv() => {
+                match c {
+                    Some(PeerCmd::Resync) => {
+                        if let Some((s, summary)) = start_sync(&inner) {
+                            sync = s;
+                            ok = send_frame(Frame::Sync(encode_sync(&summary))).await;
+                        }
+                    }
+                    None => break,
+                }
+            }
+        }
+    }
+    writer.abort();
+    datagrams.abort();
+    unis.abort();
+    if let Some(r) = conn.close_reason() {
+        reason = r.to_string();
+    }
+    let mine = {
+        let mut peers = lock(&inner.peers);
+        if peers.get(&id).is_some_and(|p| p.serial == serial) {
+            peers.remove(&id);
+            true
+        } else {
+            false
+        }
+    };
+    conn.close(0u32.into(), b"bye");
+    if mine {
+        inner.emit(NodeEvent::PeerDown { id, reason });
+        // Dial it again while it is known (it may come back; a ban or refusal forgets it).
+        let addr = lock(&inner.known).get(&id).cloned();
+        if let Some(addr) = addr {
+            spawn_dial(inner, addr);
+        }
+    }
+}
+
+/// Reads one-shot streams a peer opens (injected batches from tests of hostile peers use them;
+/// any frame on them is held to the same rules as the control stream).
+async fn uni_loop(inner: Arc<Inner>, conn: Connection) {
+    let id = conn.remote_id();
+    while let Ok(mut r) = conn.accept_uni().await {
+        let Ok(f) = read_frame(&mut r).await else {
+            continue;
+        };
+        let msg = match wire::decode(&f) {
+            Ok(Frame::Sync(m)) => decode_sync(&m).ok(),
+            _ => None,
+        };
+        match msg {
+            Some(Message::Commands { commands, .. }) => {
+                let refs: Vec<&[u8]> = commands.iter().map(|c| &c[..]).collect();
+                if inner.take_batch(Some(id), &refs).is_none() {
+                    break;
+                }
+            }
+            _ => {
+                inner.ban(id, "sent a malformed frame".into());
+                break;
+            }
+        }
+    }
+}
+
+async fn datagram_loop(
+    inner: Arc<Inner>,
+    conn: Connection,
+    ctl: mpsc::UnboundedSender<PeerCmd>,
+    stats: Arc<Mutex<PeerStats>>,
+) {
+    let id = conn.remote_id();
+    let mut ticker = tokio::time::interval(PING_EVERY);
+    let mut seq = 0u32;
+    let mut mismatches = 0u32;
+    let mut window = Instant::now();
+    let mut in_window = 0u32;
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {
+                seq = seq.wrapping_add(1);
+                let (log_len, heads_digest) = inner.heads_digest();
+                let f = wire::encode(&Frame::Ping {
+                    seq,
+                    sent_us: inner.started.elapsed().as_micros() as u64,
+                    log_len,
+                    heads_digest,
+                });
+                if conn.send_datagram(f.into()).is_err() {
+                    break;
+                }
+                lock(&stats).pings += 1;
+            }
+            d = conn.read_datagram() => {
+                let Ok(d) = d else { break };
+                if window.elapsed() > Duration::from_secs(1) {
+                    window = Instant::now();
+                    in_window = 0;
+                }
+                in_window += 1;
+                if in_window > MAX_DATAGRAMS_PER_S {
+                    continue;
+                }
+                match wire::decode(&d) {
+                    Ok(Frame::Ping { seq, sent_us, log_len, heads_digest }) => {
+                        let _ = conn.send_datagram(wire::encode(&Frame::Pong { seq, sent_us }).into());
+                        let mine = inner.heads_digest();
+                        if mine != (log_len, heads_digest) {
+                            mismatches += 1;
+                            if mismatches >= MISMATCHES_BEFORE_SYNC {
+                                mismatches = 0;
+                                let _ = ctl.send(PeerCmd::Resync);
+                            }
+                        } else {
+                            mismatches = 0;
+                        }
+                    }
+                    Ok(Frame::Pong { sent_us, .. }) => {
+                        let now = inner.started.elapsed().as_micros() as u64;
+                        let rtt = now.saturating_sub(sent_us);
+                        let mut s = lock(&stats);
+                        if s.pongs == 0 {
+                            s.rtt_us = rtt;
+                            s.jitter_us = rtt / 2;
+                        } else {
+                            // RFC 6298-style smoothing.
+                            let dev = s.rtt_us.abs_diff(rtt);
+                            s.jitter_us = (3 * s.jitter_us + dev) / 4;
+                            s.rtt_us = (7 * s.rtt_us + rtt) / 8;
+                        }
+                        s.pongs += 1;
+                    }
+                    _ => {
+                        inner.ban(id, "sent a malformed datagram".into());
+                        break;
+                    }
+                }
+            }
+        }
+    }
+}
