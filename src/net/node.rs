@@ -534,13 +534,24 @@ impl Node {
         })
     }
 
-    /// Closes every connection and the endpoint, and saves a checkpoint.
+    /// Saves a checkpoint, then closes every connection and the endpoint. Each network step is
+    /// bounded in time: leaving never hangs on a peer that does not answer.
     pub async fn shutdown(self) -> Result<()> {
-        let _ = self.gossip.shutdown().await;
-        let _ = self.router.shutdown().await;
-        self.inner.endpoint.close().await;
-        let mut s = lock(&self.inner.session);
-        s.checkpoint()
+        let saved = lock(&self.inner.session).checkpoint();
+        // Forget the peers first, so nothing dials them again while closing.
+        lock(&self.inner.known).clear();
+        let conns: Vec<Connection> = lock(&self.inner.peers)
+            .drain()
+            .map(|(_, p)| p.conn)
+            .collect();
+        for c in conns {
+            c.close(0u32.into(), b"leaving");
+        }
+        let step = Duration::from_secs(2);
+        let _ = tokio::time::timeout(step, self.gossip.shutdown()).await;
+        let _ = tokio::time::timeout(step, self.router.shutdown()).await;
+        let _ = tokio::time::timeout(step, self.inner.endpoint.close()).await;
+        saved
     }
 }
 

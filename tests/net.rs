@@ -1,0 +1,462 @@
+//! Networked sessions with real `theta` processes over real QUIC on loopback.
+//!
+//! Every test re-runs itself inside a new network namespace that has only a loopback interface
+//! (`unshare -n`), so nothing can reach the internet even by mistake; each process gets its own
+//! temporary home directory. Tests wait on the lines processes print, never on sleeps.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+const NETNS_ENV: &str = "THETA_TEST_IN_NETNS";
+
+/// Runs the calling test again inside a fresh network namespace with only loopback up; returns
+/// true if the caller is already inside one (and should run its body).
+fn in_loopback_netns(test: &str) -> bool {
+    if std::env::var_os(NETNS_ENV).is_some() {
+        return true;
+    }
+    let root = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .map(|l| l.split_whitespace().nth(1) == Some("0"))
+        })
+        .unwrap_or(false);
+    let exe = std::env::current_exe().unwrap();
+    let status = Command::new("unshare")
+        .arg(if root { "-n" } else { "-rn" })
+        .args(["--", "sh", "-c", "ip link set lo up && exec \"$0\" \"$@\""])
+        .arg(&exe)
+        .args(["--exact", test, "--nocapture", "--test-threads=1"])
+        .env(NETNS_ENV, "1")
+        .status()
+        .expect("unshare (util-linux) and ip (iproute2) are needed for network tests");
+    assert!(
+        status.success(),
+        "{test} failed inside its network namespace"
+    );
+    false
+}
+
+struct Peer {
+    name: String,
+    child: Child,
+    stdin: Option<ChildStdin>,
+    lines: mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+fn theta() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_theta"))
+}
+
+impl Peer {
+    fn start(name: &str, home: &Path, args: &[&str]) -> Peer {
+        std::fs::create_dir_all(home).unwrap();
+        let mut child = theta()
+            .args(args)
+            .args(["--local", "--bind", "127.0.0.1:0", "--display-name", name])
+            .env("HOME", home)
+            .env_remove("XDG_DATA_HOME")
+            .env("XDG_RUNTIME_DIR", home)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let out = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for l in BufReader::new(out).lines() {
+                let Ok(l) = l else { break };
+                if tx.send(l).is_err() {
+                    break;
+                }
+            }
+        });
+        Peer {
+            name: name.to_owned(),
+            stdin: child.stdin.take(),
+            child,
+            lines: rx,
+            seen: Vec::new(),
+        }
+    }
+
+    fn host(name: &str, root: &Path) -> Peer {
+        let home = root.join(name);
+        let file = home.join("s.theta");
+        std::fs::create_dir_all(&home).unwrap();
+        Peer::start(name, &home, &["host", file.to_str().unwrap()])
+    }
+
+    fn join(name: &str, root: &Path, ticket: &str) -> Peer {
+        let home = root.join(name);
+        let file = home.join("s.theta");
+        std::fs::create_dir_all(&home).unwrap();
+        Peer::start(
+            name,
+            &home,
+            &["join", ticket, "--file", file.to_str().unwrap()],
+        )
+    }
+
+    fn send(&mut self, line: &str) {
+        let s = self.stdin.as_mut().expect("stdin open");
+        writeln!(s, "{line}").unwrap();
+        s.flush().unwrap();
+    }
+
+    /// The next line starting with `prefix` (other lines are kept in the transcript); fails on
+    /// an `error` line or after `timeout`.
+    fn expect(&mut self, prefix: &str, timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(l) => {
+                    self.seen.push(l.clone());
+                    if l.starts_with(prefix) {
+                        return l;
+                    }
+                    assert!(
+                        !l.starts_with("error"),
+                        "{}: {l}\ntranscript:\n{}",
+                        self.name,
+                        self.seen.join("\n")
+                    );
+                }
+                Err(_) => panic!(
+                    "{}: no line starting {prefix:?} within {timeout:?}\ntranscript:\n{}",
+                    self.name,
+                    self.seen.join("\n")
+                ),
+            }
+        }
+    }
+
+    fn ask(&mut self, cmd: &str, prefix: &str) -> String {
+        self.send(cmd);
+        self.expect(prefix, Duration::from_secs(90))
+    }
+
+    fn ticket(&mut self) -> String {
+        self.expect("ticket ", Duration::from_secs(30))[7..].to_owned()
+    }
+
+    fn id(&mut self) -> String {
+        self.expect("id ", Duration::from_secs(30))[3..].to_owned()
+    }
+
+    /// `hash <state> <len>` once the log holds `len` commands.
+    fn settled_hash(&mut self, len: usize) -> String {
+        self.ask(&format!("wait-len {len} 90"), "len ");
+        self.ask("hash", "hash ")
+    }
+
+    fn kill(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    fn quit(self) {
+        quit_all(vec![self]);
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Asks every peer to quit at once, and waits for each to say goodbye and exit cleanly.
+fn quit_all(mut peers: Vec<Peer>) {
+    for p in &mut peers {
+        p.send("quit");
+    }
+    for mut p in peers {
+        p.expect("bye", Duration::from_secs(30));
+        drop(p.stdin.take());
+        assert!(
+            p.child.wait().unwrap().success(),
+            "{} exited with an error",
+            p.name
+        );
+    }
+}
+
+fn tmp() -> tempfile::TempDir {
+    tempfile::tempdir().unwrap()
+}
+
+/// Starts a host and `n` joiners on its ticket, all connected to each other.
+fn swarm(root: &Path, n: usize) -> Vec<Peer> {
+    let mut host = Peer::host("p0", root);
+    host.id();
+    let t = host.ticket();
+    let mut peers = vec![host];
+    for i in 1..=n {
+        let mut p = Peer::join(&format!("p{i}"), root, &t);
+        p.id();
+        peers.push(p);
+    }
+    let t0 = Instant::now();
+    for p in &mut peers {
+        p.ask(&format!("wait-peers {n} 90"), "peers ");
+    }
+    eprintln!("{} peers in a full mesh after {:?}", n + 1, t0.elapsed());
+    peers
+}
+
+fn all_equal(hashes: &[String]) {
+    assert!(
+        hashes.windows(2).all(|w| w[0] == w[1]),
+        "peers diverged: {hashes:#?}"
+    );
+}
+
+/// Everyone edits at once; the genesis, one invite redemption per joiner and every edit reach
+/// every peer, which all end with the same state hash.
+fn converge(n_joiners: usize, edits: usize) {
+    let dir = tmp();
+    let mut peers = swarm(dir.path(), n_joiners);
+    for (i, p) in peers.iter_mut().enumerate() {
+        p.send(&format!("edit random {edits} {}", 100 + i));
+    }
+    for p in peers.iter_mut() {
+        p.expect("edited", Duration::from_secs(90));
+    }
+    let total = 1 + n_joiners + (n_joiners + 1) * edits;
+    let t0 = Instant::now();
+    let hashes: Vec<String> = peers.iter_mut().map(|p| p.settled_hash(total)).collect();
+    eprintln!("converged on {total} commands after {:?}", t0.elapsed());
+    all_equal(&hashes);
+    assert!(hashes[0].ends_with(&format!(" {total}")), "{}", hashes[0]);
+    quit_all(peers);
+}
+
+#[test]
+fn three_peers_edit_concurrently_and_converge() {
+    if in_loopback_netns("three_peers_edit_concurrently_and_converge") {
+        converge(2, 40);
+    }
+}
+
+#[test]
+fn sixteen_peers_edit_concurrently_and_converge() {
+    if in_loopback_netns("sixteen_peers_edit_concurrently_and_converge") {
+        converge(15, 8);
+    }
+}
+
+#[test]
+fn killed_peer_catches_up_and_offline_edits_merge() {
+    if !in_loopback_netns("killed_peer_catches_up_and_offline_edits_merge") {
+        return;
+    }
+    let dir = tmp();
+    let mut peers = swarm(dir.path(), 2);
+    let ticket = {
+        let a = &mut peers[0];
+        a.ask("ticket", "ticket ")[7..].to_owned()
+    };
+    for (i, p) in peers.iter_mut().enumerate() {
+        p.ask(&format!("edit random 10 {i}"), "edited");
+    }
+    let mut total = 1 + 2 + 30;
+    for p in peers.iter_mut() {
+        p.settled_hash(total);
+    }
+    let c = peers.pop().unwrap();
+    let b = peers.pop().unwrap();
+    let mut a = peers.pop().unwrap();
+    // B dies mid-session; A edits on while it is gone.
+    b.kill();
+    a.ask("edit random 25 7", "edited");
+    total += 25;
+    // C leaves and edits offline: it resumes its file as a session nobody knows about.
+    c.quit();
+    let mut c = Peer::start(
+        "p2",
+        &dir.path().join("p2"),
+        &["host", dir.path().join("p2/s.theta").to_str().unwrap()],
+    );
+    c.ask("edit random 15 8", "edited");
+    total += 15;
+    c.quit();
+    // Both come back from their files; everyone converges.
+    let mut b = Peer::join("p1", dir.path(), &ticket);
+    let mut c = Peer::join("p2", dir.path(), &ticket);
+    let hashes = vec![
+        a.settled_hash(total),
+        b.settled_hash(total),
+        c.settled_hash(total),
+    ];
+    all_equal(&hashes);
+    // And the session goes on live.
+    b.ask("edit random 5 9", "edited");
+    total += 5;
+    let hashes = vec![
+        a.settled_hash(total),
+        b.settled_hash(total),
+        c.settled_hash(total),
+    ];
+    all_equal(&hashes);
+    quit_all(vec![a, b, c]);
+}
+
+#[test]
+fn host_killed_others_go_on_and_a_newcomer_joins_through_them() {
+    if !in_loopback_netns("host_killed_others_go_on_and_a_newcomer_joins_through_them") {
+        return;
+    }
+    let dir = tmp();
+    let mut peers = swarm(dir.path(), 2);
+    let mut c = peers.pop().unwrap();
+    let mut b = peers.pop().unwrap();
+    let a = peers.pop().unwrap();
+    a.kill();
+    b.ask("edit random 10 1", "edited");
+    c.ask("edit random 10 2", "edited");
+    let mut total = 1 + 2 + 20;
+    let t = b.ask("ticket", "ticket ")[7..].to_owned();
+    let mut d = Peer::join("p3", dir.path(), &t);
+    d.id();
+    // The newcomer redeems the invite the ticket passed on, then edits.
+    total += 1;
+    d.settled_hash(total);
+    d.ask("edit random 5 3", "edited");
+    total += 5;
+    let hashes = vec![
+        b.settled_hash(total),
+        c.settled_hash(total),
+        d.settled_hash(total),
+    ];
+    all_equal(&hashes);
+    quit_all(vec![b, c, d]);
+}
+
+#[test]
+fn a_view_only_invite_cannot_edit() {
+    if !in_loopback_netns("a_view_only_invite_cannot_edit") {
+        return;
+    }
+    let dir = tmp();
+    let mut a = Peer::host("p0", dir.path());
+    a.ticket();
+    let t = a.ask("ticket viewer", "ticket ")[7..].to_owned();
+    a.ask("edit random 10 1", "edited");
+    let mut v = Peer::join("viewer", dir.path(), &t);
+    v.id();
+    let before = v.settled_hash(1 + 10 + 1);
+    // The CLI refuses with a clear message.
+    v.send("edit random 1 5");
+    let err = v.expect("error", Duration::from_secs(30));
+    assert!(err.contains("viewer"), "{err}");
+    // A crafted edit is kept by everyone and folds to nothing.
+    v.ask("inject unauthorized", "injected");
+    let after_a = a.settled_hash(1 + 10 + 2);
+    let after_v = v.settled_hash(1 + 10 + 2);
+    assert_eq!(after_a, after_v);
+    let state = |h: &str| h.split_whitespace().nth(1).unwrap().to_owned();
+    assert_eq!(state(&after_a), state(&before));
+    a.quit();
+    v.quit();
+}
+
+#[test]
+fn version_mismatch_and_expired_tickets_are_refused() {
+    if !in_loopback_netns("version_mismatch_and_expired_tickets_are_refused") {
+        return;
+    }
+    let dir = tmp();
+    let mut a = Peer::host("p0", dir.path());
+    let t = a.ticket();
+    // Another protocol version: both sides say why.
+    let home = dir.path().join("old");
+    std::fs::create_dir_all(&home).unwrap();
+    let out = theta()
+        .args(["join", &t, "--local", "--bind", "127.0.0.1:0"])
+        .args(["--protocol-version", "2"])
+        .env("HOME", &home)
+        .env("XDG_RUNTIME_DIR", &home)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("protocol version mismatch"), "{err}");
+    let refused = a.expect("refused", Duration::from_secs(30));
+    assert!(refused.contains("protocol version mismatch"), "{refused}");
+    // An expired invite.
+    let expired = a.ask("ticket editor 0", "ticket ")[7..].to_owned();
+    let out = theta()
+        .args(["join", &expired, "--local"])
+        .env("HOME", &home)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("expired"), "{err}");
+    // A malformed and a truncated ticket.
+    for bad in ["thetanotbase32!!", &t[..t.len() / 2], "hello"] {
+        let out = theta()
+            .args(["join", bad, "--local"])
+            .env("HOME", &home)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("ticket"), "{bad}: {err}");
+    }
+    a.quit();
+}
+
+#[test]
+fn a_peer_injecting_forged_or_malformed_commands_is_disconnected() {
+    if !in_loopback_netns("a_peer_injecting_forged_or_malformed_commands_is_disconnected") {
+        return;
+    }
+    for what in ["forged", "malformed"] {
+        let dir = tmp();
+        let mut peers = swarm(dir.path(), 2);
+        for (i, p) in peers.iter_mut().enumerate() {
+            p.ask(&format!("edit random 5 {i}"), "edited");
+        }
+        let total = 1 + 2 + 15;
+        let before: Vec<String> = peers.iter_mut().map(|p| p.settled_hash(total)).collect();
+        all_equal(&before);
+        let mut bad = peers.pop().unwrap();
+        let bad_id = bad
+            .seen
+            .iter()
+            .find_map(|l| l.strip_prefix("id "))
+            .unwrap()
+            .to_owned();
+        bad.ask(&format!("inject {what}"), "injected");
+        for p in peers.iter_mut() {
+            let l = p.expect(&format!("banned {bad_id}"), Duration::from_secs(30));
+            assert!(l.contains("invalid command"), "{l}");
+        }
+        // The others' state is unchanged, and they still work together.
+        for (p, h) in peers.iter_mut().zip(&before) {
+            assert_eq!(&p.ask("hash", "hash "), h);
+        }
+        peers[0].ask("edit random 3 9", "edited");
+        let hashes: Vec<String> = peers
+            .iter_mut()
+            .map(|p| p.settled_hash(total + 3))
+            .collect();
+        all_equal(&hashes);
+        quit_all(peers);
+        bad.kill();
+    }
+}
