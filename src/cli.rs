@@ -76,6 +76,14 @@ enum Command {
         #[command(flatten)]
         net: NetArgs,
     },
+    /// Measure: `bench net` runs real peers on loopback in this process and prints latency and
+    /// throughput (see docs/PERFORMANCE.md).
+    #[cfg(feature = "net")]
+    Bench {
+        /// What to measure.
+        #[command(subcommand)]
+        what: BenchWhat,
+    },
     /// Join a session with a ticket someone printed; keeps it in FILE (default: in the data
     /// directory, named by the session id), and takes line commands on standard input.
     #[cfg(feature = "net")]
@@ -96,6 +104,24 @@ enum Command {
         /// The session's name.
         #[arg(long, default_value = "untitled")]
         name: String,
+    },
+}
+
+/// Benchmarks.
+#[cfg(feature = "net")]
+#[derive(Debug, Subcommand)]
+enum BenchWhat {
+    /// Append-to-applied latency and sustained throughput of a session on loopback.
+    Net {
+        /// Peers, the host included.
+        #[arg(long, default_value_t = 3)]
+        peers: usize,
+        /// Edits in the latency run (one at a time, round robin).
+        #[arg(long, default_value_t = 1000)]
+        commands: usize,
+        /// Edits per peer in the throughput run.
+        #[arg(long, default_value_t = 5000)]
+        burst: usize,
     },
 }
 
@@ -275,6 +301,27 @@ fn run(cli: Cli) -> Result<()> {
         #[cfg(feature = "net")]
         Some(Command::Host { file, name, net }) => {
             crate::live::run(crate::live::Launch::Host { file, name }, net.options())
+        }
+        #[cfg(feature = "net")]
+        Some(Command::Bench {
+            what:
+                BenchWhat::Net {
+                    peers,
+                    commands,
+                    burst,
+                },
+        }) => {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("starting the async runtime")?;
+            let report = rt.block_on(crate::net::bench::run(crate::net::bench::NetBench {
+                peers,
+                commands,
+                burst,
+            }))?;
+            println!("{report}");
+            Ok(())
         }
         #[cfg(feature = "net")]
         Some(Command::Join { ticket, file, net }) => {

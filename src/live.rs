@@ -13,7 +13,8 @@
 //! | `hash` | `hash <state hash> <commands in the log>` |
 //! | `wait-len <n> [timeout s]` | `len <n>` once the log holds at least n commands |
 //! | `wait-peers <n> [timeout s]` | `peers <n>` once n peers are connected |
-//! | `stats` | one `stats <id> …` line per peer, then `stats-end` |
+//! | `wait-heartbeats [timeout s]` | `heartbeats <n>` once every connected peer answered one |
+//! | `stats` | one `stats <id> <name> rtt_us=… jitter_us=… pings=… pongs=… packets_sent=… …` line per peer, then `stats-end` |
 //! | `quit` | `bye`, then the process exits (also on end of input) |
 //!
 //! An answer that fails is `error <reason>`. Tests of hostile peers also have `inject forged`,
@@ -269,6 +270,19 @@ async fn command(
                 }
                 if tokio::time::Instant::now() > deadline {
                     bail!("timeout: {n} peers connected, not {want}");
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+        ["wait-heartbeats", ..] => {
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(num(1, 60)?);
+            loop {
+                let peers = node.peers();
+                if !peers.is_empty() && peers.iter().all(|(_, _, s)| s.pongs > 0) {
+                    return Ok(Some(format!("heartbeats {}", peers.len())));
+                }
+                if tokio::time::Instant::now() > deadline {
+                    bail!("timeout: not every peer has answered a heartbeat");
                 }
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }

@@ -159,8 +159,19 @@ impl Session {
     pub fn receive_batch(&mut self, commands: &[&[u8]]) -> Result<Batch> {
         let mut out = Batch::default();
         let mut admitted_ids = Vec::new();
-        for (i, bytes) in commands.iter().enumerate() {
-            let v = match verify_command(bytes) {
+        // Large batches (catch-up) are checked with batch verification on all cores, under the
+        // same rule as one at a time.
+        let verified: Vec<_> = if commands.len() >= 16 {
+            let mut seed = [0u8; 32];
+            getrandom::getrandom(&mut seed).map_err(|e| anyhow!("randomness: {e}"))?;
+            let arcs: Vec<std::sync::Arc<[u8]>> =
+                commands.iter().map(|c| std::sync::Arc::from(*c)).collect();
+            theta_crdt::log::verify_commands_parallel(&arcs, seed)
+        } else {
+            commands.iter().map(|b| verify_command(b)).collect()
+        };
+        for (i, v) in verified.into_iter().enumerate() {
+            let v = match v {
                 Ok(v) => v,
                 Err(e) => {
                     out.refused.push((i, e));

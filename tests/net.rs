@@ -158,6 +158,19 @@ impl Peer {
         self.ask("hash", "hash ")
     }
 
+    /// One `stats` line per connected peer.
+    fn stats(&mut self) -> Vec<String> {
+        self.send("stats");
+        let mut out = Vec::new();
+        loop {
+            let l = self.expect("stats", Duration::from_secs(30));
+            if l == "stats-end" {
+                return out;
+            }
+            out.push(l);
+        }
+    }
+
     fn kill(mut self) {
         self.child.kill().unwrap();
         self.child.wait().unwrap();
@@ -238,6 +251,23 @@ fn converge(n_joiners: usize, edits: usize) {
     eprintln!("converged on {total} commands after {:?}", t0.elapsed());
     all_equal(&hashes);
     assert!(hashes[0].ends_with(&format!(" {total}")), "{}", hashes[0]);
+    // Heartbeats measured every link.
+    peers[0].ask("wait-heartbeats 60", "heartbeats ");
+    let stats = peers[0].stats();
+    assert_eq!(stats.len(), n_joiners, "{stats:#?}");
+    for l in &stats {
+        let field = |k: &str| -> u64 {
+            l.split_whitespace()
+                .find_map(|w| w.strip_prefix(k))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or_else(|| panic!("no {k} in {l}"))
+        };
+        assert!(field("pongs=") > 0 && field("rtt_us=") > 0, "{l}");
+        assert!(
+            field("bytes_sent=") > 0 && field("packets_received=") > 0,
+            "{l}"
+        );
+    }
     quit_all(peers);
 }
 

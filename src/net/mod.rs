@@ -13,6 +13,7 @@
 //! logged, and nothing it sent changes the log. Commands whose author lacks the role are kept and
 //! fold to nothing (see `theta_crdt::fold`), as every peer decides alike.
 
+pub mod bench;
 pub mod codec;
 mod node;
 pub mod ticket;

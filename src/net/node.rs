@@ -49,8 +49,9 @@ const FEATURE_BOOTSTRAP_ONLY: u64 = 1;
 const FEATURES: u64 = 0;
 /// Heartbeat period.
 const PING_EVERY: Duration = Duration::from_millis(500);
-/// Consecutive heartbeats showing a different log before a sync is asked for.
-const MISMATCHES_BEFORE_SYNC: u32 = 2;
+/// Consecutive heartbeats showing a different log, with neither log growing, before a sync is
+/// asked for.
+const MISMATCHES_BEFORE_SYNC: u32 = 1;
 /// Most commands in one gossip broadcast.
 const GOSSIP_BATCH: usize = 64;
 /// Most datagrams accepted from one peer per second (heartbeats, later presence).
@@ -1230,6 +1231,7 @@ async fn datagram_loop(
     let mut ticker = tokio::time::interval(PING_EVERY);
     let mut seq = 0u32;
     let mut mismatches = 0u32;
+    let mut last_seen: Option<(u64, u64)> = None;
     let mut window = Instant::now();
     let mut in_window = 0u32;
     loop {
@@ -1262,7 +1264,12 @@ async fn datagram_loop(
                     Ok(Frame::Ping { seq, sent_us, log_len, heads_digest }) => {
                         let _ = conn.send_datagram(wire::encode(&Frame::Pong { seq, sent_us }).into());
                         let mine = inner.heads_digest();
-                        if mine != (log_len, heads_digest) {
+                        // Only a difference that persists while neither log moves means gossip
+                        // missed something; during live traffic the logs differ briefly all the
+                        // time, and a sync then would only resend what is already on its way.
+                        let still = last_seen == Some((mine.0, log_len));
+                        last_seen = Some((mine.0, log_len));
+                        if mine != (log_len, heads_digest) && still {
                             mismatches += 1;
                             if mismatches >= MISMATCHES_BEFORE_SYNC {
                                 mismatches = 0;
