@@ -138,9 +138,12 @@ struct NetArgs {
     /// Bind to this socket address (default: all interfaces, any port).
     #[arg(long, value_name = "ADDR")]
     bind: Option<std::net::SocketAddr>,
-    /// Give out only relay addresses in tickets and announcements.
-    #[arg(long)]
+    /// Talk only through the relay (no direct connections at all); needs --relay.
+    #[arg(long, requires = "relay")]
     relay_only: bool,
+    /// Trust this certificate (DER file) for the relay, for a self-hosted relay with its own CA.
+    #[arg(long, value_name = "FILE", requires = "relay")]
+    relay_ca: Option<PathBuf>,
     /// The name others see.
     #[arg(long)]
     display_name: Option<String>,
@@ -157,6 +160,7 @@ impl NetArgs {
             relay: self.relay,
             bind: self.bind,
             relay_only: self.relay_only,
+            relay_ca: self.relay_ca,
             protocol_version: self.protocol_version,
             display_name: self.display_name,
         }

@@ -65,6 +65,8 @@ pub struct NetOptions {
     pub bind: Option<std::net::SocketAddr>,
     /// `--relay-only`.
     pub relay_only: bool,
+    /// `--relay-ca`.
+    pub relay_ca: Option<PathBuf>,
     /// `--protocol-version` (tests).
     pub protocol_version: Option<u16>,
     /// `--display-name`.
@@ -100,6 +102,10 @@ async fn run_async(launch: Launch, net: NetOptions) -> Result<()> {
         relay_only: net.relay_only,
         protocol_version: net.protocol_version.unwrap_or(crate::net::PROTOCOL_VERSION),
         name: net.display_name.unwrap_or_else(|| "peer".into()),
+        relay_ca: match &net.relay_ca {
+            Some(p) => Some(std::fs::read(p).with_context(|| format!("reading {}", p.display()))?),
+            None => None,
+        },
     };
     let (is_host, start) = match launch {
         Launch::Host { file, name } => {

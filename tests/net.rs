@@ -56,10 +56,15 @@ fn theta() -> Command {
 
 impl Peer {
     fn start(name: &str, home: &Path, args: &[&str]) -> Peer {
+        Peer::start_on(name, home, args, &["--local", "--bind", "127.0.0.1:0"])
+    }
+
+    fn start_on(name: &str, home: &Path, args: &[&str], net: &[&str]) -> Peer {
         std::fs::create_dir_all(home).unwrap();
         let mut child = theta()
             .args(args)
-            .args(["--local", "--bind", "127.0.0.1:0", "--display-name", name])
+            .args(net)
+            .args(["--display-name", name])
             .env("HOME", home)
             .env_remove("XDG_DATA_HOME")
             .env("XDG_RUNTIME_DIR", home)
@@ -489,4 +494,63 @@ fn a_peer_injecting_forged_or_malformed_commands_is_disconnected() {
         quit_all(peers);
         bad.kill();
     }
+}
+
+/// A real iroh relay server on loopback (a self-signed certificate that the peers are told to
+/// trust), and two peers that have no IP transport at all: everything between them goes through
+/// the relay, and they converge.
+#[test]
+fn two_peers_converge_through_a_relay_alone() {
+    if !in_loopback_netns("two_peers_converge_through_a_relay_alone") {
+        return;
+    }
+    use iroh_relay::server::{CertConfig, RelayConfig, Server, ServerConfig, TlsConfig, testing};
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (certs, tls) = testing::self_signed_tls_certs_and_config();
+    let server = rt.block_on(async {
+        let mut relay = RelayConfig::new((std::net::Ipv4Addr::LOCALHOST, 0));
+        relay.tls = Some(TlsConfig::new(
+            (std::net::Ipv4Addr::LOCALHOST, 0),
+            CertConfig::Manual { server_config: tls },
+        ));
+        let mut config = ServerConfig::default();
+        config.relay = Some(relay);
+        Server::spawn(config).await.unwrap()
+    });
+    let url = format!("https://{}", server.https_addr().unwrap());
+    let dir = tmp();
+    let ca = dir.path().join("relay-ca.der");
+    std::fs::write(&ca, certs[0].as_ref()).unwrap();
+    let net = [
+        "--relay",
+        url.as_str(),
+        "--relay-ca",
+        ca.to_str().unwrap(),
+        "--relay-only",
+    ];
+    let home_a = dir.path().join("a");
+    let file_a = home_a.join("s.theta");
+    let mut a = Peer::start_on("a", &home_a, &["host", file_a.to_str().unwrap()], &net);
+    a.id();
+    let t = a.ticket();
+    a.ask("edit random 10 1", "edited");
+    let home_b = dir.path().join("b");
+    let file_b = home_b.join("s.theta");
+    let mut b = Peer::start_on(
+        "b",
+        &home_b,
+        &["join", &t, "--file", file_b.to_str().unwrap()],
+        &net,
+    );
+    b.id();
+    b.ask("edit random 10 2", "edited");
+    let total = 1 + 10 + 1 + 10;
+    let hashes = vec![a.settled_hash(total), b.settled_hash(total)];
+    all_equal(&hashes);
+    quit_all(vec![a, b]);
+    drop(server);
 }

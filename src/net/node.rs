@@ -77,12 +77,16 @@ pub struct NodeConfig {
     pub mode: NetMode,
     /// Socket to bind (default: all interfaces, any port).
     pub bind: Option<SocketAddr>,
-    /// Give out only relay addresses in tickets and announcements (direct addresses withheld).
+    /// Talk only through the relay: no IP transport, so no direct address exists to give out or
+    /// to reach.
     pub relay_only: bool,
     /// Protocol version to speak (tests set another to check refusals).
     pub protocol_version: u16,
     /// Display name.
     pub name: String,
+    /// An extra root certificate (DER) to trust for the relay: a self-hosted relay with its own
+    /// certificate authority.
+    pub relay_ca: Option<Vec<u8>>,
 }
 
 impl Default for NodeConfig {
@@ -93,6 +97,7 @@ impl Default for NodeConfig {
             relay_only: false,
             protocol_version: PROTOCOL_VERSION,
             name: String::new(),
+            relay_ca: None,
         }
     }
 }
@@ -248,9 +253,11 @@ async fn bind_endpoint(
         .build();
     let mut b = match &cfg.mode {
         NetMode::Internet => Endpoint::builder(presets::N0),
+        // The net report's HTTPS probes go to the relay itself; without them an endpoint that
+        // has no QUIC path to the relay never picks it as its home.
         NetMode::Relay(url) => Endpoint::builder(presets::Minimal)
             .relay_mode(RelayMode::Custom(url.clone().into()))
-            .net_report_config(iroh::NetReportConfig::minimal()),
+            .net_report_config(iroh::NetReportConfig::default()),
         NetMode::Local => Endpoint::builder(presets::Minimal)
             .relay_mode(RelayMode::Disabled)
             .net_report_config(iroh::NetReportConfig::minimal()),
@@ -260,7 +267,16 @@ async fn bind_endpoint(
         .address_lookup(lookup)
         .transport_config(transport)
         .hooks(BanHook(banned));
-    if let Some(addr) = cfg.bind {
+    if let Some(der) = &cfg.relay_ca {
+        b = b.ca_tls_config(
+            iroh_relay::tls::CaTlsConfig::embedded()
+                .with_extra_roots([rustls_pki_types::CertificateDer::from(der.clone())]),
+        );
+    }
+    if cfg.relay_only {
+        // No IP transport at all: every packet goes through the relay.
+        b = b.clear_ip_transports();
+    } else if let Some(addr) = cfg.bind {
         b = b
             .clear_ip_transports()
             .bind_addr(addr)
