@@ -122,6 +122,9 @@ enum BenchWhat {
         /// Edits per peer in the throughput run.
         #[arg(long, default_value_t = 5000)]
         burst: usize,
+        /// Instead: time a newcomer catching up on a session of this many commands.
+        #[arg(long, value_name = "COMMANDS")]
+        late_joiner: Option<usize>,
     },
 }
 
@@ -313,17 +316,21 @@ fn run(cli: Cli) -> Result<()> {
                     peers,
                     commands,
                     burst,
+                    late_joiner,
                 },
         }) => {
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()
                 .context("starting the async runtime")?;
-            let report = rt.block_on(crate::net::bench::run(crate::net::bench::NetBench {
-                peers,
-                commands,
-                burst,
-            }))?;
+            let report = match late_joiner {
+                Some(n) => rt.block_on(crate::net::bench::late_joiner(n))?,
+                None => rt.block_on(crate::net::bench::run(crate::net::bench::NetBench {
+                    peers,
+                    commands,
+                    burst,
+                }))?,
+            };
             println!("{report}");
             Ok(())
         }

@@ -156,7 +156,11 @@ impl Session {
     /// verifies, saves everything the log admitted in admission order with one fsync, then folds.
     /// Commands that do not decode or verify are reported in `refused` (by index) and change
     /// nothing; the rest of the batch still counts.
-    pub fn receive_batch(&mut self, commands: &[&[u8]]) -> Result<Batch> {
+    ///
+    /// With `more_follow` (a catch-up with further batches on the way) the automatic checkpoint
+    /// waits for the last batch: a checkpoint is a whole-scene write, and one per 4,096 commands
+    /// of a long catch-up would cost more than the catch-up itself.
+    pub fn receive_batch(&mut self, commands: &[&[u8]], more_follow: bool) -> Result<Batch> {
         let mut out = Batch::default();
         let mut admitted_ids = Vec::new();
         // Large batches (catch-up) are checked with batch verification on all cores, under the
@@ -199,7 +203,9 @@ impl Session {
         out.missing.retain(|id| !self.replica.log().contains(id));
         out.admitted = admitted_ids;
         out.events = self.replica.settle();
-        self.maybe_checkpoint()?;
+        if !more_follow {
+            self.maybe_checkpoint()?;
+        }
         Ok(out)
     }
 

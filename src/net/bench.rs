@@ -228,3 +228,65 @@ pub async fn run(b: NetBench) -> Result<String> {
     }
     Ok(report)
 }
+
+/// A late joiner: one peer holds a generated session of `commands` commands (three authors, the
+/// workload generator's mix); a newcomer joins with its ticket. Timed from the newcomer's start
+/// (endpoint, bootstrap, handshake) until its log holds every command, verified, saved and
+/// folded.
+pub async fn late_joiner(commands: usize) -> Result<String> {
+    let dir = Dir(std::env::temp_dir().join(format!("theta-bench-join-{}", std::process::id())));
+    std::fs::create_dir_all(&dir.0).context("creating the bench directory")?;
+    let t_gen = Instant::now();
+    let cmds = theta_crdt::workload::session(42, 3, commands);
+    let genesis = cmds.first().context("the generator made nothing")?;
+    let id = theta_crdt::log::verify_command(genesis)
+        .map_err(|e| anyhow!("{e}"))?
+        .id();
+    let path = dir.0.join("host.theta");
+    {
+        let mut f = crate::store::SessionFile::create(&path, &id, genesis)?;
+        let refs: Vec<&[u8]> = cmds[1..].iter().map(|c| &c[..]).collect();
+        f.append(&refs)?;
+    }
+    let gen_s = t_gen.elapsed().as_secs_f64();
+    let s0 = secret()?;
+    let (host, _) = Session::open(&path, &theta_crdt::sign::Keypair::from_secret(s0))?;
+    let total = host.replica().log().len();
+    let cfg = NodeConfig {
+        mode: NetMode::Local,
+        bind: Some("127.0.0.1:0".parse()?),
+        name: "bench".into(),
+        ..NodeConfig::default()
+    };
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    tokio::spawn(async move { while rx.recv().await.is_some() {} });
+    let node0 = Node::start(cfg.clone(), s0, Start::Session(host), tx.clone()).await?;
+    let ticket = node0.ticket(Role::Viewer, Duration::from_secs(3600))?;
+    let t0 = Instant::now();
+    let node1 = Node::start(
+        cfg,
+        secret()?,
+        Start::Join {
+            ticket,
+            file: dir.0.join("joiner.theta"),
+        },
+        tx,
+    )
+    .await?;
+    wait_len(&node1, total, Duration::from_secs(120)).await?;
+    let dt = t0.elapsed();
+    let equal = node0.with_session(|s| s.replica().scene().state_hash())
+        == node1.with_session(|s| s.replica().scene().state_hash());
+    let report = format!(
+        "late joiner: {total} commands ({gen_s:.1} s to generate) received, verified, saved and \
+         folded in {:.3} s; state hashes {}",
+        dt.as_secs_f64(),
+        if equal { "equal" } else { "DIFFER" }
+    );
+    node1.shutdown().await?;
+    node0.shutdown().await?;
+    if !equal {
+        bail!("{report}");
+    }
+    Ok(report)
+}

@@ -727,10 +727,15 @@ impl Inner {
 
     /// Verifies and saves a batch from `from`; bans it for invalid bytes or signatures. Returns
     /// the missing dependencies to ask for, or `None` if the peer was banned.
-    fn take_batch(&self, from: Option<EndpointId>, commands: &[&[u8]]) -> Option<Vec<CommandId>> {
+    fn take_batch(
+        &self,
+        from: Option<EndpointId>,
+        commands: &[&[u8]],
+        more_follow: bool,
+    ) -> Option<Vec<CommandId>> {
         let r = {
             let mut s = lock(&self.session);
-            let r = s.receive_batch(commands);
+            let r = s.receive_batch(commands, more_follow);
             let len = s.replica().log().len();
             self.log_len.send_replace(len);
             r
@@ -830,7 +835,7 @@ async fn gossip_loop(inner: Arc<Inner>, mut rx: iroh_gossip::api::GossipReceiver
                                 continue;
                             }
                         };
-                        if let Some(missing) = inner.take_batch(blame, &cmds)
+                        if let Some(missing) = inner.take_batch(blame, &cmds, false)
                             && !missing.is_empty()
                         {
                             // Ask the peer it came from (or anyone) for what it builds on.
@@ -1143,9 +1148,9 @@ async fn run_connection(
                     Err(e) => { inner.ban(id, format!("sent a malformed sync message: {e}")); reason = "banned".into(); break; }
                 };
                 match &msg {
-                    Message::Commands { commands, .. } => {
+                    Message::Commands { commands, more } => {
                         let refs: Vec<&[u8]> = commands.iter().map(|c| &c[..]).collect();
-                        match inner.take_batch(Some(id), &refs) {
+                        match inner.take_batch(Some(id), &refs, *more) {
                             None => { reason = "banned".into(); break; }
                             Some(missing) => {
                                 if let Some(w) = sync.want(&missing) {
@@ -1225,7 +1230,7 @@ async fn uni_loop(inner: Arc<Inner>, conn: Connection) {
         match msg {
             Some(Message::Commands { commands, .. }) => {
                 let refs: Vec<&[u8]> = commands.iter().map(|c| &c[..]).collect();
-                if inner.take_batch(Some(id), &refs).is_none() {
+                if inner.take_batch(Some(id), &refs, false).is_none() {
                     break;
                 }
             }
