@@ -107,14 +107,14 @@ async fn run_async(launch: Launch, net: NetOptions) -> Result<()> {
             None => None,
         },
     };
-    let (is_host, start) = match launch {
+    let start = match launch {
         Launch::Host { file, name } => {
             let s = if file.exists() {
                 crate::session::Session::open(&file, &key)?.0
             } else {
                 crate::session::Session::create(&file, &key, &name)?
             };
-            (true, Start::Session(s))
+            Start::Session(s)
         }
         Launch::Join { ticket, file } => {
             let ticket = SessionTicket::parse(&ticket, unix_ms())?;
@@ -127,13 +127,12 @@ async fn run_async(launch: Launch, net: NetOptions) -> Result<()> {
                     d.join(format!("{}.theta", ticket.session))
                 }
             };
-            (false, Start::Join { ticket, file })
+            Start::Join { ticket, file }
         }
     };
     let (ev_tx, mut ev_rx) = mpsc::unbounded_channel();
     let node = Node::start(cfg, secret, start, ev_tx).await?;
     println!("id {}", node.id());
-    let _ = is_host;
     println!(
         "ticket {}",
         node.ticket(Role::Editor, DEFAULT_TICKET_TTL)?

@@ -65,7 +65,12 @@ impl Session {
     pub fn create(path: &Path, key: &Keypair, name: &str) -> Result<Session> {
         let g = author::genesis(key, name);
         let v = verify_command(&g).map_err(|e| anyhow!("making the genesis: {e}"))?;
-        let file = SessionFile::create(path, &v.id(), &g)?;
+        Session::from_genesis(path, key, v)
+    }
+
+    /// A new session file at `path` holding just this (verified) genesis.
+    fn from_genesis(path: &Path, key: &Keypair, v: theta_crdt::log::Verified) -> Result<Session> {
+        let file = SessionFile::create(path, &v.id(), v.bytes())?;
         let mut replica = Replica::new(v.id());
         replica.insert(v)?;
         replica.settle();
@@ -237,17 +242,7 @@ impl Session {
     /// (verified here), to join it as `key`.
     pub fn create_joined(path: &Path, key: &Keypair, genesis: &[u8]) -> Result<Session> {
         let v = verify_command(genesis).map_err(|e| anyhow!("the session's genesis: {e}"))?;
-        let file = SessionFile::create(path, &v.id(), v.bytes())?;
-        let mut replica = Replica::new(v.id());
-        replica.insert(v)?;
-        replica.settle();
-        Ok(Session {
-            key: key.clone(),
-            replica,
-            file,
-            since_checkpoint: 1,
-            checkpoint_every: CHECKPOINT_EVERY,
-        })
+        Session::from_genesis(path, key, v)
     }
 
     /// Saves a checkpoint now.

@@ -44,6 +44,16 @@ fn secret() -> Result<[u8; 32]> {
     Ok(s)
 }
 
+/// Nodes of the benchmark: local mode, bound to loopback.
+fn loopback_config() -> NodeConfig {
+    NodeConfig {
+        mode: NetMode::Local,
+        bind: Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0))),
+        name: "bench".into(),
+        ..NodeConfig::default()
+    }
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     if sorted.is_empty() {
         return Duration::ZERO;
@@ -72,12 +82,7 @@ pub async fn run(b: NetBench) -> Result<String> {
     }
     let dir = Dir(std::env::temp_dir().join(format!("theta-bench-net-{}", std::process::id())));
     std::fs::create_dir_all(&dir.0).context("creating the bench directory")?;
-    let cfg = NodeConfig {
-        mode: NetMode::Local,
-        bind: Some("127.0.0.1:0".parse()?),
-        name: "bench".into(),
-        ..NodeConfig::default()
-    };
+    let cfg = loopback_config();
     let (tx, mut rx) = mpsc::unbounded_channel();
     // Events are not needed here; drain them.
     tokio::spawn(async move { while rx.recv().await.is_some() {} });
@@ -252,12 +257,7 @@ pub async fn late_joiner(commands: usize) -> Result<String> {
     let s0 = secret()?;
     let (host, _) = Session::open(&path, &theta_crdt::sign::Keypair::from_secret(s0))?;
     let total = host.replica().log().len();
-    let cfg = NodeConfig {
-        mode: NetMode::Local,
-        bind: Some("127.0.0.1:0".parse()?),
-        name: "bench".into(),
-        ..NodeConfig::default()
-    };
+    let cfg = loopback_config();
     let (tx, mut rx) = mpsc::unbounded_channel();
     tokio::spawn(async move { while rx.recv().await.is_some() {} });
     let node0 = Node::start(cfg.clone(), s0, Start::Session(host), tx.clone()).await?;
