@@ -144,13 +144,7 @@ impl Session {
         let v = verify_command(bytes)?;
         let r = self.replica.insert(v)?;
         if let Inserted::Added(ids) = &r {
-            let admitted: Vec<_> = ids
-                .iter()
-                .filter_map(|id| self.replica.log().get(id).map(|e| e.bytes.clone()))
-                .collect();
-            let refs: Vec<&[u8]> = admitted.iter().map(|b| &b[..]).collect();
-            self.file.append(&refs)?;
-            self.since_checkpoint += ids.len();
+            self.save_admitted(ids)?;
         }
         let events = self.replica.settle();
         self.maybe_checkpoint()?;
@@ -194,15 +188,7 @@ impl Session {
                 Err(e) => out.refused.push((i, e)),
             }
         }
-        if !admitted_ids.is_empty() {
-            let admitted: Vec<_> = admitted_ids
-                .iter()
-                .filter_map(|id| self.replica.log().get(id).map(|e| e.bytes.clone()))
-                .collect();
-            let refs: Vec<&[u8]> = admitted.iter().map(|b| &b[..]).collect();
-            self.file.append(&refs)?;
-            self.since_checkpoint += admitted_ids.len();
-        }
+        self.save_admitted(&admitted_ids)?;
         out.missing.sort_unstable();
         out.missing.dedup();
         out.missing.retain(|id| !self.replica.log().contains(id));
@@ -212,6 +198,21 @@ impl Session {
             self.maybe_checkpoint()?;
         }
         Ok(out)
+    }
+
+    /// Appends these admitted commands to the file, in this order, with one fsync.
+    fn save_admitted(&mut self, ids: &[CommandId]) -> Result<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let admitted: Vec<_> = ids
+            .iter()
+            .filter_map(|id| self.replica.log().get(id).map(|e| e.bytes.clone()))
+            .collect();
+        let refs: Vec<&[u8]> = admitted.iter().map(|b| &b[..]).collect();
+        self.file.append(&refs)?;
+        self.since_checkpoint += ids.len();
+        Ok(())
     }
 
     /// Signs and saves several edits with one group commit, folds them, and returns their

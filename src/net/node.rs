@@ -14,7 +14,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -180,6 +180,8 @@ impl EndpointHooks for BanHook {
 enum PeerCmd {
     /// Send a fresh summary (the heartbeat or gossip showed we lack something).
     Resync,
+    /// Send this encoded frame as it is.
+    Send(Vec<u8>),
 }
 
 struct PeerHandle {
@@ -210,7 +212,6 @@ struct Inner {
     events: mpsc::UnboundedSender<NodeEvent>,
     log_len: watch::Sender<usize>,
     serial: AtomicU64,
-    gossip_bytes_sent: AtomicUsize,
 }
 
 /// A running peer in a session.
@@ -302,15 +303,6 @@ pub enum Start {
     },
 }
 
-fn addr_of(endpoint: &Endpoint, relay_only: bool) -> EndpointAddr {
-    let a = endpoint.addr();
-    if relay_only {
-        EndpointAddr::from_parts(a.id, a.addrs.into_iter().filter(|t| t.is_relay()))
-    } else {
-        a
-    }
-}
-
 impl Node {
     /// Starts a node: binds the endpoint (keyed with `secret`), opens or joins the session, and
     /// begins talking to peers. Events go to `events`.
@@ -385,7 +377,6 @@ impl Node {
             events,
             log_len: watch::channel(len).0,
             serial: AtomicU64::new(0),
-            gossip_bytes_sent: AtomicUsize::new(0),
         });
         let router = Router::builder(endpoint.clone())
             .accept(ALPN, Handler(inner.clone()))
@@ -470,11 +461,6 @@ impl Node {
         v
     }
 
-    /// Bytes this node has broadcast on gossip (payloads).
-    pub fn gossip_bytes_sent(&self) -> usize {
-        self.inner.gossip_bytes_sent.load(Ordering::Relaxed)
-    }
-
     /// Makes edits as this user (durable first, one group commit), then broadcasts them.
     pub async fn edit_ops(&self, ops: Vec<theta_crdt::command::Op>) -> Result<usize> {
         let signed = {
@@ -493,20 +479,13 @@ impl Node {
     #[doc(hidden)]
     pub async fn inject(&self, commands: &[Vec<u8>]) {
         broadcast(&self.inner, commands).await;
-        // The direct streams too, as a sync batch, so every neighbour sees it from us.
-        let msg = encode_sync(&Message::Commands {
+        // The control streams too, as a sync batch, so every neighbour sees it from us.
+        let frame = wire::encode(&Frame::Sync(encode_sync(&Message::Commands {
             commands: commands.iter().map(|c| Arc::from(&c[..])).collect(),
             more: false,
-        });
-        let peers: Vec<Connection> = lock(&self.inner.peers)
-            .values()
-            .map(|p| p.conn.clone())
-            .collect();
-        for c in peers {
-            if let Ok(mut s) = c.open_uni().await {
-                let _ = write_frame(&mut s, &wire::encode(&Frame::Sync(msg.clone()))).await;
-                let _ = s.finish();
-            }
+        })));
+        for p in lock(&self.inner.peers).values() {
+            let _ = p.ctl.send(PeerCmd::Send(frame.clone()));
         }
     }
 
@@ -514,7 +493,7 @@ impl Node {
     /// invite for `role` valid `ttl` (signed here if this user is an admin, else the invite
     /// this peer joined with, if it grants at least `role`).
     pub fn ticket(&self, role: Role, ttl: Duration) -> Result<SessionTicket> {
-        let mut peers = vec![addr_of(&self.inner.endpoint, self.inner.cfg.relay_only)];
+        let mut peers = vec![self.inner.endpoint.addr()];
         {
             let known = lock(&self.inner.known);
             let connected = lock(&self.inner.peers);
@@ -777,9 +756,6 @@ async fn broadcast(inner: &Arc<Inner>, commands: &[Vec<u8>]) {
             inner.resync_all();
             continue;
         }
-        inner
-            .gossip_bytes_sent
-            .fetch_add(frame.len(), Ordering::Relaxed);
         if let Err(e) = tx.broadcast(frame.into()).await {
             eprintln!("theta: gossip broadcast failed: {e}");
         }
@@ -883,10 +859,7 @@ async fn gossip_loop(inner: Arc<Inner>, mut rx: iroh_gossip::api::GossipReceiver
 async fn announce_loop(inner: Arc<Inner>) {
     let mut every = Duration::from_millis(200);
     loop {
-        let frame = wire::encode(&Frame::Announce(addr_of(
-            &inner.endpoint,
-            inner.cfg.relay_only,
-        )));
+        let frame = wire::encode(&Frame::Announce(inner.endpoint.addr()));
         if let Some(tx) = inner.gossip_tx.lock().await.as_ref() {
             let _ = tx.broadcast(frame.into()).await;
         }
@@ -1115,7 +1088,6 @@ async fn run_connection(
         ctl_tx.clone(),
         stats,
     ));
-    let unis = tokio::spawn(uni_loop(inner.clone(), conn.clone()));
 
     let send_frame = |f: Frame| {
         let out = out_tx.clone();
@@ -1184,6 +1156,7 @@ async fn run_connection(
                             ok = send_frame(Frame::Sync(encode_sync(&summary))).await;
                         }
                     }
+                    Some(PeerCmd::Send(f)) => ok = out_tx.send(f).await.is_ok(),
                     None => break,
                 }
             }
@@ -1191,7 +1164,6 @@ async fn run_connection(
     }
     writer.abort();
     datagrams.abort();
-    unis.abort();
     if let Some(r) = conn.close_reason() {
         reason = r.to_string();
     }
@@ -1211,33 +1183,6 @@ async fn run_connection(
         let addr = lock(&inner.known).get(&id).cloned();
         if let Some(addr) = addr {
             spawn_dial(inner, addr);
-        }
-    }
-}
-
-/// Reads one-shot streams a peer opens (injected batches from tests of hostile peers use them;
-/// any frame on them is held to the same rules as the control stream).
-async fn uni_loop(inner: Arc<Inner>, conn: Connection) {
-    let id = conn.remote_id();
-    while let Ok(mut r) = conn.accept_uni().await {
-        let Ok(f) = read_frame(&mut r).await else {
-            continue;
-        };
-        let msg = match wire::decode(&f) {
-            Ok(Frame::Sync(m)) => decode_sync(&m).ok(),
-            _ => None,
-        };
-        match msg {
-            Some(Message::Commands { commands, .. }) => {
-                let refs: Vec<&[u8]> = commands.iter().map(|c| &c[..]).collect();
-                if inner.take_batch(Some(id), &refs, false).is_none() {
-                    break;
-                }
-            }
-            _ => {
-                inner.ban(id, "sent a malformed frame".into());
-                break;
-            }
         }
     }
 }

@@ -366,33 +366,12 @@ pub fn decode(bytes: &[u8]) -> Result<Frame> {
     })
 }
 
-/// Splits a length-prefixed command blob (u32 LE length before each) into commands.
-pub fn split_commands(mut blob: &[u8]) -> Result<Vec<&[u8]>> {
-    let mut out = Vec::new();
-    while !blob.is_empty() {
-        let (len, rest) = blob
-            .split_first_chunk::<4>()
-            .context("truncated command length")?;
-        let len = u32::from_le_bytes(*len) as usize;
-        if len > rest.len() {
-            bail!("command length past the end of the batch");
-        }
-        let (cmd, rest) = rest.split_at(len);
-        out.push(cmd);
-        blob = rest;
-    }
-    Ok(out)
+/// Splits a gossip batch's commands (the sync batch form, `theta_crdt::wire::split_commands`).
+pub fn split_commands(blob: &[u8]) -> Result<Vec<&[u8]>> {
+    theta_crdt::wire::split_commands(blob).map_err(|e| anyhow!("{e}"))
 }
 
-/// Joins commands into a length-prefixed blob.
-pub fn join_commands<'a>(commands: impl IntoIterator<Item = &'a [u8]>) -> Vec<u8> {
-    let mut blob = Vec::new();
-    for c in commands {
-        blob.extend_from_slice(&(c.len() as u32).to_le_bytes());
-        blob.extend_from_slice(c);
-    }
-    blob
-}
+pub use theta_crdt::wire::join_commands;
 
 #[cfg(test)]
 mod tests {

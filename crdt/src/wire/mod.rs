@@ -94,7 +94,9 @@ mod signed_command_generated;
 mod sync_generated;
 
 mod sync_codec;
-pub use sync_codec::{MAX_SYNC_BYTES, SYNC_VERSION, decode_sync, encode_sync};
+pub use sync_codec::{
+    MAX_SYNC_BYTES, SYNC_VERSION, decode_sync, encode_sync, join_commands, split_commands,
+};
 
 use command_generated::theta::wire as fb;
 use signed_command_generated::theta::wire as fbs;

@@ -49,11 +49,7 @@ pub fn encode_sync(msg: &Message) -> Vec<u8> {
             (fb::Body::Summary, t.as_union_value())
         }
         Message::Commands { commands, more } => {
-            let mut blob = Vec::with_capacity(commands.iter().map(|c| c.len() + 4).sum());
-            for c in commands {
-                blob.extend_from_slice(&(c.len() as u32).to_le_bytes());
-                blob.extend_from_slice(c);
-            }
+            let blob = join_commands(commands.iter().map(|c| &c[..]));
             let commands = fbb.create_vector(&blob);
             let t = fb::Commands::create(
                 &mut fbb,
@@ -81,6 +77,35 @@ pub fn encode_sync(msg: &Message) -> Vec<u8> {
     );
     fb::finish_sync_message_buffer(&mut fbb, root);
     fbb.finished_data().to_vec()
+}
+
+/// Joins commands into one blob, each preceded by its length as a little-endian u32 (the form
+/// of a sync batch, and of a gossip batch in the app).
+pub fn join_commands<'a>(commands: impl IntoIterator<Item = &'a [u8]>) -> Vec<u8> {
+    let mut blob = Vec::new();
+    for c in commands {
+        blob.extend_from_slice(&(c.len() as u32).to_le_bytes());
+        blob.extend_from_slice(c);
+    }
+    blob
+}
+
+/// Splits a blob made by [`join_commands`], refusing a truncated length or one past the end.
+pub fn split_commands(mut blob: &[u8]) -> Result<Vec<&[u8]>, DecodeError> {
+    let mut out = Vec::new();
+    while !blob.is_empty() {
+        let (len, rest) = blob
+            .split_first_chunk::<4>()
+            .ok_or_else(|| invalid("truncated command length"))?;
+        let len = u32::from_le_bytes(*len) as usize;
+        if len > rest.len() {
+            return Err(invalid("command length past the end of the batch"));
+        }
+        let (cmd, rest) = rest.split_at(len);
+        out.push(cmd);
+        blob = rest;
+    }
+    Ok(out)
 }
 
 /// Decodes a sync message, refusing anything malformed, oversized or of another version. Never
@@ -120,20 +145,10 @@ pub fn decode_sync(bytes: &[u8]) -> Result<Message, DecodeError> {
             let c = m
                 .body_as_commands()
                 .ok_or_else(|| invalid("commands missing"))?;
-            let mut blob = c.commands().bytes();
-            let mut commands = Vec::new();
-            while !blob.is_empty() {
-                let (len, rest) = blob
-                    .split_first_chunk::<4>()
-                    .ok_or_else(|| invalid("truncated command length"))?;
-                let len = u32::from_le_bytes(*len) as usize;
-                if len > rest.len() {
-                    return Err(invalid("command length past the end of the batch"));
-                }
-                let (cmd, rest) = rest.split_at(len);
-                commands.push(Arc::<[u8]>::from(cmd));
-                blob = rest;
-            }
+            let commands = split_commands(c.commands().bytes())?
+                .into_iter()
+                .map(Arc::<[u8]>::from)
+                .collect();
             Ok(Message::Commands {
                 commands,
                 more: c.more(),
