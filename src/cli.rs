@@ -126,6 +126,29 @@ enum BenchWhat {
         #[arg(long, value_name = "COMMANDS")]
         late_joiner: Option<usize>,
     },
+    /// Bytes on the wire for a generated session: compact batches, zstd and the shipped
+    /// dictionary against each signed command sent whole.
+    Wire {
+        /// Commands in the generated session.
+        #[arg(long, default_value_t = 20000)]
+        commands: usize,
+        /// Instead: train the dictionary on generated sessions and write it here.
+        #[arg(long, value_name = "FILE")]
+        train: Option<PathBuf>,
+    },
+    /// Interest management: how many presence updates about peers a receiver cannot see are
+    /// never sent, against sending everything, on loopback.
+    Presence {
+        /// Peers (each sees a fifth of the others).
+        #[arg(long, default_value_t = 16)]
+        peers: usize,
+        /// Seconds per phase (baseline, then with subscriptions).
+        #[arg(long, default_value_t = 4.0)]
+        seconds: f64,
+        /// Presence updates per second per peer.
+        #[arg(long, default_value_t = 30)]
+        hz: u32,
+    },
 }
 
 /// Network options of `host` and `join`.
@@ -153,6 +176,10 @@ struct NetArgs {
     /// Speak another protocol version (for testing refusals).
     #[arg(long, hide = true)]
     protocol_version: Option<u16>,
+    /// Offer no compression dictionary, like a build without one (for testing that peers with
+    /// different dictionaries still talk).
+    #[arg(long, hide = true)]
+    no_dictionary: bool,
 }
 
 #[cfg(feature = "net")]
@@ -166,6 +193,7 @@ impl NetArgs {
             relay_ca: self.relay_ca,
             protocol_version: self.protocol_version,
             display_name: self.display_name,
+            no_dictionary: self.no_dictionary,
         }
     }
 }
@@ -332,6 +360,31 @@ fn run(cli: Cli) -> Result<()> {
                 }))?,
             };
             println!("{report}");
+            Ok(())
+        }
+        #[cfg(feature = "net")]
+        Some(Command::Bench {
+            what: BenchWhat::Wire { commands, train },
+        }) => {
+            let report = match train {
+                Some(out) => crate::net::bench::train_dictionary(&out)?,
+                None => crate::net::bench::wire(commands)?,
+            };
+            println!("{report}");
+            Ok(())
+        }
+        #[cfg(feature = "net")]
+        Some(Command::Bench {
+            what: BenchWhat::Presence { peers, seconds, hz },
+        }) => {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("starting the async runtime")?;
+            println!(
+                "{}",
+                rt.block_on(crate::net::bench::presence(peers, seconds, hz))?
+            );
             Ok(())
         }
         #[cfg(feature = "net")]

@@ -15,6 +15,11 @@
 //! | `wait-peers <n> [timeout s]` | `peers <n>` once n peers are connected |
 //! | `wait-heartbeats [timeout s]` | `heartbeats <n>` once every connected peer answered one |
 //! | `stats` | one `stats <id> <name> rtt_us=… jitter_us=… pings=… pongs=… packets_sent=… …` line per peer, then `stats-end` |
+//! | `presence <x> <y> <z> [tool]` | `presence-set`: this peer's head is at (x, y, z) |
+//! | `presence-rate <hz>` | `presence-rate <hz>` (clamped to 20..=90) |
+//! | `subscribe <x0> <y0> <z0> <x1> <y1> <z1>` | `region <id>`: presence only from this box (and other subscribed ones) |
+//! | `unsubscribe <id>` | `unsubscribed <id>` |
+//! | `wait-presence <n> [timeout s]` | once exactly n peers' presences are shown: one `presence <id> <name> <x> <y> <z> <tool>` line each, then `presence-end <n>` |
 //! | `quit` | `bye`, then the process exits (also on end of input) |
 //!
 //! An answer that fails is `error <reason>`. Tests of hostile peers also have `inject forged`,
@@ -31,8 +36,10 @@ use theta_crdt::workload::{Rng, next_op};
 use tokio::io::AsyncBufReadExt;
 use tokio::sync::mpsc;
 
+use crate::net::presence::{self, Pose, Presence, Region, Tool};
 use crate::net::ticket::SessionTicket;
-use crate::net::{NetMode, Node, NodeConfig, NodeEvent, Start, unix_ms};
+use crate::net::{NetMode, Node, NodeConfig, NodeEvent, RegionId, Start, unix_ms};
+use theta_mesh::Vec3;
 
 /// How long a ticket's invite is valid by default.
 pub const DEFAULT_TICKET_TTL: Duration = Duration::from_secs(24 * 3600);
@@ -71,6 +78,8 @@ pub struct NetOptions {
     pub protocol_version: Option<u16>,
     /// `--display-name`.
     pub display_name: Option<String>,
+    /// `--no-dictionary` (tests).
+    pub no_dictionary: bool,
 }
 
 /// Runs a networked session until `quit` or the end of input.
@@ -105,6 +114,11 @@ async fn run_async(launch: Launch, net: NetOptions) -> Result<()> {
         relay_ca: match &net.relay_ca {
             Some(p) => Some(std::fs::read(p).with_context(|| format!("reading {}", p.display()))?),
             None => None,
+        },
+        dictionary: if net.no_dictionary {
+            crate::net::codec::PLAIN_ZSTD
+        } else {
+            crate::net::codec::DICT_V1
         },
     };
     let start = match launch {
@@ -296,7 +310,8 @@ async fn command(
             for (id, name, s) in node.peers() {
                 println!(
                     "stats {id} {name} rtt_us={} jitter_us={} pings={} pongs={} packets_sent={} \
-                     packets_received={} bytes_sent={} bytes_received={}",
+                     packets_received={} bytes_sent={} bytes_received={} presence_sent={} \
+                     presence_withheld={} presence_received={}",
                     s.rtt_us,
                     s.jitter_us,
                     s.pings,
@@ -304,10 +319,94 @@ async fn command(
                     s.packets_sent,
                     s.packets_received,
                     s.bytes_sent,
-                    s.bytes_received
+                    s.bytes_received,
+                    s.presence_sent,
+                    s.presence_withheld,
+                    s.presence_received
                 );
             }
             Ok(Some("stats-end".into()))
+        }
+        ["presence", x, y, z, rest @ ..] => {
+            let f = |w: &str| -> Result<f32> {
+                w.parse::<f32>()
+                    .ok()
+                    .filter(|v| v.is_finite())
+                    .ok_or_else(|| anyhow!("{w:?} is not a finite number"))
+            };
+            let tool = match rest.first() {
+                None => Tool::Select,
+                Some(t) => Tool::from_u8(
+                    t.parse()
+                        .map_err(|_| anyhow!("{t:?} is not a tool number"))?,
+                ),
+            };
+            let id = node.id();
+            let b = id.as_bytes();
+            node.set_presence(Presence {
+                head: Some(Pose::at(Vec3::new(f(x)?, f(y)?, f(z)?))),
+                tool,
+                name: node.display_name().to_owned(),
+                colour: u32::from_be_bytes([b[0], b[1], b[2], 0xff]),
+                ..Presence::default()
+            });
+            Ok(Some("presence-set".into()))
+        }
+        ["presence-rate", hz] => {
+            let hz: u32 = hz.parse().map_err(|_| anyhow!("{hz:?} is not a number"))?;
+            node.set_presence_rate(hz);
+            Ok(Some(format!(
+                "presence-rate {}",
+                hz.clamp(presence::MIN_HZ, presence::MAX_HZ)
+            )))
+        }
+        ["subscribe", c @ ..] if c.len() == 6 => {
+            let v: Vec<f32> = c
+                .iter()
+                .map(|w| {
+                    w.parse::<f32>()
+                        .map_err(|_| anyhow!("{w:?} is not a number"))
+                })
+                .collect::<Result<_>>()?;
+            let id = node.subscribe_region(Region::new(
+                Vec3::new(v[0], v[1], v[2]),
+                Vec3::new(v[3], v[4], v[5]),
+            ))?;
+            Ok(Some(format!("region {}", id.0)))
+        }
+        ["unsubscribe", id] => {
+            let n: u64 = id
+                .parse()
+                .map_err(|_| anyhow!("{id:?} is not a region id"))?;
+            if !node.unsubscribe(RegionId(n)) {
+                bail!("no region {n}");
+            }
+            Ok(Some(format!("unsubscribed {n}")))
+        }
+        ["wait-presence", ..] => {
+            let want = num(1, 1)? as usize;
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(num(2, 60)?);
+            loop {
+                let shown = node.presence();
+                if shown.len() == want {
+                    for (id, r) in &shown {
+                        let p = r.presence.anchor().unwrap_or_default();
+                        println!(
+                            "presence {id} {} {} {} {} {}",
+                            r.presence.name,
+                            p.x,
+                            p.y,
+                            p.z,
+                            r.presence.tool.to_u8()
+                        );
+                    }
+                    return Ok(Some(format!("presence-end {want}")));
+                }
+                if tokio::time::Instant::now() > deadline {
+                    bail!("timeout: {} presences shown, not {want}", shown.len());
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
         }
         ["inject", "unauthorized"] => {
             // What a modified client could do: sign an edit whatever its role. Every peer keeps

@@ -176,6 +176,21 @@ impl Peer {
         }
     }
 
+    /// Waits until exactly `n` peers' presences are shown; their `presence …` lines.
+    fn presences(&mut self, n: usize) -> Vec<String> {
+        self.send(&format!("wait-presence {n} 60"));
+        let mut out = Vec::new();
+        loop {
+            let l = self.expect("presence", Duration::from_secs(90));
+            if l.starts_with("presence-end") {
+                return out;
+            }
+            if l.starts_with("presence ") {
+                out.push(l);
+            }
+        }
+    }
+
     fn kill(mut self) {
         self.child.kill().unwrap();
         self.child.wait().unwrap();
@@ -553,4 +568,117 @@ fn two_peers_converge_through_a_relay_alone() {
     all_equal(&hashes);
     quit_all(vec![a, b]);
     drop(server);
+}
+
+/// The names in `presence <id> <name> …` lines, sorted.
+fn names(lines: &[String]) -> Vec<String> {
+    let mut v: Vec<String> = lines
+        .iter()
+        .map(|l| l.split_whitespace().nth(2).unwrap().to_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn presence_follows_interest_and_vanishes_with_its_peer() {
+    if !in_loopback_netns("presence_follows_interest_and_vanishes_with_its_peer") {
+        return;
+    }
+    let dir = tmp();
+    let mut peers = swarm(dir.path(), 2);
+    for (p, x) in peers.iter_mut().zip([0, 10, 20]) {
+        p.ask(&format!("presence {x} 1.7 0 2"), "presence-set");
+        p.ask("presence-rate 90", "presence-rate 90");
+    }
+    // With no subscription everyone sees everyone.
+    let seen = peers[0].presences(2);
+    assert_eq!(names(&seen), ["p1", "p2"], "{seen:?}");
+    assert!(seen[0].ends_with(" 1.7 0 2"), "{seen:?}");
+    assert_eq!(names(&peers[1].presences(2)), ["p0", "p2"]);
+
+    // p0 looks only at the box around p1: p2's presence leaves it and p2 stops sending to it.
+    assert_eq!(
+        peers[0].ask("subscribe 8 0 -2 12 3 2", "region "),
+        "region 1"
+    );
+    assert_eq!(names(&peers[0].presences(1)), ["p1"]);
+    // p1 still sees p2: interest is per receiver.
+    assert_eq!(names(&peers[1].presences(2)), ["p0", "p2"]);
+    peers[2].ask("presence 21 1.7 0 2", "presence-set");
+    let stats = peers[2].stats();
+    let to_p0 = stats
+        .iter()
+        .find(|l| l.split_whitespace().nth(2) == Some("p0"))
+        .unwrap();
+    let withheld: u64 = to_p0
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("presence_withheld="))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(withheld > 0, "{to_p0}");
+
+    // p2 walks into the box: p0 sees it again.
+    peers[2].ask("presence 9.5 1.5 1 7", "presence-set");
+    let seen = peers[0].presences(2);
+    assert_eq!(names(&seen), ["p1", "p2"]);
+    assert!(seen.iter().any(|l| l.ends_with(" 9.5 1.5 1 7")), "{seen:?}");
+
+    // Ending the subscription brings back everything, out-of-box peers included.
+    peers[2].ask("presence 30 1.7 0 2", "presence-set");
+    assert_eq!(names(&peers[0].presences(1)), ["p1"]);
+    peers[0].ask("unsubscribe 1", "unsubscribed 1");
+    assert_eq!(names(&peers[0].presences(2)), ["p1", "p2"]);
+    assert!(
+        peers[0]
+            .ask("unsubscribe 1", "error")
+            .contains("no region 1")
+    );
+
+    // No ghosts: a killed peer's presence goes, and so does one that quits.
+    let p2 = peers.pop().unwrap();
+    p2.kill();
+    assert_eq!(names(&peers[0].presences(1)), ["p1"]);
+    assert_eq!(names(&peers[1].presences(1)), ["p0"]);
+    let p1 = peers.pop().unwrap();
+    p1.quit();
+    assert!(peers[0].presences(0).is_empty());
+    quit_all(peers);
+}
+
+#[test]
+fn peers_with_and_without_the_dictionary_converge() {
+    if !in_loopback_netns("peers_with_and_without_the_dictionary_converge") {
+        return;
+    }
+    let dir = tmp();
+    let mut host = Peer::host("p0", dir.path());
+    host.id();
+    let t = host.ticket();
+    let with = Peer::join("p1", dir.path(), &t);
+    let home = dir.path().join("p2");
+    let file = home.join("s.theta");
+    let without = Peer::start_on(
+        "p2",
+        &home,
+        &["join", &t, "--file", file.to_str().unwrap()],
+        &["--local", "--bind", "127.0.0.1:0", "--no-dictionary"],
+    );
+    let mut peers = vec![host];
+    peers.push(with);
+    peers.push(without);
+    for p in &mut peers {
+        p.ask("wait-peers 2 90", "peers ");
+    }
+    // One at a time, so most of it travels live (gossip) rather than by catch-up.
+    for round in 0..3 {
+        for (i, p) in peers.iter_mut().enumerate() {
+            p.ask(&format!("edit random 5 {}", 10 * round + i), "edited");
+        }
+    }
+    let total = 3 + 3 * 3 * 5;
+    let hashes: Vec<String> = peers.iter_mut().map(|p| p.settled_hash(total)).collect();
+    all_equal(&hashes);
+    quit_all(peers);
 }

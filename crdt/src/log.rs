@@ -480,6 +480,20 @@ impl Log {
         self.chains.keys().copied()
     }
 
+    /// The author whose key begins with these eight bytes, if exactly one in the log does
+    /// (compact wire encodings name known authors this way).
+    pub fn author_with_prefix(&self, prefix: &[u8; 8]) -> Option<AuthorId> {
+        let mut lo = [0u8; 32];
+        lo[..8].copy_from_slice(prefix);
+        let mut it = self
+            .chains
+            .range(AuthorId(lo)..)
+            .map(|(a, _)| *a)
+            .take_while(|a| a.0[..8] == prefix[..]);
+        let one = it.next()?;
+        it.next().is_none().then_some(one)
+    }
+
     /// The first command the log admitted with this author and sequence number.
     pub fn chain_command(&self, author: &AuthorId, seq: u64) -> Option<CommandId> {
         let c = self.chains.get(author)?;

@@ -226,9 +226,17 @@ fn create(rng: &mut Rng) -> Op {
 /// A whole session as signed command bytes, in the order they were made: author 0 starts it and
 /// makes the others editors, then `commands` edits follow, each author building on the full log.
 pub fn session(seed: u64, authors: usize, commands: usize) -> Vec<Vec<u8>> {
-    let mut rng = Rng::new(seed);
     let keys: Vec<Keypair> = (0..authors.max(1)).map(author_key).collect();
-    let g = crate::author::genesis(&keys[0], "generated");
+    session_of(seed, &keys, commands)
+}
+
+/// [`session`] with these authors (the first starts it; at least one is needed).
+pub fn session_of(seed: u64, keys: &[Keypair], commands: usize) -> Vec<Vec<u8>> {
+    let mut rng = Rng::new(seed);
+    let Some(first) = keys.first() else {
+        return vec![];
+    };
+    let g = crate::author::genesis(first, "generated");
     let Ok(gv) = crate::log::verify_command(&g) else {
         return vec![];
     };

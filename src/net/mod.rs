@@ -15,11 +15,13 @@
 
 pub mod bench;
 pub mod codec;
+pub mod compact;
 mod node;
+pub mod presence;
 pub mod ticket;
 pub mod wire;
 
-pub use node::{NetMode, Node, NodeConfig, NodeEvent, PeerStats, Start};
+pub use node::{NetMode, Node, NodeConfig, NodeEvent, PeerStats, RegionId, Start};
 
 /// The session protocol's ALPN. Its number changes with the protocol version.
 pub const ALPN: &[u8] = b"/theta/session/1";

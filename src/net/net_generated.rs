@@ -16,10 +16,10 @@ pub mod net {
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
 pub const ENUM_MIN_BODY: u8 = 0;
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
-pub const ENUM_MAX_BODY: u8 = 7;
+pub const ENUM_MAX_BODY: u8 = 9;
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
 #[allow(non_camel_case_types)]
-pub const ENUM_VALUES_BODY: [Body; 8] = [
+pub const ENUM_VALUES_BODY: [Body; 10] = [
   Body::NONE,
   Body::Hello,
   Body::Refuse,
@@ -28,6 +28,8 @@ pub const ENUM_VALUES_BODY: [Body; 8] = [
   Body::Pong,
   Body::Commands,
   Body::Announce,
+  Body::Presence,
+  Body::Interest,
 ];
 
 /// The frame kinds: append only.
@@ -44,9 +46,11 @@ impl Body {
   pub const Pong: Self = Self(5);
   pub const Commands: Self = Self(6);
   pub const Announce: Self = Self(7);
+  pub const Presence: Self = Self(8);
+  pub const Interest: Self = Self(9);
 
   pub const ENUM_MIN: u8 = 0;
-  pub const ENUM_MAX: u8 = 7;
+  pub const ENUM_MAX: u8 = 9;
   pub const ENUM_VALUES: &'static [Self] = &[
     Self::NONE,
     Self::Hello,
@@ -56,6 +60,8 @@ impl Body {
     Self::Pong,
     Self::Commands,
     Self::Announce,
+    Self::Presence,
+    Self::Interest,
   ];
   /// Returns the variant's name or "" if unknown.
   pub fn variant_name(self) -> Option<&'static str> {
@@ -68,6 +74,8 @@ impl Body {
       Self::Pong => Some("Pong"),
       Self::Commands => Some("Commands"),
       Self::Announce => Some("Announce"),
+      Self::Presence => Some("Presence"),
+      Self::Interest => Some("Interest"),
       _ => None,
     }
   }
@@ -202,6 +210,999 @@ impl<'a> Id32 {
     // Created from a valid Table for this object
     // Which contains a valid array in this slot
     unsafe { ::flatbuffers::emplace_scalar_array(&mut self.0, 0, items) };
+  }
+
+}
+
+/// A position and orientation in the session's world frame (metres; a unit quaternion).
+// struct Pose, aligned to 4
+#[repr(transparent)]
+#[derive(Clone, Copy, PartialEq)]
+pub struct Pose(pub [u8; 28]);
+impl Default for Pose { 
+  fn default() -> Self { 
+    Self([0; 28])
+  }
+}
+impl ::core::fmt::Debug for Pose {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter) -> ::core::fmt::Result {
+    f.debug_struct("Pose")
+      .field("px", &self.px())
+      .field("py", &self.py())
+      .field("pz", &self.pz())
+      .field("qx", &self.qx())
+      .field("qy", &self.qy())
+      .field("qz", &self.qz())
+      .field("qw", &self.qw())
+      .finish()
+  }
+}
+
+impl ::flatbuffers::SimpleToVerifyInSlice for Pose {}
+impl<'a> ::flatbuffers::Follow<'a> for Pose {
+  type Inner = &'a Pose;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    unsafe { <&'a Pose>::follow(buf, loc) }
+  }
+}
+impl<'a> ::flatbuffers::Follow<'a> for &'a Pose {
+  type Inner = &'a Pose;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    unsafe { ::flatbuffers::follow_cast_ref::<Pose>(buf, loc) }
+  }
+}
+impl<'b> ::flatbuffers::Push for Pose {
+    type Output = Pose;
+    #[inline]
+    unsafe fn push(&self, dst: &mut [u8], _written_len: usize) {
+        let src = unsafe { ::core::slice::from_raw_parts(self as *const Pose as *const u8, <Self as ::flatbuffers::Push>::size()) };
+        dst.copy_from_slice(src);
+    }
+    #[inline]
+    fn alignment() -> ::flatbuffers::PushAlignment {
+        ::flatbuffers::PushAlignment::new(4)
+    }
+}
+
+impl<'a> ::flatbuffers::Verifiable for Pose {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.in_buffer::<Self>(pos)
+  }
+}
+
+impl<'a> Pose {
+  #[allow(clippy::too_many_arguments)]
+  pub fn new(
+    px: f32,
+    py: f32,
+    pz: f32,
+    qx: f32,
+    qy: f32,
+    qz: f32,
+    qw: f32,
+  ) -> Self {
+    let mut s = Self([0; 28]);
+    s.set_px(px);
+    s.set_py(py);
+    s.set_pz(pz);
+    s.set_qx(qx);
+    s.set_qy(qy);
+    s.set_qz(qz);
+    s.set_qw(qw);
+    s
+  }
+
+  pub fn px(&self) -> f32 {
+    let mut mem = ::core::mem::MaybeUninit::<<f32 as ::flatbuffers::EndianScalar>::Scalar>::uninit();
+    // Safety:
+    // Created from a valid Table for this object
+    // Which contains a valid value in this slot
+    ::flatbuffers::EndianScalar::from_little_endian(unsafe {
+      ::core::ptr::copy_nonoverlapping(
+        self.0[0..].as_ptr(),
+        mem.as_mut_ptr() as *mut u8,
+        ::core::mem::size_of::<<f32 as ::flatbuffers::EndianScalar>::Scalar>(),
+      );
+      mem.assume_init()
+    })
+  }
+
+  pub fn set_px(&mut self, x: f32) {
+    let x_le = ::flatbuffers::EndianScalar::to_little_endian(x);
+    // Safety:
+    // Created from a valid Table for this object
+    // Which contains a valid value in this slot
+    unsafe {
+      ::core::ptr::copy_nonoverlapping(
+        &x_le as *const _ as *const u8,
+        self.0[0..].as_mut_ptr(),
+        ::core::mem::size_of::<<f32 as ::flatbuffers::EndianScalar>::Scalar>(),
+      );
+    }
+  }
+
+  pub fn py(&self) -> f32 {
+    let mut mem = ::core::mem::MaybeUninit::<<f32 as ::flatbuffers::EndianScalar>::Scalar>::uninit();
+    // Safety:
+    // Created from a valid Table for this object
+    // Which contains a valid value in this slot
+    ::flatbuffers::EndianScalar::from_little_endian(unsafe {
+      ::core::ptr::copy_nonoverlapping(
+        self.0[4..].as_ptr(),
+        mem.as_mut_ptr() as *mut u8,
+        ::core::mem::size_of::<<f32 as ::flatbuffers::EndianScalar>::Scalar>(),
+      );
+      mem.assume_init()
+    })
+  }
+
+  pub fn set_py(&mut self, x: f32) {
+    let x_le = ::flatbuffers::EndianScalar::to_little_endian(x);
+    // Safety:
+    // Created from a valid Table for this object
+    // Which contains a valid value in this slot
+    unsafe {
+      ::core::ptr::copy_nonoverlapping(
+        &x_le as *const _ as *const u8,
+        self.0[4..].as_mut_ptr(),
+        ::core::mem::size_of::<<f32 as ::flatbuffers::EndianScalar>::Scalar>(),
+      );
+    }
+  }
+
+  pub fn pz(&self) -> f32 {
+    let mut mem = ::core::mem::MaybeUninit::<<f32 as ::flatbuffers::EndianScalar>::Scalar>::uninit();
+    // Safety:
+    // Created from a valid Table for this object
+    // Which contains a valid value in this slot
+    ::flatbuffers::EndianScalar::from_little_endian(unsafe {
+      ::core::ptr::copy_nonoverlapping(
+        self.0[8..].as_ptr(),
+        mem.as_mut_ptr() as *mut u8,
+        ::core::mem::size_of::<<f32 as ::flatbuffers::EndianScalar>::Scalar>(),
+      );
+      mem.assume_init()
+    })
+  }
+
+  pub fn set_pz(&mut self, x: f32) {
+    let x_le = ::flatbuffers::EndianScalar::to_little_endian(x);
+    // Safety:
+    // Created from a valid Table for this object
+    // Which contains a valid value in this slot
+    unsafe {
+      ::core::ptr::copy_nonoverlapping(
+        &x_le as *const _ as *const u8,
+        self.0[8..].as_mut_ptr(),
+        ::core::mem::size_of::<<f32 as ::flatbuffers::EndianScalar>::Scalar>(),
+      );
+    }
+  }
+
+  pub fn qx(&self) -> f32 {
+    let mut mem = ::core::mem::MaybeUninit::<<f32 as ::flatbuffers::EndianScalar>::Scalar>::uninit();
+    // Safety:
+    // Created from a valid Table for this object
+    // Which contains a valid value in this slot
+    ::flatbuffers::EndianScalar::from_little_endian(unsafe {
+      ::core::ptr::copy_nonoverlapping(
+        self.0[12..].as_ptr(),
+        mem.as_mut_ptr() as *mut u8,
+        ::core::mem::size_of::<<f32 as ::flatbuffers::EndianScalar>::Scalar>(),
+      );
+      mem.assume_init()
+    })
+  }
+
+  pub fn set_qx(&mut self, x: f32) {
+    let x_le = ::flatbuffers::EndianScalar::to_little_endian(x);
+    // Safety:
+    // Created from a valid Table for this object
+    // Which contains a valid value in this slot
+    unsafe {
+      ::core::ptr::copy_nonoverlapping(
+        &x_le as *const _ as *const u8,
+        self.0[12..].as_mut_ptr(),
+        ::core::mem::size_of::<<f32 as ::flatbuffers::EndianScalar>::Scalar>(),
+      );
+    }
+  }
+
+  pub fn qy(&self) -> f32 {
+    let mut mem = ::core::mem::MaybeUninit::<<f32 as ::flatbuffers::EndianScalar>::Scalar>::uninit();
+    // Safety:
+    // Created from a valid Table for this object
+    // Which contains a valid value in this slot
+    ::flatbuffers::EndianScalar::from_little_endian(unsafe {
+      ::core::ptr::copy_nonoverlapping(
+        self.0[16..].as_ptr(),
+        mem.as_mut_ptr() as *mut u8,
+        ::core::mem::size_of::<<f32 as ::flatbuffers::EndianScalar>::Scalar>(),
+      );
+      mem.assume_init()
+    })
+  }
+
+  pub fn set_qy(&mut self, x: f32) {
+    let x_le = ::flatbuffers::EndianScalar::to_little_endian(x);
+    // Safety:
+    // Created from a valid Table for this object
+    // Which contains a valid value in this slot
+    unsafe {
+      ::core::ptr::copy_nonoverlapping(
+        &x_le as *const _ as *const u8,
+        self.0[16..].as_mut_ptr(),
+        ::core::mem::size_of::<<f32 as ::flatbuffers::EndianScalar>::Scalar>(),
+      );
+    }
+  }
+
+  pub fn qz(&self) -> f32 {
+    let mut mem = ::core::mem::MaybeUninit::<<f32 as ::flatbuffers::EndianScalar>::Scalar>::uninit();
+    // Safety:
+    // Created from a valid Table for this object
+    // Which contains a valid value in this slot
+    ::flatbuffers::EndianScalar::from_little_endian(unsafe {
+      ::core::ptr::copy_nonoverlapping(
+        self.0[20..].as_ptr(),
+        mem.as_mut_ptr() as *mut u8,
+        ::core::mem::size_of::<<f32 as ::flatbuffers::EndianScalar>::Scalar>(),
+      );
+      mem.assume_init()
+    })
+  }
+
+  pub fn set_qz(&mut self, x: f32) {
+    let x_le = ::flatbuffers::EndianScalar::to_little_endian(x);
+    // Safety:
+    // Created from a valid Table for this object
+    // Which contains a valid value in this slot
+    unsafe {
+      ::core::ptr::copy_nonoverlapping(
+        &x_le as *const _ as *const u8,
+        self.0[20..].as_mut_ptr(),
+        ::core::mem::size_of::<<f32 as ::flatbuffers::EndianScalar>::Scalar>(),
+      );
+    }
+  }
+
+  pub fn qw(&self) -> f32 {
+    let mut mem = ::core::mem::MaybeUninit::<<f32 as ::flatbuffers::EndianScalar>::Scalar>::uninit();
+    // Safety:
+    // Created from a valid Table for this object
+    // Which contains a valid value in this slot
+    ::flatbuffers::EndianScalar::from_little_endian(unsafe {
+      ::core::ptr::copy_nonoverlapping(
+        self.0[24..].as_ptr(),
+        mem.as_mut_ptr() as *mut u8,
+        ::core::mem::size_of::<<f32 as ::flatbuffers::EndianScalar>::Scalar>(),
+      );
+      mem.assume_init()
+    })
+  }
+
+  pub fn set_qw(&mut self, x: f32) {
+    let x_le = ::flatbuffers::EndianScalar::to_little_endian(x);
+    // Safety:
+    // Created from a valid Table for this object
+    // Which contains a valid value in this slot
+    unsafe {
+      ::core::ptr::copy_nonoverlapping(
+        &x_le as *const _ as *const u8,
+        self.0[24..].as_mut_ptr(),
+        ::core::mem::size_of::<<f32 as ::flatbuffers::EndianScalar>::Scalar>(),
+      );
+    }
+  }
+
+}
+
+/// A pointer ray: where it starts and the unit direction it points.
+// struct Ray, aligned to 4
+#[repr(transparent)]
+#[derive(Clone, Copy, PartialEq)]
+pub struct Ray(pub [u8; 24]);
+impl Default for Ray { 
+  fn default() -> Self { 
+    Self([0; 24])
+  }
+}
+impl ::core::fmt::Debug for Ray {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter) -> ::core::fmt::Result {
+    f.debug_struct("Ray")
+      .field("ox", &self.ox())
+      .field("oy", &self.oy())
+      .field("oz", &self.oz())
+      .field("dx", &self.dx())
+      .field("dy", &self.dy())
+      .field("dz", &self.dz())
+      .finish()
+  }
+}
+
+impl ::flatbuffers::SimpleToVerifyInSlice for Ray {}
+impl<'a> ::flatbuffers::Follow<'a> for Ray {
+  type Inner = &'a Ray;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    unsafe { <&'a Ray>::follow(buf, loc) }
+  }
+}
+impl<'a> ::flatbuffers::Follow<'a> for &'a Ray {
+  type Inner = &'a Ray;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    unsafe { ::flatbuffers::follow_cast_ref::<Ray>(buf, loc) }
+  }
+}
+impl<'b> ::flatbuffers::Push for Ray {
+    type Output = Ray;
+    #[inline]
+    unsafe fn push(&self, dst: &mut [u8], _written_len: usize) {
+        let src = unsafe { ::core::slice::from_raw_parts(self as *const Ray as *const u8, <Self as ::flatbuffers::Push>::size()) };
+        dst.copy_from_slice(src);
+    }
+    #[inline]
+    fn alignment() -> ::flatbuffers::PushAlignment {
+        ::flatbuffers::PushAlignment::new(4)
+    }
+}
+
+impl<'a> ::flatbuffers::Verifiable for Ray {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.in_buffer::<Self>(pos)
+  }
+}
+
+impl<'a> Ray {
+  #[allow(clippy::too_many_arguments)]
+  pub fn new(
+    ox: f32,
+    oy: f32,
+    oz: f32,
+    dx: f32,
+    dy: f32,
+    dz: f32,
+  ) -> Self {
+    let mut s = Self([0; 24]);
+    s.set_ox(ox);
+    s.set_oy(oy);
+    s.set_oz(oz);
+    s.set_dx(dx);
+    s.set_dy(dy);
+    s.set_dz(dz);
+    s
+  }
+
+  pub fn ox(&self) -> f32 {
+    let mut mem = ::core::mem::MaybeUninit::<<f32 as ::flatbuffers::EndianScalar>::Scalar>::uninit();
+    // Safety:
+    // Created from a valid Table for this object
+    // Which contains a valid value in this slot
+    ::flatbuffers::EndianScalar::from_little_endian(unsafe {
+      ::core::ptr::copy_nonoverlapping(
+        self.0[0..].as_ptr(),
+        mem.as_mut_ptr() as *mut u8,
+        ::core::mem::size_of::<<f32 as ::flatbuffers::EndianScalar>::Scalar>(),
+      );
+      mem.assume_init()
+    })
+  }
+
+  pub fn set_ox(&mut self, x: f32) {
+    let x_le = ::flatbuffers::EndianScalar::to_little_endian(x);
+    // Safety:
+    // Created from a valid Table for this object
+    // Which contains a valid value in this slot
+    unsafe {
+      ::core::ptr::copy_nonoverlapping(
+        &x_le as *const _ as *const u8,
+        self.0[0..].as_mut_ptr(),
+        ::core::mem::size_of::<<f32 as ::flatbuffers::EndianScalar>::Scalar>(),
+      );
+    }
+  }
+
+  pub fn oy(&self) -> f32 {
+    let mut mem = ::core::mem::MaybeUninit::<<f32 as ::flatbuffers::EndianScalar>::Scalar>::uninit();
+    // Safety:
+    // Created from a valid Table for this object
+    // Which contains a valid value in this slot
+    ::flatbuffers::EndianScalar::from_little_endian(unsafe {
+      ::core::ptr::copy_nonoverlapping(
+        self.0[4..].as_ptr(),
+        mem.as_mut_ptr() as *mut u8,
+        ::core::mem::size_of::<<f32 as ::flatbuffers::EndianScalar>::Scalar>(),
+      );
+      mem.assume_init()
+    })
+  }
+
+  pub fn set_oy(&mut self, x: f32) {
+    let x_le = ::flatbuffers::EndianScalar::to_little_endian(x);
+    // Safety:
+    // Created from a valid Table for this object
+    // Which contains a valid value in this slot
+    unsafe {
+      ::core::ptr::copy_nonoverlapping(
+        &x_le as *const _ as *const u8,
+        self.0[4..].as_mut_ptr(),
+        ::core::mem::size_of::<<f32 as ::flatbuffers::EndianScalar>::Scalar>(),
+      );
+    }
+  }
+
+  pub fn oz(&self) -> f32 {
+    let mut mem = ::core::mem::MaybeUninit::<<f32 as ::flatbuffers::EndianScalar>::Scalar>::uninit();
+    // Safety:
+    // Created from a valid Table for this object
+    // Which contains a valid value in this slot
+    ::flatbuffers::EndianScalar::from_little_endian(unsafe {
+      ::core::ptr::copy_nonoverlapping(
+        self.0[8..].as_ptr(),
+        mem.as_mut_ptr() as *mut u8,
+        ::core::mem::size_of::<<f32 as ::flatbuffers::EndianScalar>::Scalar>(),
+      );
+      mem.assume_init()
+    })
+  }
+
+  pub fn set_oz(&mut self, x: f32) {
+    let x_le = ::flatbuffers::EndianScalar::to_little_endian(x);
+    // Safety:
+    // Created from a valid Table for this object
+    // Which contains a valid value in this slot
+    unsafe {
+      ::core::ptr::copy_nonoverlapping(
+        &x_le as *const _ as *const u8,
+        self.0[8..].as_mut_ptr(),
+        ::core::mem::size_of::<<f32 as ::flatbuffers::EndianScalar>::Scalar>(),
+      );
+    }
+  }
+
+  pub fn dx(&self) -> f32 {
+    let mut mem = ::core::mem::MaybeUninit::<<f32 as ::flatbuffers::EndianScalar>::Scalar>::uninit();
+    // Safety:
+    // Created from a valid Table for this object
+    // Which contains a valid value in this slot
+    ::flatbuffers::EndianScalar::from_little_endian(unsafe {
+      ::core::ptr::copy_nonoverlapping(
+        self.0[12..].as_ptr(),
+        mem.as_mut_ptr() as *mut u8,
+        ::core::mem::size_of::<<f32 as ::flatbuffers::EndianScalar>::Scalar>(),
+      );
+      mem.assume_init()
+    })
+  }
+
+  pub fn set_dx(&mut self, x: f32) {
+    let x_le = ::flatbuffers::EndianScalar::to_little_endian(x);
+    // Safety:
+    // Created from a valid Table for this object
+    // Which contains a valid value in this slot
+    unsafe {
+      ::core::ptr::copy_nonoverlapping(
+        &x_le as *const _ as *const u8,
+        self.0[12..].as_mut_ptr(),
+        ::core::mem::size_of::<<f32 as ::flatbuffers::EndianScalar>::Scalar>(),
+      );
+    }
+  }
+
+  pub fn dy(&self) -> f32 {
+    let mut mem = ::core::mem::MaybeUninit::<<f32 as ::flatbuffers::EndianScalar>::Scalar>::uninit();
+    // Safety:
+    // Created from a valid Table for this object
+    // Which contains a valid value in this slot
+    ::flatbuffers::EndianScalar::from_little_endian(unsafe {
+      ::core::ptr::copy_nonoverlapping(
+        self.0[16..].as_ptr(),
+        mem.as_mut_ptr() as *mut u8,
+        ::core::mem::size_of::<<f32 as ::flatbuffers::EndianScalar>::Scalar>(),
+      );
+      mem.assume_init()
+    })
+  }
+
+  pub fn set_dy(&mut self, x: f32) {
+    let x_le = ::flatbuffers::EndianScalar::to_little_endian(x);
+    // Safety:
+    // Created from a valid Table for this object
+    // Which contains a valid value in this slot
+    unsafe {
+      ::core::ptr::copy_nonoverlapping(
+        &x_le as *const _ as *const u8,
+        self.0[16..].as_mut_ptr(),
+        ::core::mem::size_of::<<f32 as ::flatbuffers::EndianScalar>::Scalar>(),
+      );
+    }
+  }
+
+  pub fn dz(&self) -> f32 {
+    let mut mem = ::core::mem::MaybeUninit::<<f32 as ::flatbuffers::EndianScalar>::Scalar>::uninit();
+    // Safety:
+    // Created from a valid Table for this object
+    // Which contains a valid value in this slot
+    ::flatbuffers::EndianScalar::from_little_endian(unsafe {
+      ::core::ptr::copy_nonoverlapping(
+        self.0[20..].as_ptr(),
+        mem.as_mut_ptr() as *mut u8,
+        ::core::mem::size_of::<<f32 as ::flatbuffers::EndianScalar>::Scalar>(),
+      );
+      mem.assume_init()
+    })
+  }
+
+  pub fn set_dz(&mut self, x: f32) {
+    let x_le = ::flatbuffers::EndianScalar::to_little_endian(x);
+    // Safety:
+    // Created from a valid Table for this object
+    // Which contains a valid value in this slot
+    unsafe {
+      ::core::ptr::copy_nonoverlapping(
+        &x_le as *const _ as *const u8,
+        self.0[20..].as_mut_ptr(),
+        ::core::mem::size_of::<<f32 as ::flatbuffers::EndianScalar>::Scalar>(),
+      );
+    }
+  }
+
+}
+
+/// One element of the scene a peer hovers or has selected: an object, or a vertex, edge or face
+/// of one. `kind`: 0 object, 1 vertex (`a`), 2 edge (`a`-`b`), 3 face (`a`).
+// struct ElementRef, aligned to 8
+#[repr(transparent)]
+#[derive(Clone, Copy, PartialEq)]
+pub struct ElementRef(pub [u8; 32]);
+impl Default for ElementRef { 
+  fn default() -> Self { 
+    Self([0; 32])
+  }
+}
+impl ::core::fmt::Debug for ElementRef {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter) -> ::core::fmt::Result {
+    f.debug_struct("ElementRef")
+      .field("object", &self.object())
+      .field("a", &self.a())
+      .field("b", &self.b())
+      .field("kind", &self.kind())
+      .finish()
+  }
+}
+
+impl ::flatbuffers::SimpleToVerifyInSlice for ElementRef {}
+impl<'a> ::flatbuffers::Follow<'a> for ElementRef {
+  type Inner = &'a ElementRef;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    unsafe { <&'a ElementRef>::follow(buf, loc) }
+  }
+}
+impl<'a> ::flatbuffers::Follow<'a> for &'a ElementRef {
+  type Inner = &'a ElementRef;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    unsafe { ::flatbuffers::follow_cast_ref::<ElementRef>(buf, loc) }
+  }
+}
+impl<'b> ::flatbuffers::Push for ElementRef {
+    type Output = ElementRef;
+    #[inline]
+    unsafe fn push(&self, dst: &mut [u8], _written_len: usize) {
+        let src = unsafe { ::core::slice::from_raw_parts(self as *const ElementRef as *const u8, <Self as ::flatbuffers::Push>::size()) };
+        dst.copy_from_slice(src);
+    }
+    #[inline]
+    fn alignment() -> ::flatbuffers::PushAlignment {
+        ::flatbuffers::PushAlignment::new(8)
+    }
+}
+
+impl<'a> ::flatbuffers::Verifiable for ElementRef {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.in_buffer::<Self>(pos)
+  }
+}
+
+impl<'a> ElementRef {
+  #[allow(clippy::too_many_arguments)]
+  pub fn new(
+    object: u64,
+    a: u64,
+    b: u64,
+    kind: u8,
+  ) -> Self {
+    let mut s = Self([0; 32]);
+    s.set_object(object);
+    s.set_a(a);
+    s.set_b(b);
+    s.set_kind(kind);
+    s
+  }
+
+  pub fn object(&self) -> u64 {
+    let mut mem = ::core::mem::MaybeUninit::<<u64 as ::flatbuffers::EndianScalar>::Scalar>::uninit();
+    // Safety:
+    // Created from a valid Table for this object
+    // Which contains a valid value in this slot
+    ::flatbuffers::EndianScalar::from_little_endian(unsafe {
+      ::core::ptr::copy_nonoverlapping(
+        self.0[0..].as_ptr(),
+        mem.as_mut_ptr() as *mut u8,
+        ::core::mem::size_of::<<u64 as ::flatbuffers::EndianScalar>::Scalar>(),
+      );
+      mem.assume_init()
+    })
+  }
+
+  pub fn set_object(&mut self, x: u64) {
+    let x_le = ::flatbuffers::EndianScalar::to_little_endian(x);
+    // Safety:
+    // Created from a valid Table for this object
+    // Which contains a valid value in this slot
+    unsafe {
+      ::core::ptr::copy_nonoverlapping(
+        &x_le as *const _ as *const u8,
+        self.0[0..].as_mut_ptr(),
+        ::core::mem::size_of::<<u64 as ::flatbuffers::EndianScalar>::Scalar>(),
+      );
+    }
+  }
+
+  pub fn a(&self) -> u64 {
+    let mut mem = ::core::mem::MaybeUninit::<<u64 as ::flatbuffers::EndianScalar>::Scalar>::uninit();
+    // Safety:
+    // Created from a valid Table for this object
+    // Which contains a valid value in this slot
+    ::flatbuffers::EndianScalar::from_little_endian(unsafe {
+      ::core::ptr::copy_nonoverlapping(
+        self.0[8..].as_ptr(),
+        mem.as_mut_ptr() as *mut u8,
+        ::core::mem::size_of::<<u64 as ::flatbuffers::EndianScalar>::Scalar>(),
+      );
+      mem.assume_init()
+    })
+  }
+
+  pub fn set_a(&mut self, x: u64) {
+    let x_le = ::flatbuffers::EndianScalar::to_little_endian(x);
+    // Safety:
+    // Created from a valid Table for this object
+    // Which contains a valid value in this slot
+    unsafe {
+      ::core::ptr::copy_nonoverlapping(
+        &x_le as *const _ as *const u8,
+        self.0[8..].as_mut_ptr(),
+        ::core::mem::size_of::<<u64 as ::flatbuffers::EndianScalar>::Scalar>(),
+      );
+    }
+  }
+
+  pub fn b(&self) -> u64 {
+    let mut mem = ::core::mem::MaybeUninit::<<u64 as ::flatbuffers::EndianScalar>::Scalar>::uninit();
+    // Safety:
+    // Created from a valid Table for this object
+    // Which contains a valid value in this slot
+    ::flatbuffers::EndianScalar::from_little_endian(unsafe {
+      ::core::ptr::copy_nonoverlapping(
+        self.0[16..].as_ptr(),
+        mem.as_mut_ptr() as *mut u8,
+        ::core::mem::size_of::<<u64 as ::flatbuffers::EndianScalar>::Scalar>(),
+      );
+      mem.assume_init()
+    })
+  }
+
+  pub fn set_b(&mut self, x: u64) {
+    let x_le = ::flatbuffers::EndianScalar::to_little_endian(x);
+    // Safety:
+    // Created from a valid Table for this object
+    // Which contains a valid value in this slot
+    unsafe {
+      ::core::ptr::copy_nonoverlapping(
+        &x_le as *const _ as *const u8,
+        self.0[16..].as_mut_ptr(),
+        ::core::mem::size_of::<<u64 as ::flatbuffers::EndianScalar>::Scalar>(),
+      );
+    }
+  }
+
+  pub fn kind(&self) -> u8 {
+    let mut mem = ::core::mem::MaybeUninit::<<u8 as ::flatbuffers::EndianScalar>::Scalar>::uninit();
+    // Safety:
+    // Created from a valid Table for this object
+    // Which contains a valid value in this slot
+    ::flatbuffers::EndianScalar::from_little_endian(unsafe {
+      ::core::ptr::copy_nonoverlapping(
+        self.0[24..].as_ptr(),
+        mem.as_mut_ptr() as *mut u8,
+        ::core::mem::size_of::<<u8 as ::flatbuffers::EndianScalar>::Scalar>(),
+      );
+      mem.assume_init()
+    })
+  }
+
+  pub fn set_kind(&mut self, x: u8) {
+    let x_le = ::flatbuffers::EndianScalar::to_little_endian(x);
+    // Safety:
+    // Created from a valid Table for this object
+    // Which contains a valid value in this slot
+    unsafe {
+      ::core::ptr::copy_nonoverlapping(
+        &x_le as *const _ as *const u8,
+        self.0[24..].as_mut_ptr(),
+        ::core::mem::size_of::<<u8 as ::flatbuffers::EndianScalar>::Scalar>(),
+      );
+    }
+  }
+
+}
+
+/// An axis-aligned box in the world frame, snapped outward to the presence grid's cells.
+// struct Region, aligned to 4
+#[repr(transparent)]
+#[derive(Clone, Copy, PartialEq)]
+pub struct Region(pub [u8; 24]);
+impl Default for Region { 
+  fn default() -> Self { 
+    Self([0; 24])
+  }
+}
+impl ::core::fmt::Debug for Region {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter) -> ::core::fmt::Result {
+    f.debug_struct("Region")
+      .field("min_x", &self.min_x())
+      .field("min_y", &self.min_y())
+      .field("min_z", &self.min_z())
+      .field("max_x", &self.max_x())
+      .field("max_y", &self.max_y())
+      .field("max_z", &self.max_z())
+      .finish()
+  }
+}
+
+impl ::flatbuffers::SimpleToVerifyInSlice for Region {}
+impl<'a> ::flatbuffers::Follow<'a> for Region {
+  type Inner = &'a Region;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    unsafe { <&'a Region>::follow(buf, loc) }
+  }
+}
+impl<'a> ::flatbuffers::Follow<'a> for &'a Region {
+  type Inner = &'a Region;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    unsafe { ::flatbuffers::follow_cast_ref::<Region>(buf, loc) }
+  }
+}
+impl<'b> ::flatbuffers::Push for Region {
+    type Output = Region;
+    #[inline]
+    unsafe fn push(&self, dst: &mut [u8], _written_len: usize) {
+        let src = unsafe { ::core::slice::from_raw_parts(self as *const Region as *const u8, <Self as ::flatbuffers::Push>::size()) };
+        dst.copy_from_slice(src);
+    }
+    #[inline]
+    fn alignment() -> ::flatbuffers::PushAlignment {
+        ::flatbuffers::PushAlignment::new(4)
+    }
+}
+
+impl<'a> ::flatbuffers::Verifiable for Region {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.in_buffer::<Self>(pos)
+  }
+}
+
+impl<'a> Region {
+  #[allow(clippy::too_many_arguments)]
+  pub fn new(
+    min_x: f32,
+    min_y: f32,
+    min_z: f32,
+    max_x: f32,
+    max_y: f32,
+    max_z: f32,
+  ) -> Self {
+    let mut s = Self([0; 24]);
+    s.set_min_x(min_x);
+    s.set_min_y(min_y);
+    s.set_min_z(min_z);
+    s.set_max_x(max_x);
+    s.set_max_y(max_y);
+    s.set_max_z(max_z);
+    s
+  }
+
+  pub fn min_x(&self) -> f32 {
+    let mut mem = ::core::mem::MaybeUninit::<<f32 as ::flatbuffers::EndianScalar>::Scalar>::uninit();
+    // Safety:
+    // Created from a valid Table for this object
+    // Which contains a valid value in this slot
+    ::flatbuffers::EndianScalar::from_little_endian(unsafe {
+      ::core::ptr::copy_nonoverlapping(
+        self.0[0..].as_ptr(),
+        mem.as_mut_ptr() as *mut u8,
+        ::core::mem::size_of::<<f32 as ::flatbuffers::EndianScalar>::Scalar>(),
+      );
+      mem.assume_init()
+    })
+  }
+
+  pub fn set_min_x(&mut self, x: f32) {
+    let x_le = ::flatbuffers::EndianScalar::to_little_endian(x);
+    // Safety:
+    // Created from a valid Table for this object
+    // Which contains a valid value in this slot
+    unsafe {
+      ::core::ptr::copy_nonoverlapping(
+        &x_le as *const _ as *const u8,
+        self.0[0..].as_mut_ptr(),
+        ::core::mem::size_of::<<f32 as ::flatbuffers::EndianScalar>::Scalar>(),
+      );
+    }
+  }
+
+  pub fn min_y(&self) -> f32 {
+    let mut mem = ::core::mem::MaybeUninit::<<f32 as ::flatbuffers::EndianScalar>::Scalar>::uninit();
+    // Safety:
+    // Created from a valid Table for this object
+    // Which contains a valid value in this slot
+    ::flatbuffers::EndianScalar::from_little_endian(unsafe {
+      ::core::ptr::copy_nonoverlapping(
+        self.0[4..].as_ptr(),
+        mem.as_mut_ptr() as *mut u8,
+        ::core::mem::size_of::<<f32 as ::flatbuffers::EndianScalar>::Scalar>(),
+      );
+      mem.assume_init()
+    })
+  }
+
+  pub fn set_min_y(&mut self, x: f32) {
+    let x_le = ::flatbuffers::EndianScalar::to_little_endian(x);
+    // Safety:
+    // Created from a valid Table for this object
+    // Which contains a valid value in this slot
+    unsafe {
+      ::core::ptr::copy_nonoverlapping(
+        &x_le as *const _ as *const u8,
+        self.0[4..].as_mut_ptr(),
+        ::core::mem::size_of::<<f32 as ::flatbuffers::EndianScalar>::Scalar>(),
+      );
+    }
+  }
+
+  pub fn min_z(&self) -> f32 {
+    let mut mem = ::core::mem::MaybeUninit::<<f32 as ::flatbuffers::EndianScalar>::Scalar>::uninit();
+    // Safety:
+    // Created from a valid Table for this object
+    // Which contains a valid value in this slot
+    ::flatbuffers::EndianScalar::from_little_endian(unsafe {
+      ::core::ptr::copy_nonoverlapping(
+        self.0[8..].as_ptr(),
+        mem.as_mut_ptr() as *mut u8,
+        ::core::mem::size_of::<<f32 as ::flatbuffers::EndianScalar>::Scalar>(),
+      );
+      mem.assume_init()
+    })
+  }
+
+  pub fn set_min_z(&mut self, x: f32) {
+    let x_le = ::flatbuffers::EndianScalar::to_little_endian(x);
+    // Safety:
+    // Created from a valid Table for this object
+    // Which contains a valid value in this slot
+    unsafe {
+      ::core::ptr::copy_nonoverlapping(
+        &x_le as *const _ as *const u8,
+        self.0[8..].as_mut_ptr(),
+        ::core::mem::size_of::<<f32 as ::flatbuffers::EndianScalar>::Scalar>(),
+      );
+    }
+  }
+
+  pub fn max_x(&self) -> f32 {
+    let mut mem = ::core::mem::MaybeUninit::<<f32 as ::flatbuffers::EndianScalar>::Scalar>::uninit();
+    // Safety:
+    // Created from a valid Table for this object
+    // Which contains a valid value in this slot
+    ::flatbuffers::EndianScalar::from_little_endian(unsafe {
+      ::core::ptr::copy_nonoverlapping(
+        self.0[12..].as_ptr(),
+        mem.as_mut_ptr() as *mut u8,
+        ::core::mem::size_of::<<f32 as ::flatbuffers::EndianScalar>::Scalar>(),
+      );
+      mem.assume_init()
+    })
+  }
+
+  pub fn set_max_x(&mut self, x: f32) {
+    let x_le = ::flatbuffers::EndianScalar::to_little_endian(x);
+    // Safety:
+    // Created from a valid Table for this object
+    // Which contains a valid value in this slot
+    unsafe {
+      ::core::ptr::copy_nonoverlapping(
+        &x_le as *const _ as *const u8,
+        self.0[12..].as_mut_ptr(),
+        ::core::mem::size_of::<<f32 as ::flatbuffers::EndianScalar>::Scalar>(),
+      );
+    }
+  }
+
+  pub fn max_y(&self) -> f32 {
+    let mut mem = ::core::mem::MaybeUninit::<<f32 as ::flatbuffers::EndianScalar>::Scalar>::uninit();
+    // Safety:
+    // Created from a valid Table for this object
+    // Which contains a valid value in this slot
+    ::flatbuffers::EndianScalar::from_little_endian(unsafe {
+      ::core::ptr::copy_nonoverlapping(
+        self.0[16..].as_ptr(),
+        mem.as_mut_ptr() as *mut u8,
+        ::core::mem::size_of::<<f32 as ::flatbuffers::EndianScalar>::Scalar>(),
+      );
+      mem.assume_init()
+    })
+  }
+
+  pub fn set_max_y(&mut self, x: f32) {
+    let x_le = ::flatbuffers::EndianScalar::to_little_endian(x);
+    // Safety:
+    // Created from a valid Table for this object
+    // Which contains a valid value in this slot
+    unsafe {
+      ::core::ptr::copy_nonoverlapping(
+        &x_le as *const _ as *const u8,
+        self.0[16..].as_mut_ptr(),
+        ::core::mem::size_of::<<f32 as ::flatbuffers::EndianScalar>::Scalar>(),
+      );
+    }
+  }
+
+  pub fn max_z(&self) -> f32 {
+    let mut mem = ::core::mem::MaybeUninit::<<f32 as ::flatbuffers::EndianScalar>::Scalar>::uninit();
+    // Safety:
+    // Created from a valid Table for this object
+    // Which contains a valid value in this slot
+    ::flatbuffers::EndianScalar::from_little_endian(unsafe {
+      ::core::ptr::copy_nonoverlapping(
+        self.0[20..].as_ptr(),
+        mem.as_mut_ptr() as *mut u8,
+        ::core::mem::size_of::<<f32 as ::flatbuffers::EndianScalar>::Scalar>(),
+      );
+      mem.assume_init()
+    })
+  }
+
+  pub fn set_max_z(&mut self, x: f32) {
+    let x_le = ::flatbuffers::EndianScalar::to_little_endian(x);
+    // Safety:
+    // Created from a valid Table for this object
+    // Which contains a valid value in this slot
+    unsafe {
+      ::core::ptr::copy_nonoverlapping(
+        &x_le as *const _ as *const u8,
+        self.0[20..].as_mut_ptr(),
+        ::core::mem::size_of::<<f32 as ::flatbuffers::EndianScalar>::Scalar>(),
+      );
+    }
   }
 
 }
@@ -1067,7 +2068,9 @@ impl ::core::fmt::Debug for Pong<'_> {
 pub enum CommandsOffset {}
 #[derive(Copy, Clone, PartialEq)]
 
-/// New commands on the gossip topic, compressed.
+/// Retired: new commands travel on the gossip topic in a message of their own (PROTOCOL.md,
+/// "Live traffic"), without this table's 60 bytes of offsets. Kept so the union's numbering
+/// stays; a peer that receives one refuses it.
 pub struct Commands<'a> {
   pub _tab: ::flatbuffers::Table<'a>,
 }
@@ -1081,7 +2084,6 @@ impl<'a> ::flatbuffers::Follow<'a> for Commands<'a> {
 }
 
 impl<'a> Commands<'a> {
-  pub const VT_ORIGIN: ::flatbuffers::VOffsetT = 4;
   pub const VT_DICTIONARY: ::flatbuffers::VOffsetT = 6;
   pub const VT_RAW_LEN: ::flatbuffers::VOffsetT = 8;
   pub const VT_DATA: ::flatbuffers::VOffsetT = 10;
@@ -1099,20 +2101,12 @@ impl<'a> Commands<'a> {
     if let Some(x) = args.data { builder.add_data(x); }
     builder.add_raw_len(args.raw_len);
     builder.add_dictionary(args.dictionary);
-    if let Some(x) = args.origin { builder.add_origin(x); }
     builder.finish()
   }
 
 
-  /// Who broadcast them (so a receiver can hold the origin to account).
-  #[inline]
-  pub fn origin(&self) -> &'a Id32 {
-    // Safety:
-    // Created from valid Table for this object
-    // which contains a valid value in this slot
-    unsafe { self._tab.get::<Id32>(Commands::VT_ORIGIN, None).unwrap()}
-  }
-  /// The zstd dictionary used (0: plain zstd; 0xFFFFFFFF: not compressed).
+  /// The zstd dictionary used (0: plain zstd; 1: the shipped dictionary v1; 0xFFFFFFFF: not
+  /// compressed).
   #[inline]
   pub fn dictionary(&self) -> u32 {
     // Safety:
@@ -1128,7 +2122,8 @@ impl<'a> Commands<'a> {
     // which contains a valid value in this slot
     unsafe { self._tab.get::<u32>(Commands::VT_RAW_LEN, Some(0)).unwrap()}
   }
-  /// The signed commands as stored, each preceded by its length as a little-endian u32.
+  /// A compact command batch (src/net/compact.rs: author keys and dependency ids the receiver
+  /// already holds are named, not repeated), compressed as `dictionary` says.
   #[inline]
   pub fn data(&self) -> ::flatbuffers::Vector<'a, u8> {
     // Safety:
@@ -1144,7 +2139,6 @@ impl ::flatbuffers::Verifiable for Commands<'_> {
     v: &mut ::flatbuffers::Verifier, pos: usize
   ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
     v.visit_table(pos)?
-     .visit_field::<Id32>("origin", Self::VT_ORIGIN, true)?
      .visit_field::<u32>("dictionary", Self::VT_DICTIONARY, false)?
      .visit_field::<u32>("raw_len", Self::VT_RAW_LEN, false)?
      .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, u8>>>("data", Self::VT_DATA, true)?
@@ -1153,7 +2147,6 @@ impl ::flatbuffers::Verifiable for Commands<'_> {
   }
 }
 pub struct CommandsArgs<'a> {
-    pub origin: Option<&'a Id32>,
     pub dictionary: u32,
     pub raw_len: u32,
     pub data: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, u8>>>,
@@ -1162,7 +2155,6 @@ impl<'a> Default for CommandsArgs<'a> {
   #[inline]
   fn default() -> Self {
     CommandsArgs {
-      origin: None, // required field
       dictionary: 0,
       raw_len: 0,
       data: None, // required field
@@ -1175,10 +2167,6 @@ pub struct CommandsBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
   start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
 }
 impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> CommandsBuilder<'a, 'b, A> {
-  #[inline]
-  pub fn add_origin(&mut self, origin: &Id32) {
-    self.fbb_.push_slot_always::<&Id32>(Commands::VT_ORIGIN, origin);
-  }
   #[inline]
   pub fn add_dictionary(&mut self, dictionary: u32) {
     self.fbb_.push_slot::<u32>(Commands::VT_DICTIONARY, dictionary, 0);
@@ -1202,7 +2190,6 @@ impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> CommandsBuilder<'a, 'b, A> {
   #[inline]
   pub fn finish(self) -> ::flatbuffers::WIPOffset<Commands<'a>> {
     let o = self.fbb_.end_table(self.start_);
-    self.fbb_.required(o, Commands::VT_ORIGIN,"origin");
     self.fbb_.required(o, Commands::VT_DATA,"data");
     ::flatbuffers::WIPOffset::new(o.value())
   }
@@ -1211,7 +2198,6 @@ impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> CommandsBuilder<'a, 'b, A> {
 impl ::core::fmt::Debug for Commands<'_> {
   fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
     let mut ds = f.debug_struct("Commands");
-      ds.field("origin", &self.origin());
       ds.field("dictionary", &self.dictionary());
       ds.field("raw_len", &self.raw_len());
       ds.field("data", &self.data());
@@ -1313,6 +2299,377 @@ impl ::core::fmt::Debug for Announce<'_> {
   fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
     let mut ds = f.debug_struct("Announce");
       ds.field("peer", &self.peer());
+      ds.finish()
+  }
+}
+pub enum PresenceOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+/// A peer's presence, sent as a datagram 20 to 90 times a second to the peers interested in where
+/// it is. Absent poses are not tracked (a desktop user has no hands).
+pub struct Presence<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for Presence<'a> {
+  type Inner = Presence<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> Presence<'a> {
+  pub const VT_SEQ: ::flatbuffers::VOffsetT = 4;
+  pub const VT_GONE: ::flatbuffers::VOffsetT = 6;
+  pub const VT_HEAD: ::flatbuffers::VOffsetT = 8;
+  pub const VT_LEFT_HAND: ::flatbuffers::VOffsetT = 10;
+  pub const VT_RIGHT_HAND: ::flatbuffers::VOffsetT = 12;
+  pub const VT_POINTER: ::flatbuffers::VOffsetT = 14;
+  pub const VT_HOVERED: ::flatbuffers::VOffsetT = 16;
+  pub const VT_SELECTED: ::flatbuffers::VOffsetT = 18;
+  pub const VT_TOOL: ::flatbuffers::VOffsetT = 20;
+  pub const VT_COLOUR: ::flatbuffers::VOffsetT = 22;
+  pub const VT_NAME: ::flatbuffers::VOffsetT = 24;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    Presence { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args PresenceArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<Presence<'bldr>> {
+    let mut builder = PresenceBuilder::new(_fbb);
+    if let Some(x) = args.name { builder.add_name(x); }
+    builder.add_colour(args.colour);
+    if let Some(x) = args.selected { builder.add_selected(x); }
+    if let Some(x) = args.hovered { builder.add_hovered(x); }
+    if let Some(x) = args.pointer { builder.add_pointer(x); }
+    if let Some(x) = args.right_hand { builder.add_right_hand(x); }
+    if let Some(x) = args.left_hand { builder.add_left_hand(x); }
+    if let Some(x) = args.head { builder.add_head(x); }
+    builder.add_seq(args.seq);
+    builder.add_tool(args.tool);
+    builder.add_gone(args.gone);
+    builder.finish()
+  }
+
+
+  /// Increases with every update from one process; a receiver drops older ones (datagrams may
+  /// arrive out of order).
+  #[inline]
+  pub fn seq(&self) -> u32 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u32>(Presence::VT_SEQ, Some(0)).unwrap()}
+  }
+  /// The sender left the receiver's interest: forget its presence until it sends again.
+  #[inline]
+  pub fn gone(&self) -> bool {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<bool>(Presence::VT_GONE, Some(false)).unwrap()}
+  }
+  #[inline]
+  pub fn head(&self) -> Option<&'a Pose> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<Pose>(Presence::VT_HEAD, None)}
+  }
+  #[inline]
+  pub fn left_hand(&self) -> Option<&'a Pose> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<Pose>(Presence::VT_LEFT_HAND, None)}
+  }
+  #[inline]
+  pub fn right_hand(&self) -> Option<&'a Pose> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<Pose>(Presence::VT_RIGHT_HAND, None)}
+  }
+  #[inline]
+  pub fn pointer(&self) -> Option<&'a Ray> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<Ray>(Presence::VT_POINTER, None)}
+  }
+  #[inline]
+  pub fn hovered(&self) -> Option<&'a ElementRef> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<ElementRef>(Presence::VT_HOVERED, None)}
+  }
+  #[inline]
+  pub fn selected(&self) -> Option<::flatbuffers::Vector<'a, ElementRef>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'a, ElementRef>>>(Presence::VT_SELECTED, None)}
+  }
+  /// The active tool (`theta::net::presence::Tool` numbering; unknown values are shown as such).
+  #[inline]
+  pub fn tool(&self) -> u8 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u8>(Presence::VT_TOOL, Some(0)).unwrap()}
+  }
+  /// Colour, 0xRRGGBBAA.
+  #[inline]
+  pub fn colour(&self) -> u32 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u32>(Presence::VT_COLOUR, Some(0)).unwrap()}
+  }
+  #[inline]
+  pub fn name(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(Presence::VT_NAME, None)}
+  }
+}
+
+impl ::flatbuffers::Verifiable for Presence<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<u32>("seq", Self::VT_SEQ, false)?
+     .visit_field::<bool>("gone", Self::VT_GONE, false)?
+     .visit_field::<Pose>("head", Self::VT_HEAD, false)?
+     .visit_field::<Pose>("left_hand", Self::VT_LEFT_HAND, false)?
+     .visit_field::<Pose>("right_hand", Self::VT_RIGHT_HAND, false)?
+     .visit_field::<Ray>("pointer", Self::VT_POINTER, false)?
+     .visit_field::<ElementRef>("hovered", Self::VT_HOVERED, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, ElementRef>>>("selected", Self::VT_SELECTED, false)?
+     .visit_field::<u8>("tool", Self::VT_TOOL, false)?
+     .visit_field::<u32>("colour", Self::VT_COLOUR, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("name", Self::VT_NAME, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct PresenceArgs<'a> {
+    pub seq: u32,
+    pub gone: bool,
+    pub head: Option<&'a Pose>,
+    pub left_hand: Option<&'a Pose>,
+    pub right_hand: Option<&'a Pose>,
+    pub pointer: Option<&'a Ray>,
+    pub hovered: Option<&'a ElementRef>,
+    pub selected: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, ElementRef>>>,
+    pub tool: u8,
+    pub colour: u32,
+    pub name: Option<::flatbuffers::WIPOffset<&'a str>>,
+}
+impl<'a> Default for PresenceArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    PresenceArgs {
+      seq: 0,
+      gone: false,
+      head: None,
+      left_hand: None,
+      right_hand: None,
+      pointer: None,
+      hovered: None,
+      selected: None,
+      tool: 0,
+      colour: 0,
+      name: None,
+    }
+  }
+}
+
+pub struct PresenceBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> PresenceBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_seq(&mut self, seq: u32) {
+    self.fbb_.push_slot::<u32>(Presence::VT_SEQ, seq, 0);
+  }
+  #[inline]
+  pub fn add_gone(&mut self, gone: bool) {
+    self.fbb_.push_slot::<bool>(Presence::VT_GONE, gone, false);
+  }
+  #[inline]
+  pub fn add_head(&mut self, head: &Pose) {
+    self.fbb_.push_slot_always::<&Pose>(Presence::VT_HEAD, head);
+  }
+  #[inline]
+  pub fn add_left_hand(&mut self, left_hand: &Pose) {
+    self.fbb_.push_slot_always::<&Pose>(Presence::VT_LEFT_HAND, left_hand);
+  }
+  #[inline]
+  pub fn add_right_hand(&mut self, right_hand: &Pose) {
+    self.fbb_.push_slot_always::<&Pose>(Presence::VT_RIGHT_HAND, right_hand);
+  }
+  #[inline]
+  pub fn add_pointer(&mut self, pointer: &Ray) {
+    self.fbb_.push_slot_always::<&Ray>(Presence::VT_POINTER, pointer);
+  }
+  #[inline]
+  pub fn add_hovered(&mut self, hovered: &ElementRef) {
+    self.fbb_.push_slot_always::<&ElementRef>(Presence::VT_HOVERED, hovered);
+  }
+  #[inline]
+  pub fn add_selected(&mut self, selected: ::flatbuffers::WIPOffset<::flatbuffers::Vector<'b , ElementRef>>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(Presence::VT_SELECTED, selected);
+  }
+  #[inline]
+  pub fn add_tool(&mut self, tool: u8) {
+    self.fbb_.push_slot::<u8>(Presence::VT_TOOL, tool, 0);
+  }
+  #[inline]
+  pub fn add_colour(&mut self, colour: u32) {
+    self.fbb_.push_slot::<u32>(Presence::VT_COLOUR, colour, 0);
+  }
+  #[inline]
+  pub fn add_name(&mut self, name: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(Presence::VT_NAME, name);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> PresenceBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    PresenceBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<Presence<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for Presence<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("Presence");
+      ds.field("seq", &self.seq());
+      ds.field("gone", &self.gone());
+      ds.field("head", &self.head());
+      ds.field("left_hand", &self.left_hand());
+      ds.field("right_hand", &self.right_hand());
+      ds.field("pointer", &self.pointer());
+      ds.field("hovered", &self.hovered());
+      ds.field("selected", &self.selected());
+      ds.field("tool", &self.tool());
+      ds.field("colour", &self.colour());
+      ds.field("name", &self.name());
+      ds.finish()
+  }
+}
+pub enum InterestOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+/// Which parts of the world the sender wants presence from (control stream). No regions: all of
+/// it, which is also the state before any Interest frame.
+pub struct Interest<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for Interest<'a> {
+  type Inner = Interest<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> Interest<'a> {
+  pub const VT_REGIONS: ::flatbuffers::VOffsetT = 4;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    Interest { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args InterestArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<Interest<'bldr>> {
+    let mut builder = InterestBuilder::new(_fbb);
+    if let Some(x) = args.regions { builder.add_regions(x); }
+    builder.finish()
+  }
+
+
+  #[inline]
+  pub fn regions(&self) -> Option<::flatbuffers::Vector<'a, Region>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'a, Region>>>(Interest::VT_REGIONS, None)}
+  }
+}
+
+impl ::flatbuffers::Verifiable for Interest<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, Region>>>("regions", Self::VT_REGIONS, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct InterestArgs<'a> {
+    pub regions: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, Region>>>,
+}
+impl<'a> Default for InterestArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    InterestArgs {
+      regions: None,
+    }
+  }
+}
+
+pub struct InterestBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> InterestBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_regions(&mut self, regions: ::flatbuffers::WIPOffset<::flatbuffers::Vector<'b , Region>>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(Interest::VT_REGIONS, regions);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> InterestBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    InterestBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<Interest<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for Interest<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("Interest");
+      ds.field("regions", &self.regions());
       ds.finish()
   }
 }
@@ -1464,6 +2821,34 @@ impl<'a> Frame<'a> {
     }
   }
 
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_presence(&self) -> Option<Presence<'a>> {
+    if self.body_type() == Body::Presence {
+      let u = self.body();
+      // Safety:
+      // Created from a valid Table for this object
+      // Which contains a valid union in this slot
+      Some(unsafe { Presence::init_from_table(u) })
+    } else {
+      None
+    }
+  }
+
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn body_as_interest(&self) -> Option<Interest<'a>> {
+    if self.body_type() == Body::Interest {
+      let u = self.body();
+      // Safety:
+      // Created from a valid Table for this object
+      // Which contains a valid union in this slot
+      Some(unsafe { Interest::init_from_table(u) })
+    } else {
+      None
+    }
+  }
+
 }
 
 impl ::flatbuffers::Verifiable for Frame<'_> {
@@ -1481,6 +2866,8 @@ impl ::flatbuffers::Verifiable for Frame<'_> {
           Body::Pong => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<Pong>>("Body::Pong", pos),
           Body::Commands => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<Commands>>("Body::Commands", pos),
           Body::Announce => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<Announce>>("Body::Announce", pos),
+          Body::Presence => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<Presence>>("Body::Presence", pos),
+          Body::Interest => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<Interest>>("Body::Interest", pos),
           _ => Ok(()),
         }
      })?
@@ -1580,6 +2967,20 @@ impl ::core::fmt::Debug for Frame<'_> {
         },
         Body::Announce => {
           if let Some(x) = self.body_as_announce() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        Body::Presence => {
+          if let Some(x) = self.body_as_presence() {
+            ds.field("body", &x)
+          } else {
+            ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        Body::Interest => {
+          if let Some(x) = self.body_as_interest() {
             ds.field("body", &x)
           } else {
             ds.field("body", &"InvalidFlatbuffer: Union discriminant does not match value.")

@@ -14,7 +14,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -37,10 +37,11 @@ use theta_crdt::sync::{DEFAULT_BATCH_BYTES, Message, SyncSession};
 use theta_crdt::wire::{decode_sync, encode_sync};
 use tokio::sync::{mpsc, watch};
 
-use super::codec;
+use super::presence::{self, Decision, Interest, Outbound, Presence, Region};
 use super::ticket::SessionTicket;
-use super::wire::{self, Frame, GossipCommands, Hello, MAX_FRAME_BYTES};
+use super::wire::{self, Frame, GossipCommands, GossipMessage, Hello, MAX_FRAME_BYTES};
 use super::{ALPN, GOSSIP_MAX_MESSAGE, PROTOCOL_VERSION, schema_hash, unix_ms};
+use super::{codec, compact};
 use crate::session::Session;
 
 /// Feature bit: the sender only wants the Hello (a newcomer fetching the genesis).
@@ -54,8 +55,16 @@ const PING_EVERY: Duration = Duration::from_millis(500);
 const MISMATCHES_BEFORE_SYNC: u32 = 1;
 /// Most commands in one gossip broadcast.
 const GOSSIP_BATCH: usize = 64;
-/// Most datagrams accepted from one peer per second (heartbeats, later presence).
+/// Most datagrams accepted from one peer per second (heartbeats and presence at up to 90 Hz).
 const MAX_DATAGRAMS_PER_S: u32 = 400;
+/// Default presence rate, updates per second.
+const DEFAULT_PRESENCE_HZ: u32 = 60;
+/// Most gossip messages taken from one neighbour per second; beyond it they are dropped and
+/// what they carried is fetched by sync from that neighbour (whose control stream has flow
+/// control) once the second is over.
+const MAX_GOSSIP_PER_S: u32 = 2000;
+/// Neighbours whose gossip rates are tracked before old entries are dropped.
+const MAX_PEERS_TRACKED: usize = 256;
 /// Most frames queued to one peer's writer before it is considered stuck and dropped.
 const MAX_QUEUED_FRAMES: usize = 4096;
 
@@ -87,6 +96,9 @@ pub struct NodeConfig {
     /// An extra root certificate (DER) to trust for the relay: a self-hosted relay with its own
     /// certificate authority.
     pub relay_ca: Option<Vec<u8>>,
+    /// The compression dictionary to offer ([`codec::DICT_V1`], or [`codec::PLAIN_ZSTD`] to
+    /// behave like a peer without one).
+    pub dictionary: u32,
 }
 
 impl Default for NodeConfig {
@@ -98,6 +110,7 @@ impl Default for NodeConfig {
             protocol_version: PROTOCOL_VERSION,
             name: String::new(),
             relay_ca: None,
+            dictionary: codec::DICT_V1,
         }
     }
 }
@@ -121,6 +134,12 @@ pub struct PeerStats {
     pub bytes_sent: u64,
     /// UDP bytes received.
     pub bytes_received: u64,
+    /// Presence updates sent to this peer.
+    pub presence_sent: u64,
+    /// Presence updates not sent because this peer could not see us (interest management).
+    pub presence_withheld: u64,
+    /// Presence updates received from this peer.
+    pub presence_received: u64,
 }
 
 /// Something the node reports to the app.
@@ -191,7 +210,29 @@ struct PeerHandle {
     serial: u64,
     name: String,
     stats: Arc<Mutex<PeerStats>>,
+    outbound: Arc<Mutex<Outbound>>,
+    /// The dictionary its Hello named.
+    dictionary: u32,
 }
+
+/// This peer's own presence and subscriptions.
+struct Local {
+    /// Subscribed regions by id.
+    regions: BTreeMap<u64, Region>,
+    next_region: u64,
+}
+
+impl Local {
+    fn interest(&self) -> Interest {
+        Interest {
+            regions: self.regions.values().copied().collect(),
+        }
+    }
+}
+
+/// A subscription made with [`Node::subscribe_region`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RegionId(pub u64);
 
 struct Inner {
     endpoint: Endpoint,
@@ -212,6 +253,15 @@ struct Inner {
     events: mpsc::UnboundedSender<NodeEvent>,
     log_len: watch::Sender<usize>,
     serial: AtomicU64,
+    /// This peer's presence (None until the app sets one).
+    presence: watch::Sender<Option<Presence>>,
+    presence_hz: AtomicU32,
+    /// Sequence numbers of presence updates, shared by all connections so they only grow.
+    presence_seq: AtomicU32,
+    remote_presence: Mutex<presence::Table<EndpointId>>,
+    local: Mutex<Local>,
+    /// Every presence update received, as it arrives (benchmarks).
+    presence_tap: Mutex<Option<mpsc::UnboundedSender<(EndpointId, bool, Presence)>>>,
 }
 
 /// A running peer in a session.
@@ -377,6 +427,16 @@ impl Node {
             events,
             log_len: watch::channel(len).0,
             serial: AtomicU64::new(0),
+            presence: watch::channel(None).0,
+            presence_hz: AtomicU32::new(DEFAULT_PRESENCE_HZ),
+            // Starts from the clock, so a restarted process continues above its old numbers.
+            presence_seq: AtomicU32::new((unix_ms() / 4) as u32),
+            remote_presence: Mutex::new(presence::Table::default()),
+            local: Mutex::new(Local {
+                regions: BTreeMap::new(),
+                next_region: 1,
+            }),
+            presence_tap: Mutex::new(None),
         });
         let router = Router::builder(endpoint.clone())
             .accept(ALPN, Handler(inner.clone()))
@@ -432,6 +492,11 @@ impl Node {
         self.inner.me
     }
 
+    /// This peer's display name.
+    pub fn display_name(&self) -> &str {
+        &self.inner.cfg.name
+    }
+
     /// Runs `f` with the session (log, scene) locked.
     pub fn with_session<R>(&self, f: impl FnOnce(&mut Session) -> R) -> R {
         f(&mut lock(&self.inner.session))
@@ -449,6 +514,11 @@ impl Node {
             .iter()
             .map(|(id, p)| {
                 let mut s = lock(&p.stats).clone();
+                {
+                    let o = lock(&p.outbound);
+                    s.presence_sent = o.sent;
+                    s.presence_withheld = o.withheld;
+                }
                 let cs = p.conn.stats();
                 s.packets_sent = cs.udp_tx.datagrams;
                 s.packets_received = cs.udp_rx.datagrams;
@@ -459,6 +529,70 @@ impl Node {
             .collect();
         v.sort_by_key(|(id, _, _)| *id);
         v
+    }
+
+    /// Sets this peer's presence; it is sent to the peers that can see it at the presence rate
+    /// (the latest value wins when it changes faster).
+    pub fn set_presence(&self, p: Presence) {
+        self.inner.presence.send_replace(Some(p));
+    }
+
+    /// Sets the presence rate, clamped to 20..=90 updates per second.
+    pub fn set_presence_rate(&self, hz: u32) {
+        self.inner.presence_hz.store(
+            hz.clamp(presence::MIN_HZ, presence::MAX_HZ),
+            Ordering::Relaxed,
+        );
+    }
+
+    /// The peers' presences as last received (peers gone silent or disconnected are left out),
+    /// sorted by peer.
+    pub fn presence(&self) -> Vec<(EndpointId, presence::Remote)> {
+        let mut v = lock(&self.inner.remote_presence).live(Instant::now());
+        v.sort_by_key(|(id, _)| *id);
+        v
+    }
+
+    /// Sends every presence update received (peer, `gone`, presence) to `tx` as it arrives
+    /// (benchmarks classify each one).
+    #[doc(hidden)]
+    pub fn tap_presence(&self, tx: mpsc::UnboundedSender<(EndpointId, bool, Presence)>) {
+        *lock(&self.inner.presence_tap) = Some(tx);
+    }
+
+    /// Asks for presence from this region of the world too. Until the first subscription,
+    /// presence comes from everywhere; afterwards only from the subscribed regions (snapped
+    /// outward to whole cells of [`presence::CELL`] metres).
+    pub fn subscribe_region(&self, r: Region) -> Result<RegionId> {
+        if !r.is_finite() {
+            bail!("a region needs finite corners");
+        }
+        let id = {
+            let mut l = lock(&self.inner.local);
+            if l.regions.len() >= presence::MAX_REGIONS {
+                bail!(
+                    "already subscribed to {} regions (at most {})",
+                    l.regions.len(),
+                    presence::MAX_REGIONS
+                );
+            }
+            let id = l.next_region;
+            l.next_region += 1;
+            l.regions.insert(id, r);
+            id
+        };
+        self.inner.send_interest();
+        Ok(RegionId(id))
+    }
+
+    /// Ends a subscription; false if there was none with that id. With no subscription left,
+    /// presence comes from everywhere again.
+    pub fn unsubscribe(&self, id: RegionId) -> bool {
+        let found = lock(&self.inner.local).regions.remove(&id.0).is_some();
+        if found {
+            self.inner.send_interest();
+        }
+        found
     }
 
     /// Makes edits as this user (durable first, one group commit), then broadcasts them.
@@ -570,7 +704,7 @@ async fn fetch_genesis(
                 schema_hash: schema_hash(),
                 session: ticket.session,
                 features: FEATURES | FEATURE_BOOTSTRAP_ONLY,
-                dictionary: 0,
+                dictionary: cfg.dictionary,
                 invite: ticket.invite,
                 incarnation: 0,
                 peers: Vec::new(),
@@ -654,12 +788,19 @@ impl Inner {
             schema_hash: schema_hash(),
             session: self.session_id,
             features,
-            dictionary: 0,
+            dictionary: self.cfg.dictionary,
             invite: *lock(&self.invite),
             incarnation: self.incarnation,
             peers,
             name: self.cfg.name.clone(),
             genesis: Some(self.genesis.clone()),
+        }
+    }
+
+    fn send_interest(&self) {
+        let frame = wire::encode(&Frame::Interest(lock(&self.local).interest()));
+        for p in lock(&self.peers).values() {
+            let _ = p.ctl.send(PeerCmd::Send(frame.clone()));
         }
     }
 
@@ -741,11 +882,21 @@ impl Inner {
 async fn broadcast(inner: &Arc<Inner>, commands: &[Vec<u8>]) {
     let tx = inner.gossip_tx.lock().await;
     let Some(tx) = tx.as_ref() else { return };
+    // The shipped dictionary only if every peer has it: gossip reaches them all.
+    let dictionary = if inner.cfg.dictionary == codec::DICT_V1
+        && lock(&inner.peers)
+            .values()
+            .all(|p| p.dictionary == codec::DICT_V1)
+    {
+        codec::DICT_V1
+    } else {
+        codec::PLAIN_ZSTD
+    };
     for chunk in commands.chunks(GOSSIP_BATCH) {
-        let raw = wire::join_commands(chunk.iter().map(|c| &c[..]));
-        let (dictionary, raw_len, data) = codec::compress(&raw);
-        let frame = wire::encode(&Frame::Commands(GossipCommands {
-            origin: *inner.me.as_bytes(),
+        let refs: Vec<&[u8]> = chunk.iter().map(|c| &c[..]).collect();
+        let raw = compact::encode(&refs, lock(&inner.session).replica().log());
+        let (dictionary, raw_len, data) = codec::compress(&raw, dictionary);
+        let frame = wire::encode_gossip(&GossipMessage::Commands(GossipCommands {
             dictionary,
             raw_len,
             data,
@@ -763,6 +914,8 @@ async fn broadcast(inner: &Arc<Inner>, commands: &[Vec<u8>]) {
 }
 
 async fn gossip_loop(inner: Arc<Inner>, mut rx: iroh_gossip::api::GossipReceiver) {
+    // Per neighbour: (start of its one-second window, messages in it, whether some were dropped).
+    let mut rates: HashMap<EndpointId, (Instant, u32, bool)> = HashMap::new();
     while let Some(ev) = rx.next().await {
         let ev = match ev {
             Ok(ev) => ev,
@@ -774,11 +927,29 @@ async fn gossip_loop(inner: Arc<Inner>, mut rx: iroh_gossip::api::GossipReceiver
         match ev {
             GossipEvent::Received(msg) => {
                 let from = msg.delivered_from;
+                let now = Instant::now();
+                let r = rates.entry(from).or_insert((now, 0, false));
+                if now.duration_since(r.0) >= Duration::from_secs(1) {
+                    if r.2
+                        && let Some(p) = lock(&inner.peers).get(&from)
+                    {
+                        let _ = p.ctl.send(PeerCmd::Resync);
+                    }
+                    *r = (now, 0, false);
+                }
+                r.1 += 1;
+                if r.1 > MAX_GOSSIP_PER_S {
+                    r.2 = true;
+                    continue;
+                }
+                if rates.len() > 4 * MAX_PEERS_TRACKED {
+                    rates.retain(|_, r| now.duration_since(r.0) < Duration::from_secs(2));
+                }
                 // Only a message that came straight from its origin can be held against the
                 // sender: gossip forwards before anyone validates.
                 let direct = msg.scope.is_direct();
                 let blame = direct.then_some(from);
-                let frame = match wire::decode(&msg.content) {
+                let frame = match wire::decode_gossip(&msg.content) {
                     Ok(f) => f,
                     Err(e) => {
                         if let Some(b) = blame {
@@ -788,9 +959,11 @@ async fn gossip_loop(inner: Arc<Inner>, mut rx: iroh_gossip::api::GossipReceiver
                     }
                 };
                 match frame {
-                    Frame::Commands(c) => {
-                        if direct && c.origin != *from.as_bytes() {
-                            inner.ban(from, "gossip origin does not match its sender".into());
+                    GossipMessage::Commands(c) => {
+                        if !codec::knows(c.dictionary) {
+                            // A newer peer's dictionary (it did not know of us yet): fetch
+                            // what it sent by sync.
+                            inner.resync_all();
                             continue;
                         }
                         let raw = match codec::decompress(c.dictionary, c.raw_len, &c.data) {
@@ -802,8 +975,9 @@ async fn gossip_loop(inner: Arc<Inner>, mut rx: iroh_gossip::api::GossipReceiver
                                 continue;
                             }
                         };
-                        let cmds = match wire::split_commands(&raw) {
-                            Ok(c) => c,
+                        let decoded = compact::decode(&raw, lock(&inner.session).replica().log());
+                        let decoded = match decoded {
+                            Ok(d) => d,
                             Err(e) => {
                                 if let Some(b) = blame {
                                     inner.ban(b, format!("sent a bad batch: {e:#}"));
@@ -811,8 +985,9 @@ async fn gossip_loop(inner: Arc<Inner>, mut rx: iroh_gossip::api::GossipReceiver
                                 continue;
                             }
                         };
+                        let cmds: Vec<&[u8]> = decoded.commands.iter().map(|c| &c[..]).collect();
                         if let Some(missing) = inner.take_batch(blame, &cmds, false)
-                            && !missing.is_empty()
+                            && (!missing.is_empty() || decoded.unresolved > 0)
                         {
                             // Ask the peer it came from (or anyone) for what it builds on.
                             let peers = lock(&inner.peers);
@@ -827,14 +1002,9 @@ async fn gossip_loop(inner: Arc<Inner>, mut rx: iroh_gossip::api::GossipReceiver
                             }
                         }
                     }
-                    Frame::Announce(addr) => {
+                    GossipMessage::Announce(addr) => {
                         if inner.learn(addr.clone()) {
                             spawn_dial(inner.clone(), addr);
-                        }
-                    }
-                    _ => {
-                        if let Some(b) = blame {
-                            inner.ban(b, "sent a frame that does not belong on gossip".into());
                         }
                     }
                 }
@@ -859,7 +1029,7 @@ async fn gossip_loop(inner: Arc<Inner>, mut rx: iroh_gossip::api::GossipReceiver
 async fn announce_loop(inner: Arc<Inner>) {
     let mut every = Duration::from_millis(200);
     loop {
-        let frame = wire::encode(&Frame::Announce(inner.endpoint.addr()));
+        let frame = wire::encode_gossip(&GossipMessage::Announce(inner.endpoint.addr()));
         if let Some(tx) = inner.gossip_tx.lock().await.as_ref() {
             let _ = tx.broadcast(frame.into()).await;
         }
@@ -1031,6 +1201,7 @@ async fn run_connection(
     let serial = inner.serial.fetch_add(1, Ordering::Relaxed);
     let (ctl_tx, mut ctl_rx) = mpsc::unbounded_channel();
     let stats = Arc::new(Mutex::new(PeerStats::default()));
+    let outbound = Arc::new(Mutex::new(Outbound::default()));
     {
         let mut peers = lock(&inner.peers);
         if let Some(old) = peers.get(&id) {
@@ -1053,6 +1224,8 @@ async fn run_connection(
                 serial,
                 name: hello.name.clone(),
                 stats: stats.clone(),
+                outbound: outbound.clone(),
+                dictionary: hello.dictionary,
             },
         );
     }
@@ -1087,6 +1260,7 @@ async fn run_connection(
         conn.clone(),
         ctl_tx.clone(),
         stats,
+        outbound.clone(),
     ));
 
     let send_frame = |f: Frame| {
@@ -1102,6 +1276,10 @@ async fn run_connection(
         return;
     };
     let mut ok = send_frame(Frame::Sync(encode_sync(&summary))).await;
+    let interest = lock(&inner.local).interest();
+    if ok && !interest.regions.is_empty() {
+        ok = send_frame(Frame::Interest(interest)).await;
+    }
     while ok {
         tokio::select! {
             f = read_frame(&mut recv) => {
@@ -1111,6 +1289,7 @@ async fn run_connection(
                 };
                 let frame = match wire::decode(&f) {
                     Ok(Frame::Sync(m)) => m,
+                    Ok(Frame::Interest(i)) => { lock(&outbound).interest = i; continue; }
                     Ok(Frame::Refuse(r)) => { reason = format!("refused: {r}"); break; }
                     Ok(_) => { inner.ban(id, "sent a frame that does not belong on the control stream".into()); reason = "banned".into(); break; }
                     Err(e) => { inner.ban(id, format!("sent a malformed frame: {e:#}")); reason = "banned".into(); break; }
@@ -1176,6 +1355,10 @@ async fn run_connection(
             false
         }
     };
+    if mine {
+        // No ghosts: a peer that left is not shown.
+        lock(&inner.remote_presence).remove(&id);
+    }
     conn.close(0u32.into(), b"bye");
     if mine {
         inner.emit(NodeEvent::PeerDown { id, reason });
@@ -1192,9 +1375,40 @@ async fn datagram_loop(
     conn: Connection,
     ctl: mpsc::UnboundedSender<PeerCmd>,
     stats: Arc<Mutex<PeerStats>>,
+    outbound: Arc<Mutex<Outbound>>,
 ) {
     let id = conn.remote_id();
     let mut ticker = tokio::time::interval(PING_EVERY);
+    let mut my_presence = inner.presence.subscribe();
+    my_presence.mark_changed();
+    // Presence goes out when it changes, at most at the presence rate, and again after
+    // `KEEPALIVE` when it does not.
+    let mut pending = false;
+    let mut next_slot = tokio::time::Instant::now();
+    let mut keepalive = tokio::time::interval(presence::KEEPALIVE);
+    keepalive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_sent = tokio::time::Instant::now();
+    let send_presence = |last_sent: &mut tokio::time::Instant| -> bool {
+        let Some(p) = mine_value(&inner) else {
+            return true;
+        };
+        let d = lock(&outbound).decide(&p);
+        let frame = match d {
+            Decision::Skip => return true,
+            Decision::Send => Frame::Presence {
+                seq: inner.presence_seq.fetch_add(1, Ordering::Relaxed),
+                gone: false,
+                presence: Box::new(p),
+            },
+            Decision::Gone => Frame::Presence {
+                seq: inner.presence_seq.fetch_add(1, Ordering::Relaxed),
+                gone: true,
+                presence: Box::default(),
+            },
+        };
+        *last_sent = tokio::time::Instant::now();
+        conn.send_datagram(wire::encode(&frame).into()).is_ok()
+    };
     let mut seq = 0u32;
     let mut mismatches = 0u32;
     let mut last_seen: Option<(u64, u64)> = None;
@@ -1202,6 +1416,25 @@ async fn datagram_loop(
     let mut in_window = 0u32;
     loop {
         tokio::select! {
+            r = my_presence.changed() => {
+                if r.is_err() {
+                    break;
+                }
+                pending = true;
+            }
+            _ = tokio::time::sleep_until(next_slot), if pending => {
+                pending = false;
+                let hz = inner.presence_hz.load(Ordering::Relaxed).max(1);
+                next_slot = tokio::time::Instant::now() + Duration::from_secs(1) / hz;
+                if !send_presence(&mut last_sent) {
+                    break;
+                }
+            }
+            _ = keepalive.tick() => {
+                if !pending && last_sent.elapsed() >= presence::KEEPALIVE && !send_presence(&mut last_sent) {
+                    break;
+                }
+            }
             _ = ticker.tick() => {
                 seq = seq.wrapping_add(1);
                 let (log_len, heads_digest) = inner.heads_digest();
@@ -1260,6 +1493,13 @@ async fn datagram_loop(
                         }
                         s.pongs += 1;
                     }
+                    Ok(Frame::Presence { seq, gone, presence }) => {
+                        lock(&stats).presence_received += 1;
+                        if let Some(tap) = lock(&inner.presence_tap).as_ref() {
+                            let _ = tap.send((id, gone, (*presence).clone()));
+                        }
+                        lock(&inner.remote_presence).update(id, seq, gone, *presence, Instant::now());
+                    }
                     _ => {
                         inner.ban(id, "sent a malformed datagram".into());
                         break;
@@ -1268,4 +1508,8 @@ async fn datagram_loop(
             }
         }
     }
+}
+
+fn mine_value(inner: &Inner) -> Option<Presence> {
+    inner.presence.borrow().clone()
 }

@@ -13,6 +13,9 @@ use flatbuffers::{FlatBufferBuilder, VerifierOptions, WIPOffset};
 use iroh::{EndpointAddr, EndpointId, RelayUrl, TransportAddr};
 use theta_crdt::ids::CommandId;
 use theta_crdt::invite::SignedCapability;
+use theta_mesh::{EdgeKey, FaceId, Quat, Vec3, VertexId};
+
+use super::presence::{self, ElementRef, Interest, Pose, Presence, Ray, Region, Tool};
 
 #[allow(
     unsafe_code,
@@ -75,14 +78,91 @@ pub struct Hello {
 /// New commands broadcast on the gossip topic.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GossipCommands {
-    /// Who broadcast them.
-    pub origin: [u8; 32],
     /// The dictionary used (see [`crate::net::codec`]).
     pub dictionary: u32,
     /// Size once decompressed.
     pub raw_len: u32,
-    /// Compressed (or not) length-prefixed commands.
+    /// A compact batch ([`crate::net::compact`]), compressed or not.
     pub data: Vec<u8>,
+}
+
+/// A message on the session's gossip topic.
+///
+/// Its first byte says what follows: 0, a [`Frame`] (an announcement); 1, new commands as
+/// `dictionary` and `raw_len` (LEB128 varints) and then the batch bytes. Commands are most of the
+/// traffic, one small message per edit, so they skip the FlatBuffers table around them (some 60
+/// bytes of offsets and tables, a fifth of a typical command).
+#[derive(Debug, Clone, PartialEq)]
+pub enum GossipMessage {
+    /// New commands.
+    Commands(GossipCommands),
+    /// A peer's addresses.
+    Announce(EndpointAddr),
+}
+
+/// Encodes a gossip message. Deterministic.
+pub fn encode_gossip(g: &GossipMessage) -> Vec<u8> {
+    match g {
+        GossipMessage::Commands(c) => {
+            let mut out = Vec::with_capacity(c.data.len() + 12);
+            out.push(1);
+            for mut v in [c.dictionary, c.raw_len] {
+                while v >= 0x80 {
+                    out.push((v as u8) | 0x80);
+                    v >>= 7;
+                }
+                out.push(v as u8);
+            }
+            out.extend_from_slice(&c.data);
+            out
+        }
+        GossipMessage::Announce(a) => {
+            let mut out = vec![0];
+            out.extend_from_slice(&encode(&Frame::Announce(a.clone())));
+            out
+        }
+    }
+}
+
+/// Decodes a gossip message, refusing anything malformed or oversized. Never panics.
+pub fn decode_gossip(bytes: &[u8]) -> Result<GossipMessage> {
+    if bytes.len() > MAX_FRAME_BYTES {
+        bail!("a {}-byte gossip message", bytes.len());
+    }
+    match bytes.split_first() {
+        Some((0, rest)) => match decode(rest)? {
+            Frame::Announce(a) => Ok(GossipMessage::Announce(a)),
+            _ => bail!("a frame that does not belong on gossip"),
+        },
+        Some((1, mut rest)) => {
+            let mut num = || -> Result<u32> {
+                let mut v = 0u32;
+                for shift in (0..35).step_by(7) {
+                    let (&b, r) = rest
+                        .split_first()
+                        .ok_or_else(|| anyhow!("gossip message ends early"))?;
+                    rest = r;
+                    v |= u32::from(b & 0x7f)
+                        .checked_shl(shift)
+                        .filter(|_| shift < 28 || b < 0x10)
+                        .ok_or_else(|| anyhow!("gossip message number too large"))?;
+                    if b & 0x80 == 0 {
+                        return Ok(v);
+                    }
+                }
+                bail!("gossip message number too long")
+            };
+            let dictionary = num()?;
+            let raw_len = num()?;
+            Ok(GossipMessage::Commands(GossipCommands {
+                dictionary,
+                raw_len,
+                data: rest.to_vec(),
+            }))
+        }
+        Some((k, _)) => bail!("unknown gossip message kind {k}"),
+        None => bail!("an empty gossip message"),
+    }
 }
 
 /// A frame.
@@ -112,10 +192,19 @@ pub enum Frame {
         /// The ping's clock value.
         sent_us: u64,
     },
-    /// New commands (gossip).
-    Commands(GossipCommands),
     /// A peer's addresses (gossip).
     Announce(EndpointAddr),
+    /// A presence update (datagram).
+    Presence {
+        /// Sequence number (newest wins).
+        seq: u32,
+        /// The sender left the receiver's interest.
+        gone: bool,
+        /// The presence (empty when `gone`).
+        presence: Box<Presence>,
+    },
+    /// The regions the sender wants presence from (control stream).
+    Interest(Interest),
 }
 
 fn id32(b: &[u8; 32]) -> fb::Id32 {
@@ -138,6 +227,48 @@ fn peer_addr<'a>(fbb: &mut FlatBufferBuilder<'a>, a: &EndpointAddr) -> WIPOffset
             relays: Some(relays),
         },
     )
+}
+
+fn pose(p: &Pose) -> fb::Pose {
+    let (v, q) = (p.position, p.orientation);
+    fb::Pose::new(v.x, v.y, v.z, q.x, q.y, q.z, q.w)
+}
+
+fn read_pose(p: &fb::Pose) -> Pose {
+    Pose {
+        position: Vec3::new(p.px(), p.py(), p.pz()),
+        orientation: Quat {
+            x: p.qx(),
+            y: p.qy(),
+            z: p.qz(),
+            w: p.qw(),
+        },
+    }
+}
+
+fn element(e: &ElementRef) -> fb::ElementRef {
+    let (o, a, b, kind) = match *e {
+        ElementRef::Object(o) => (o, 0, 0, 0),
+        ElementRef::Vertex(o, v) => (o, v.0, 0, 1),
+        ElementRef::Edge(o, k) => (o, k.0.0, k.1.0, 2),
+        ElementRef::Face(o, f) => (o, f.0, 0, 3),
+    };
+    fb::ElementRef::new(o.0, a, b, kind)
+}
+
+fn read_element(e: &fb::ElementRef) -> Result<ElementRef> {
+    let o = theta_crdt::ids::ObjectId(e.object());
+    Ok(match e.kind() {
+        0 => ElementRef::Object(o),
+        1 => ElementRef::Vertex(o, VertexId(e.a())),
+        2 => ElementRef::Edge(o, EdgeKey(VertexId(e.a()), VertexId(e.b()))),
+        3 => ElementRef::Face(o, FaceId(e.a())),
+        k => bail!("unknown element kind {k}"),
+    })
+}
+
+fn region(r: &Region) -> fb::Region {
+    fb::Region::new(r.min.x, r.min.y, r.min.z, r.max.x, r.max.y, r.max.z)
 }
 
 /// Encodes a frame. Deterministic.
@@ -214,24 +345,70 @@ pub fn encode(frame: &Frame) -> Vec<u8> {
             );
             (fb::Body::Pong, t.as_union_value())
         }
-        Frame::Commands(c) => {
-            let data = fbb.create_vector(&c.data);
-            let origin = id32(&c.origin);
-            let t = fb::Commands::create(
-                &mut fbb,
-                &fb::CommandsArgs {
-                    origin: Some(&origin),
-                    dictionary: c.dictionary,
-                    raw_len: c.raw_len,
-                    data: Some(data),
-                },
-            );
-            (fb::Body::Commands, t.as_union_value())
-        }
         Frame::Announce(a) => {
             let peer = peer_addr(&mut fbb, a);
             let t = fb::Announce::create(&mut fbb, &fb::AnnounceArgs { peer: Some(peer) });
             (fb::Body::Announce, t.as_union_value())
+        }
+        Frame::Presence {
+            seq,
+            gone,
+            presence: p,
+        } => {
+            let selected: Vec<fb::ElementRef> = p
+                .selected
+                .iter()
+                .take(presence::MAX_SELECTED)
+                .map(element)
+                .collect();
+            let selected = fbb.create_vector(&selected);
+            let mut name = p.name.as_str();
+            while name.len() > presence::MAX_NAME {
+                let mut cut = presence::MAX_NAME;
+                while !name.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                name = &name[..cut];
+            }
+            let name = fbb.create_string(name);
+            let (head, left, right) = (
+                p.head.as_ref().map(pose),
+                p.left_hand.as_ref().map(pose),
+                p.right_hand.as_ref().map(pose),
+            );
+            let pointer = p.pointer.map(|r| {
+                let (o, d) = (r.origin, r.direction);
+                fb::Ray::new(o.x, o.y, o.z, d.x, d.y, d.z)
+            });
+            let hovered = p.hovered.as_ref().map(element);
+            let t = fb::Presence::create(
+                &mut fbb,
+                &fb::PresenceArgs {
+                    seq: *seq,
+                    gone: *gone,
+                    head: head.as_ref(),
+                    left_hand: left.as_ref(),
+                    right_hand: right.as_ref(),
+                    pointer: pointer.as_ref(),
+                    hovered: hovered.as_ref(),
+                    selected: Some(selected),
+                    tool: p.tool.to_u8(),
+                    colour: p.colour,
+                    name: Some(name),
+                },
+            );
+            (fb::Body::Presence, t.as_union_value())
+        }
+        Frame::Interest(i) => {
+            let regions: Vec<fb::Region> = i.regions.iter().map(region).collect();
+            let regions = fbb.create_vector(&regions);
+            let t = fb::Interest::create(
+                &mut fbb,
+                &fb::InterestArgs {
+                    regions: Some(regions),
+                },
+            );
+            (fb::Body::Interest, t.as_union_value())
         }
     };
     let root = fb::Frame::create(
@@ -349,29 +526,77 @@ pub fn decode(bytes: &[u8]) -> Result<Frame> {
                 sent_us: p.sent_us(),
             }
         }
-        fb::Body::Commands => {
-            let c = f.body_as_commands().context("commands missing")?;
-            Frame::Commands(GossipCommands {
-                origin: c.origin().bytes().into(),
-                dictionary: c.dictionary(),
-                raw_len: c.raw_len(),
-                data: c.data().bytes().to_vec(),
-            })
-        }
+        fb::Body::Commands => bail!("a retired frame kind (commands travel as gossip messages)"),
         fb::Body::Announce => {
             let a = f.body_as_announce().context("announce missing")?;
             Frame::Announce(read_peer(a.peer())?)
         }
+        fb::Body::Presence => {
+            let p = f.body_as_presence().context("presence missing")?;
+            let selected = p.selected().map(|v| v.len()).unwrap_or(0);
+            if selected > presence::MAX_SELECTED {
+                bail!(
+                    "presence lists {selected} selected elements (at most {})",
+                    presence::MAX_SELECTED
+                );
+            }
+            let name = p.name().unwrap_or("");
+            if name.len() > presence::MAX_NAME {
+                bail!("presence name of {} bytes", name.len());
+            }
+            let pointer = p.pointer().map(|r| Ray {
+                origin: Vec3::new(r.ox(), r.oy(), r.oz()),
+                direction: Vec3::new(r.dx(), r.dy(), r.dz()),
+            });
+            Frame::Presence {
+                seq: p.seq(),
+                gone: p.gone(),
+                presence: Box::new(Presence {
+                    head: p.head().map(read_pose),
+                    left_hand: p.left_hand().map(read_pose),
+                    right_hand: p.right_hand().map(read_pose),
+                    pointer,
+                    hovered: p.hovered().map(read_element).transpose()?,
+                    selected: p
+                        .selected()
+                        .iter()
+                        .flatten()
+                        .map(read_element)
+                        .collect::<Result<_>>()?,
+                    tool: Tool::from_u8(p.tool()),
+                    name: name.to_owned(),
+                    colour: p.colour(),
+                }),
+            }
+        }
+        fb::Body::Interest => {
+            let i = f.body_as_interest().context("interest missing")?;
+            let n = i.regions().map(|v| v.len()).unwrap_or(0);
+            if n > presence::MAX_REGIONS {
+                bail!(
+                    "interest in {n} regions (at most {})",
+                    presence::MAX_REGIONS
+                );
+            }
+            let regions: Vec<Region> = i
+                .regions()
+                .iter()
+                .flatten()
+                .map(|r| {
+                    Region::new(
+                        Vec3::new(r.min_x(), r.min_y(), r.min_z()),
+                        Vec3::new(r.max_x(), r.max_y(), r.max_z()),
+                    )
+                })
+                .collect();
+            if regions.iter().any(|r| !r.is_finite()) {
+                bail!("interest region with a non-finite corner");
+            }
+            Frame::Interest(Interest { regions })
+        }
         other => bail!("unknown frame kind {}", other.0),
     })
 }
-
-/// Splits a gossip batch's commands (the sync batch form, `theta_crdt::wire::split_commands`).
-pub fn split_commands(blob: &[u8]) -> Result<Vec<&[u8]>> {
-    theta_crdt::wire::split_commands(blob).map_err(|e| anyhow!("{e}"))
-}
-
-pub use theta_crdt::wire::join_commands;
 
 #[cfg(test)]
 mod tests {
@@ -406,17 +631,120 @@ mod tests {
                 heads_digest: 4,
             },
             Frame::Pong { seq: 5, sent_us: 6 },
-            Frame::Commands(GossipCommands {
-                origin: [3; 32],
-                dictionary: 0,
-                raw_len: 3,
-                data: vec![1, 2, 3],
-            }),
             Frame::Announce(addr(3)),
+            Frame::Presence {
+                seq: 9,
+                gone: false,
+                presence: Box::new(Presence {
+                    head: Some(Pose::at(Vec3::new(1.0, 1.7, -2.0))),
+                    left_hand: None,
+                    right_hand: Some(Pose {
+                        position: Vec3::new(1.2, 1.2, -2.1),
+                        orientation: Quat {
+                            x: 0.0,
+                            y: std::f32::consts::FRAC_1_SQRT_2,
+                            z: 0.0,
+                            w: std::f32::consts::FRAC_1_SQRT_2,
+                        },
+                    }),
+                    pointer: Some(Ray {
+                        origin: Vec3::new(1.2, 1.2, -2.1),
+                        direction: Vec3::new(0.0, 0.0, -1.0),
+                    }),
+                    hovered: Some(ElementRef::Face(theta_crdt::ids::ObjectId(4), FaceId(2))),
+                    selected: vec![
+                        ElementRef::Object(theta_crdt::ids::ObjectId(4)),
+                        ElementRef::Edge(
+                            theta_crdt::ids::ObjectId(4),
+                            EdgeKey(VertexId(1), VertexId(2)),
+                        ),
+                        ElementRef::Vertex(theta_crdt::ids::ObjectId(5), VertexId(7)),
+                    ],
+                    tool: Tool::Extrude,
+                    name: "ada".into(),
+                    colour: 0xff8800ff,
+                }),
+            },
+            Frame::Interest(Interest {
+                regions: vec![Region::new(Vec3::ZERO, Vec3::new(4.0, 3.0, 4.0))],
+            }),
         ];
         for f in frames {
             assert_eq!(decode(&encode(&f)).unwrap(), f);
         }
+    }
+
+    #[test]
+    fn gossip_messages_round_trip_and_refuse_garbage() {
+        let msgs = [
+            GossipMessage::Commands(GossipCommands {
+                dictionary: 1,
+                raw_len: 300,
+                data: vec![1, 2, 3],
+            }),
+            GossipMessage::Commands(GossipCommands {
+                dictionary: u32::MAX,
+                raw_len: 0,
+                data: vec![],
+            }),
+            GossipMessage::Announce(addr(4)),
+        ];
+        for m in msgs {
+            let b = encode_gossip(&m);
+            assert_eq!(decode_gossip(&b).unwrap(), m);
+        }
+        assert_eq!(encode_gossip(&msgs_small()).len(), 1 + 1 + 2 + 3);
+        assert!(decode_gossip(&[]).is_err());
+        assert!(decode_gossip(&[7, 1, 2]).is_err());
+        assert!(decode_gossip(&[1, 0x80]).is_err());
+        assert!(decode_gossip(&[1, 0xff, 0xff, 0xff, 0xff, 0x7f, 0]).is_err());
+        assert!(decode_gossip(&[0, 1, 2, 3]).is_err());
+        let mut ping = vec![0];
+        ping.extend(encode(&Frame::Pong { seq: 1, sent_us: 2 }));
+        assert!(decode_gossip(&ping).is_err());
+    }
+
+    fn msgs_small() -> GossipMessage {
+        GossipMessage::Commands(GossipCommands {
+            dictionary: 1,
+            raw_len: 200,
+            data: vec![9; 3],
+        })
+    }
+
+    #[test]
+    fn the_largest_presence_fits_a_datagram() {
+        let o = theta_crdt::ids::ObjectId(u64::MAX);
+        let full = Pose {
+            position: Vec3::new(1.0, 2.0, 3.0),
+            orientation: Quat::IDENTITY,
+        };
+        let f = Frame::Presence {
+            seq: u32::MAX,
+            gone: false,
+            presence: Box::new(Presence {
+                head: Some(full),
+                left_hand: Some(full),
+                right_hand: Some(full),
+                pointer: Some(Ray {
+                    origin: Vec3::ZERO,
+                    direction: Vec3::X,
+                }),
+                hovered: Some(ElementRef::Edge(o, EdgeKey(VertexId(1), VertexId(2)))),
+                selected: vec![ElementRef::Face(o, FaceId(u64::MAX)); 40],
+                tool: Tool::Other(255),
+                name: "é".repeat(100),
+                colour: u32::MAX,
+            }),
+        };
+        let bytes = encode(&f);
+        // QUIC datagrams on a 1280-byte path MTU carry a little over 1,100 bytes.
+        assert!(bytes.len() <= 1000, "{} bytes", bytes.len());
+        let Frame::Presence { presence: p, .. } = decode(&bytes).unwrap() else {
+            panic!("not a presence")
+        };
+        assert_eq!(p.selected.len(), presence::MAX_SELECTED);
+        assert!(p.name.len() <= presence::MAX_NAME && p.name.starts_with('é'));
     }
 
     #[test]
@@ -433,15 +761,5 @@ mod tests {
         assert!(decode(&good[..good.len() / 2]).is_err());
         assert!(decode(b"hello world, this is not a frame").is_err());
         assert!(decode(&vec![0u8; MAX_FRAME_BYTES + 1]).is_err());
-    }
-
-    #[test]
-    fn command_blobs_round_trip_and_refuse_truncation() {
-        let blob = join_commands([&b"abc"[..], b"", b"de"]);
-        assert_eq!(
-            split_commands(&blob).unwrap(),
-            vec![&b"abc"[..], b"", b"de"]
-        );
-        assert!(split_commands(&blob[..blob.len() - 1]).is_err());
     }
 }
