@@ -298,6 +298,37 @@ fn three_peers_edit_concurrently_and_converge() {
     }
 }
 
+/// Heavy concurrent editing: big sync batches cross re-sync requests on every control stream,
+/// and nobody mistakes a healthy peer for a hostile one.
+#[test]
+fn three_peers_under_load_converge_without_bans() {
+    if !in_loopback_netns("three_peers_under_load_converge_without_bans") {
+        return;
+    }
+    let dir = tmp();
+    let mut peers = swarm(dir.path(), 2);
+    for (i, p) in peers.iter_mut().enumerate() {
+        p.send(&format!("edit random 1500 {}", 7 + i));
+    }
+    for p in peers.iter_mut() {
+        p.expect("edited", Duration::from_secs(300));
+    }
+    let total = 3 + 3 * 1500;
+    let hashes: Vec<String> = peers.iter_mut().map(|p| p.settled_hash(total)).collect();
+    all_equal(&hashes);
+    for p in &peers {
+        assert!(
+            !p.seen
+                .iter()
+                .any(|l| l.starts_with("banned") || l.starts_with("peer-down")),
+            "{}:\n{}",
+            p.name,
+            p.seen.join("\n")
+        );
+    }
+    quit_all(peers);
+}
+
 #[test]
 fn sixteen_peers_edit_concurrently_and_converge() {
     if in_loopback_netns("sixteen_peers_edit_concurrently_and_converge") {

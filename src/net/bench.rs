@@ -86,8 +86,16 @@ async fn swarm(peers: usize, tag: &str) -> Result<(Dir, Vec<Node>)> {
     std::fs::create_dir_all(&dir.0).context("creating the bench directory")?;
     let cfg = loopback_config();
     let (tx, mut rx) = mpsc::unbounded_channel();
-    // Events are not needed here; drain them.
-    tokio::spawn(async move { while rx.recv().await.is_some() {} });
+    // Only bans and refusals matter here: a healthy run has none.
+    tokio::spawn(async move {
+        while let Some(e) = rx.recv().await {
+            if let super::NodeEvent::Banned { id, reason }
+            | super::NodeEvent::Refused { id, reason } = e
+            {
+                eprintln!("theta bench: {} {reason}", id.fmt_short());
+            }
+        }
+    });
     let s0 = secret()?;
     let host = Session::create(
         &dir.0.join("0.theta"),
@@ -541,7 +549,7 @@ pub fn wire(commands: usize) -> Result<String> {
         }
         lines.push(format!(
             "{} ({} messages): signed commands whole {baseline} B; frames: zstd {zstd_only} B \
-             ({:.1}% fewer), zstd+dictionary {dict_only} B ({:.1}%), compact batch unframed \
+             ({:.1}% fewer), zstd+dictionary (up to 4 KiB) {dict_only} B ({:.1}%), compact batch unframed \
              {compact_raw} B ({:.1}%), compact+zstd {compact_zstd} B ({:.1}%), \
              compact+zstd+dictionary {compact_dict} B ({:.1}% fewer)",
             if per == 1 {

@@ -241,6 +241,8 @@ pub fn encode(commands: &[&[u8]], known: &impl Known) -> Vec<u8> {
 pub struct Decoded {
     /// Commands rebuilt (signed bytes, canonically wrapped), in batch order; literals as sent.
     pub commands: Vec<Vec<u8>>,
+    /// Their ids (None for a literal, which may not be a command at all).
+    pub ids: Vec<Option<CommandId>>,
     /// Commands that name something the receiver does not hold (or that rebuilt to another id):
     /// fetch them by sync.
     pub unresolved: usize,
@@ -275,6 +277,7 @@ pub fn decode(batch: &[u8], known: &impl Known) -> Result<Decoded> {
             0 => {
                 let len = r.len(crate::net::codec::MAX_RAW)?;
                 out.commands.push(r.bytes(len)?.to_vec());
+                out.ids.push(None);
                 ids.push(None);
             }
             1 => {
@@ -341,6 +344,7 @@ pub fn decode(batch: &[u8], known: &impl Known) -> Result<Decoded> {
                 }
                 out.commands
                     .push(theta_crdt::wire::encode_signed(&body, &sig));
+                out.ids.push(Some(id));
                 ids.push(Some(id));
             }
             t => bail!("compact batch command tag {t}"),

@@ -913,10 +913,120 @@ async fn broadcast(inner: &Arc<Inner>, commands: &[Vec<u8>]) {
     }
 }
 
+/// A gossip batch with commands that name what this peer does not hold yet (typically one that
+/// overtook, on another path, the command it builds on): kept a moment and decoded again as the
+/// log grows.
+struct Waiting {
+    since: Instant,
+    from: EndpointId,
+    blame: Option<EndpointId>,
+    batch: Vec<u8>,
+}
+
+/// How long a waiting batch is kept before what it carries is fetched by sync instead.
+const WAIT_FOR_DEPS: Duration = Duration::from_millis(300);
+/// Most batches waiting at once.
+const MAX_WAITING: usize = 256;
+
+impl Inner {
+    /// Asks the peer a batch came from (or anyone) for what it builds on.
+    fn resync_from(&self, from: EndpointId) {
+        let peers = lock(&self.peers);
+        match peers.get(&from) {
+            Some(p) => {
+                let _ = p.ctl.send(PeerCmd::Resync);
+            }
+            None => {
+                drop(peers);
+                self.resync_all();
+            }
+        }
+    }
+
+    /// Decodes a compact batch and takes what resolves; returns the number of commands that did
+    /// not (None if the sender was banned for it).
+    fn take_compact(
+        &self,
+        from: EndpointId,
+        blame: Option<EndpointId>,
+        batch: &[u8],
+    ) -> Option<usize> {
+        let decoded = {
+            let s = lock(&self.session);
+            compact::decode(batch, s.replica().log()).map(|d| {
+                let log = s.replica().log();
+                let fresh: Vec<Vec<u8>> = d
+                    .commands
+                    .into_iter()
+                    .zip(d.ids)
+                    .filter(|(_, id)| id.is_none_or(|id| !log.contains(&id)))
+                    .map(|(c, _)| c)
+                    .collect();
+                (fresh, d.unresolved)
+            })
+        };
+        let (cmds, unresolved) = match decoded {
+            Ok(d) => d,
+            Err(e) => {
+                if let Some(b) = blame {
+                    self.ban(b, format!("sent a bad batch: {e:#}"));
+                }
+                return None;
+            }
+        };
+        if cmds.is_empty() {
+            return Some(unresolved);
+        }
+        let refs: Vec<&[u8]> = cmds.iter().map(|c| &c[..]).collect();
+        let missing = self.take_batch(blame, &refs, false)?;
+        if !missing.is_empty() {
+            self.resync_from(from);
+        }
+        Some(unresolved)
+    }
+}
+
 async fn gossip_loop(inner: Arc<Inner>, mut rx: iroh_gossip::api::GossipReceiver) {
     // Per neighbour: (start of its one-second window, messages in it, whether some were dropped).
     let mut rates: HashMap<EndpointId, (Instant, u32, bool)> = HashMap::new();
-    while let Some(ev) = rx.next().await {
+    let mut waiting: std::collections::VecDeque<Waiting> = std::collections::VecDeque::new();
+    let mut grew = inner.log_len.subscribe();
+    let mut tick = tokio::time::interval(WAIT_FOR_DEPS / 3);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let ev = tokio::select! {
+            ev = rx.next() => ev,
+            r = grew.changed(), if !waiting.is_empty() => {
+                if r.is_err() {
+                    break;
+                }
+                // Decode the waiting batches again until nothing more resolves.
+                let mut progress = true;
+                while progress && !waiting.is_empty() {
+                    let before = inner.log_len.borrow().to_owned();
+                    let mut keep = std::collections::VecDeque::with_capacity(waiting.len());
+                    while let Some(w) = waiting.pop_front() {
+                        match inner.take_compact(w.from, w.blame, &w.batch) {
+                            Some(0) | None => {}
+                            Some(_) => keep.push_back(w),
+                        }
+                    }
+                    waiting = keep;
+                    progress = *inner.log_len.borrow() > before;
+                }
+                grew.mark_unchanged();
+                continue;
+            }
+            _ = tick.tick(), if !waiting.is_empty() => {
+                while waiting.front().is_some_and(|w| w.since.elapsed() >= WAIT_FOR_DEPS) {
+                    if let Some(w) = waiting.pop_front() {
+                        inner.resync_from(w.from);
+                    }
+                }
+                continue;
+            }
+        };
+        let Some(ev) = ev else { break };
         let ev = match ev {
             Ok(ev) => ev,
             Err(e) => {
@@ -975,31 +1085,21 @@ async fn gossip_loop(inner: Arc<Inner>, mut rx: iroh_gossip::api::GossipReceiver
                                 continue;
                             }
                         };
-                        let decoded = compact::decode(&raw, lock(&inner.session).replica().log());
-                        let decoded = match decoded {
-                            Ok(d) => d,
-                            Err(e) => {
-                                if let Some(b) = blame {
-                                    inner.ban(b, format!("sent a bad batch: {e:#}"));
-                                }
-                                continue;
-                            }
-                        };
-                        let cmds: Vec<&[u8]> = decoded.commands.iter().map(|c| &c[..]).collect();
-                        if let Some(missing) = inner.take_batch(blame, &cmds, false)
-                            && (!missing.is_empty() || decoded.unresolved > 0)
+                        if let Some(n) = inner.take_compact(from, blame, &raw)
+                            && n > 0
                         {
-                            // Ask the peer it came from (or anyone) for what it builds on.
-                            let peers = lock(&inner.peers);
-                            match peers.get(&from) {
-                                Some(p) => {
-                                    let _ = p.ctl.send(PeerCmd::Resync);
-                                }
-                                None => {
-                                    drop(peers);
-                                    inner.resync_all();
-                                }
+                            if waiting.len() >= MAX_WAITING
+                                && let Some(old) = waiting.pop_front()
+                            {
+                                inner.resync_from(old.from);
                             }
+                            waiting.push_back(Waiting {
+                                since: Instant::now(),
+                                from,
+                                blame,
+                                batch: raw,
+                            });
+                            grew.mark_unchanged();
                         }
                     }
                     GossipMessage::Announce(addr) => {
@@ -1192,7 +1292,7 @@ async fn run_connection(
     inner: Arc<Inner>,
     conn: Connection,
     send: SendStream,
-    mut recv: RecvStream,
+    recv: RecvStream,
     hello: Hello,
     i_dialed: bool,
 ) {
@@ -1275,6 +1375,20 @@ async fn run_connection(
     let Some((mut sync, summary)) = start_sync(&inner) else {
         return;
     };
+    // Reader: frames from the control stream onto a channel. A read must never be cancelled
+    // half-way (the stream would lose its framing), so it runs in a task of its own rather than
+    // in the select below; the small channel keeps QUIC's flow control in charge.
+    let (frames_tx, mut frames) = mpsc::channel::<Result<Vec<u8>>>(4);
+    let reader = tokio::spawn(async move {
+        let mut recv = recv;
+        loop {
+            let r = read_frame(&mut recv).await;
+            let end = r.is_err();
+            if frames_tx.send(r).await.is_err() || end {
+                break;
+            }
+        }
+    });
     let mut ok = send_frame(Frame::Sync(encode_sync(&summary))).await;
     let interest = lock(&inner.local).interest();
     if ok && !interest.regions.is_empty() {
@@ -1282,10 +1396,11 @@ async fn run_connection(
     }
     while ok {
         tokio::select! {
-            f = read_frame(&mut recv) => {
+            f = frames.recv() => {
                 let f = match f {
-                    Ok(f) => f,
-                    Err(e) => { reason = format!("{e:#}"); break; }
+                    Some(Ok(f)) => f,
+                    Some(Err(e)) => { reason = format!("{e:#}"); break; }
+                    None => break,
                 };
                 let frame = match wire::decode(&f) {
                     Ok(Frame::Sync(m)) => m,
@@ -1342,6 +1457,7 @@ async fn run_connection(
         }
     }
     writer.abort();
+    reader.abort();
     datagrams.abort();
     if let Some(r) = conn.close_reason() {
         reason = r.to_string();
