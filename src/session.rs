@@ -13,12 +13,39 @@ use theta_crdt::author;
 use theta_crdt::command::Op;
 use theta_crdt::fold::Replica;
 use theta_crdt::ids::CommandId;
-use theta_crdt::log::{Inserted, verify_command};
+use theta_crdt::log::{InsertError, Inserted, Verified, verify_command};
 use theta_crdt::scene::Event;
 use theta_crdt::sign::Keypair;
 
 use crate::store::SessionFile;
 
+/// Checks a batch of received commands, in order: large batches (catch-up) with batch
+/// verification on all cores, under the same rule as one at a time. Pure: no session needed.
+pub fn verify_batch(commands: &[&[u8]]) -> Result<Vec<Result<Verified, InsertError>>> {
+    if commands.len() >= 16 {
+        let arcs: Vec<std::sync::Arc<[u8]>> =
+            commands.iter().map(|c| std::sync::Arc::from(*c)).collect();
+        verify_shared(&arcs)
+    } else {
+        Ok(commands.iter().map(|b| verify_command(b)).collect())
+    }
+}
+
+/// [`verify_batch`] for commands already in shared buffers (as sync messages deliver them).
+pub fn verify_shared(
+    commands: &[std::sync::Arc<[u8]>],
+) -> Result<Vec<Result<Verified, InsertError>>> {
+    Ok(if commands.len() >= 16 {
+        let mut seed = [0u8; 32];
+        getrandom::getrandom(&mut seed).map_err(|e| anyhow!("randomness: {e}"))?;
+        theta_crdt::log::verify_commands_parallel(commands, seed)
+    } else {
+        commands.iter().map(|b| verify_command(b)).collect()
+    })
+}
+
+/// Batches of at least this many admitted commands (catch-up) are saved as compressed blocks.
+pub const BLOCK_BATCH: usize = 64;
 /// Commands between automatic checkpoints.
 pub const CHECKPOINT_EVERY: usize = 4096;
 
@@ -160,19 +187,19 @@ impl Session {
     /// waits for the last batch: a checkpoint is a whole-scene write, and one per 4,096 commands
     /// of a long catch-up would cost more than the catch-up itself.
     pub fn receive_batch(&mut self, commands: &[&[u8]], more_follow: bool) -> Result<Batch> {
+        let verified = verify_batch(commands)?;
+        self.receive_verified(verified, more_follow)
+    }
+
+    /// [`Session::receive_batch`] for commands already checked with [`verify_batch`] (which
+    /// needs no session, so a connection can verify one batch while the session folds the last).
+    pub fn receive_verified(
+        &mut self,
+        verified: Vec<Result<Verified, InsertError>>,
+        more_follow: bool,
+    ) -> Result<Batch> {
         let mut out = Batch::default();
         let mut admitted_ids = Vec::new();
-        // Large batches (catch-up) are checked with batch verification on all cores, under the
-        // same rule as one at a time.
-        let verified: Vec<_> = if commands.len() >= 16 {
-            let mut seed = [0u8; 32];
-            getrandom::getrandom(&mut seed).map_err(|e| anyhow!("randomness: {e}"))?;
-            let arcs: Vec<std::sync::Arc<[u8]>> =
-                commands.iter().map(|c| std::sync::Arc::from(*c)).collect();
-            theta_crdt::log::verify_commands_parallel(&arcs, seed)
-        } else {
-            commands.iter().map(|b| verify_command(b)).collect()
-        };
         for (i, v) in verified.into_iter().enumerate() {
             let v = match v {
                 Ok(v) => v,
@@ -200,7 +227,8 @@ impl Session {
         Ok(out)
     }
 
-    /// Appends these admitted commands to the file, in this order, with one fsync.
+    /// Appends these admitted commands to the file, in this order, with one fsync: a batch of at
+    /// least [`BLOCK_BATCH`] as compressed blocks, anything smaller as loose records.
     fn save_admitted(&mut self, ids: &[CommandId]) -> Result<()> {
         if ids.is_empty() {
             return Ok(());
@@ -210,7 +238,11 @@ impl Session {
             .filter_map(|id| self.replica.log().get(id).map(|e| e.bytes.clone()))
             .collect();
         let refs: Vec<&[u8]> = admitted.iter().map(|b| &b[..]).collect();
-        self.file.append(&refs)?;
+        if refs.len() >= BLOCK_BATCH {
+            self.file.append_blocks(&refs)?;
+        } else {
+            self.file.append(&refs)?;
+        }
         self.since_checkpoint += ids.len();
         Ok(())
     }

@@ -28,6 +28,9 @@ use theta_crdt::store::{self, Parsed};
 
 /// Compaction never runs for fewer loose bytes than this.
 pub const MIN_COMPACTION_BYTES: u64 = 1 << 20;
+/// zstd level of blocks appended whole ([`SessionFile::append_blocks`]): on the catch-up path,
+/// so fast rather than small.
+pub const CATCH_UP_LEVEL: i32 = 3;
 
 /// An open session file, positioned for appends.
 #[derive(Debug)]
@@ -187,6 +190,40 @@ impl SessionFile {
         if self.loose_bytes >= self.min_compaction.max(self.compacted_bytes / 4) {
             self.compact()?;
         }
+        Ok(())
+    }
+
+    /// Appends commands as compressed blocks (zstd level [`CATCH_UP_LEVEL`]) and makes them
+    /// durable before returning: for large batches, such as a catch-up, which would otherwise be
+    /// written loose and read back and rewritten by every compaction while the file grows.
+    pub fn append_blocks(&mut self, commands: &[&[u8]]) -> Result<()> {
+        let mut buf = Vec::new();
+        let mut chunk: Vec<&[u8]> = Vec::new();
+        let mut size = 0;
+        for c in commands {
+            if size + c.len() + 4 > store::MAX_BLOCK_RAW && !chunk.is_empty() {
+                let checks = store::encode_block_record(&chunk, CATCH_UP_LEVEL, &mut buf);
+                self.checks.extend(checks);
+                chunk.clear();
+                size = 0;
+            }
+            size += c.len() + 4;
+            chunk.push(c);
+        }
+        if !chunk.is_empty() {
+            let checks = store::encode_block_record(&chunk, CATCH_UP_LEVEL, &mut buf);
+            self.checks.extend(checks);
+        }
+        self.file
+            .write_all(&buf)
+            .with_context(|| format!("writing {}", self.path.display()))?;
+        self.file
+            .sync_data()
+            .with_context(|| format!("syncing {}", self.path.display()))?;
+        // Loose records before a block are no longer the file's tail: compaction keeps them as
+        // they are, so they count as compacted from now on.
+        self.compacted_bytes += self.loose_bytes + buf.len() as u64;
+        self.loose_bytes = 0;
         Ok(())
     }
 

@@ -141,3 +141,41 @@ fn theta_new_creates_a_session_as_this_user() {
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("already exists"));
 }
+
+#[test]
+fn a_catch_up_is_saved_as_blocks_and_a_torn_block_loses_only_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.theta");
+    let cmds = theta_crdt::workload::session(9, 3, 600);
+    let me = author_key(7);
+    let mut s = Session::create_joined(&path, &me, &cmds[0]).unwrap();
+    let refs: Vec<&[u8]> = cmds[1..].iter().map(|c| &c[..]).collect();
+    let (first, second) = refs.split_at(300);
+    assert!(s.receive_batch(first, true).unwrap().refused.is_empty());
+    let after_first = std::fs::metadata(&path).unwrap().len();
+    assert!(s.receive_batch(second, false).unwrap().refused.is_empty());
+    let hash = s.replica().scene().state_hash();
+    let total = s.replica().log().len();
+    assert_eq!(total, cmds.len());
+    drop(s);
+    // Compressed blocks, not loose records, and no compaction needed to get there.
+    let raw: usize = cmds.iter().map(|c| c.len()).sum();
+    let size = std::fs::metadata(&path).unwrap().len() as usize;
+    assert!(
+        size * 10 < raw * 7,
+        "{size} bytes on disk for {raw} bytes of commands"
+    );
+    std::fs::remove_file(theta::store::checkpoint_path(&path)).ok();
+    let (s, report) = Session::open(&path, &me).unwrap();
+    assert_eq!((report.dropped, report.refused), (0, 0));
+    assert_eq!(s.replica().scene().state_hash(), hash);
+    drop(s);
+    // A write torn inside the last block drops that block, and only it.
+    let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+    f.set_len(size as u64 - 10).unwrap();
+    drop(f);
+    let (s, report) = Session::open(&path, &me).unwrap();
+    assert!(report.dropped > 0);
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), after_first);
+    assert_eq!(s.replica().log().len(), 1 + first.len());
+}

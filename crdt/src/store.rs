@@ -328,8 +328,21 @@ pub fn parse(bytes: &[u8]) -> Result<Parsed, StoreError> {
     })
 }
 
+/// Encodes commands as one block record compressed at zstd `level` (appended to `out`), for a
+/// writer that appends whole batches as blocks (a catch-up: no later compaction needs to read
+/// them again). Their total size with 4 bytes each must be at most [`MAX_BLOCK_RAW`]. Returns each
+/// command's check value, the one it would have as a command record.
+pub fn encode_block_record(commands: &[&[u8]], level: i32, out: &mut Vec<u8>) -> Vec<[u8; 8]> {
+    encode_block_at(commands, level, out);
+    commands.iter().map(|c| check(KIND_COMMAND, c)).collect()
+}
+
 /// Encodes commands as one block record (appended to `out`).
 fn encode_block(commands: &[&[u8]], out: &mut Vec<u8>) {
+    encode_block_at(commands, BLOCK_LEVEL, out);
+}
+
+fn encode_block_at(commands: &[&[u8]], level: i32, out: &mut Vec<u8>) {
     let mut raw = Vec::with_capacity(commands.iter().map(|c| c.len() + 4).sum());
     for c in commands {
         raw.extend_from_slice(&(c.len() as u32).to_le_bytes());
@@ -337,7 +350,7 @@ fn encode_block(commands: &[&[u8]], out: &mut Vec<u8>) {
     }
     // Compressing bytes in memory fails only if zstd cannot allocate its context; store the
     // block uncompressed-in-a-frame then (level 1 has the smallest context).
-    let z = zstd::bulk::compress(&raw, BLOCK_LEVEL)
+    let z = zstd::bulk::compress(&raw, level)
         .or_else(|_| zstd::bulk::compress(&raw, 1))
         .unwrap_or_default();
     let mut payload = Vec::with_capacity(8 + z.len());

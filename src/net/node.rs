@@ -32,8 +32,8 @@ use iroh_gossip::proto::{PlumtreeConfig, TopicId};
 use n0_future::StreamExt;
 use theta_crdt::ids::{CommandId, Role};
 use theta_crdt::invite::{Capability, SignedCapability};
-use theta_crdt::log::InsertError;
-use theta_crdt::sync::{DEFAULT_BATCH_BYTES, Message, SyncSession};
+use theta_crdt::log::{InsertError, Verified};
+use theta_crdt::sync::{Message, SyncSession};
 use theta_crdt::wire::{decode_sync, encode_sync};
 use tokio::sync::{mpsc, watch};
 
@@ -53,6 +53,10 @@ const PING_EVERY: Duration = Duration::from_millis(500);
 /// Consecutive heartbeats showing a different log, with neither log growing, before a sync is
 /// asked for.
 const MISMATCHES_BEFORE_SYNC: u32 = 1;
+/// Bytes of commands per sync batch on the control stream: big enough that a catch-up's batch
+/// verification spreads over every core (it works in chunks of
+/// `theta_crdt::log::VERIFY_CHUNK`), far below the frame limit.
+const SYNC_BATCH_BYTES: usize = 1 << 20;
 /// Most commands in one gossip broadcast.
 const GOSSIP_BATCH: usize = 64;
 /// Most datagrams accepted from one peer per second (heartbeats and presence at up to 90 Hz).
@@ -761,6 +765,55 @@ async fn write_frame(s: &mut SendStream, frame: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// What the control stream's reader hands on.
+enum Incoming {
+    /// A batch of commands, verified.
+    Commands {
+        verified: Vec<Result<Verified, InsertError>>,
+        more: bool,
+    },
+    /// Any other sync message.
+    Sync(Message),
+    /// The peer's presence interest.
+    Interest(Interest),
+    /// The peer refused us.
+    Refused(String),
+    /// The peer sent something that gets it banned (the reason).
+    Ban(String),
+    /// The stream ended or failed.
+    Closed(String),
+}
+
+/// Decodes a control-stream frame, verifying the commands of a command batch.
+async fn incoming(frame: Result<Vec<u8>>) -> Incoming {
+    let f = match frame {
+        Ok(f) => f,
+        Err(e) => return Incoming::Closed(format!("{e:#}")),
+    };
+    let m = match wire::decode(&f) {
+        Ok(Frame::Sync(m)) => m,
+        Ok(Frame::Interest(i)) => return Incoming::Interest(i),
+        Ok(Frame::Refuse(r)) => return Incoming::Refused(r),
+        Ok(_) => {
+            return Incoming::Ban("sent a frame that does not belong on the control stream".into());
+        }
+        Err(e) => return Incoming::Ban(format!("sent a malformed frame: {e:#}")),
+    };
+    match decode_sync(&m) {
+        Ok(Message::Commands { commands, more }) => {
+            match tokio::task::spawn_blocking(move || crate::session::verify_shared(&commands))
+                .await
+            {
+                Ok(Ok(verified)) => Incoming::Commands { verified, more },
+                Ok(Err(e)) => Incoming::Closed(format!("checking commands: {e:#}")),
+                Err(e) => Incoming::Closed(format!("checking commands: {e}")),
+            }
+        }
+        Ok(m) => Incoming::Sync(m),
+        Err(e) => Incoming::Ban(format!("sent a malformed sync message: {e}")),
+    }
+}
+
 async fn read_frame(r: &mut RecvStream) -> Result<Vec<u8>> {
     let mut len = [0u8; 4];
     r.read_exact(&mut len).await?;
@@ -853,6 +906,9 @@ impl Inner {
         commands: &[&[u8]],
         more_follow: bool,
     ) -> Option<Vec<CommandId>> {
+        // Verified under the session's lock: with the fold and the saves of other batches
+        // running meanwhile, verifying outside it only oversubscribes the cores (throughput
+        // fell by a third when it did).
         let r = {
             let mut s = lock(&self.session);
             let r = s.receive_batch(commands, more_follow);
@@ -860,6 +916,33 @@ impl Inner {
             self.log_len.send_replace(len);
             r
         };
+        self.judge(from, r)
+    }
+
+    /// [`Inner::take_batch`] for commands already verified.
+    fn take_verified(
+        &self,
+        from: Option<EndpointId>,
+        verified: Vec<Result<Verified, InsertError>>,
+        more_follow: bool,
+    ) -> Option<Vec<CommandId>> {
+        let r = {
+            let mut s = lock(&self.session);
+            let r = s.receive_verified(verified, more_follow);
+            let len = s.replica().log().len();
+            self.log_len.send_replace(len);
+            r
+        };
+        self.judge(from, r)
+    }
+
+    /// Bans `from` if a batch it sent held invalid bytes or signatures; else the missing
+    /// dependencies to ask for.
+    fn judge(
+        &self,
+        from: Option<EndpointId>,
+        r: Result<crate::session::Batch>,
+    ) -> Option<Vec<CommandId>> {
         let batch = match r {
             Ok(b) => b,
             Err(e) => {
@@ -1370,7 +1453,7 @@ async fn run_connection(
     let mut reason = String::from("closed");
     let start_sync = |inner: &Inner| -> Option<(SyncSession, Message)> {
         let s = lock(&inner.session);
-        SyncSession::start(s.replica().log(), DEFAULT_BATCH_BYTES)
+        SyncSession::start(s.replica().log(), SYNC_BATCH_BYTES)
     };
     let Some((mut sync, summary)) = start_sync(&inner) else {
         return;
@@ -1378,13 +1461,19 @@ async fn run_connection(
     // Reader: frames from the control stream onto a channel. A read must never be cancelled
     // half-way (the stream would lose its framing), so it runs in a task of its own rather than
     // in the select below; the small channel keeps QUIC's flow control in charge.
-    let (frames_tx, mut frames) = mpsc::channel::<Result<Vec<u8>>>(4);
+    // It also decodes, and verifies the signatures of command batches (on the blocking pool, on
+    // every core), so that one catch-up batch is verified while the session saves and folds the
+    // one before.
+    let (frames_tx, mut frames) = mpsc::channel::<Incoming>(2);
     let reader = tokio::spawn(async move {
         let mut recv = recv;
         loop {
-            let r = read_frame(&mut recv).await;
-            let end = r.is_err();
-            if frames_tx.send(r).await.is_err() || end {
+            let item = incoming(read_frame(&mut recv).await).await;
+            let end = matches!(
+                item,
+                Incoming::Closed(_) | Incoming::Ban(_) | Incoming::Refused(_)
+            );
+            if frames_tx.send(item).await.is_err() || end {
                 break;
             }
         }
@@ -1397,26 +1486,10 @@ async fn run_connection(
     while ok {
         tokio::select! {
             f = frames.recv() => {
-                let f = match f {
-                    Some(Ok(f)) => f,
-                    Some(Err(e)) => { reason = format!("{e:#}"); break; }
-                    None => break,
-                };
-                let frame = match wire::decode(&f) {
-                    Ok(Frame::Sync(m)) => m,
-                    Ok(Frame::Interest(i)) => { lock(&outbound).interest = i; continue; }
-                    Ok(Frame::Refuse(r)) => { reason = format!("refused: {r}"); break; }
-                    Ok(_) => { inner.ban(id, "sent a frame that does not belong on the control stream".into()); reason = "banned".into(); break; }
-                    Err(e) => { inner.ban(id, format!("sent a malformed frame: {e:#}")); reason = "banned".into(); break; }
-                };
-                let msg = match decode_sync(&frame) {
-                    Ok(m) => m,
-                    Err(e) => { inner.ban(id, format!("sent a malformed sync message: {e}")); reason = "banned".into(); break; }
-                };
-                match &msg {
-                    Message::Commands { commands, more } => {
-                        let refs: Vec<&[u8]> = commands.iter().map(|c| &c[..]).collect();
-                        match inner.take_batch(Some(id), &refs, *more) {
+                let msg = match f {
+                    Some(Incoming::Sync(m)) => m,
+                    Some(Incoming::Commands { verified, more }) => {
+                        match inner.take_verified(Some(id), verified, more) {
                             None => { reason = "banned".into(); break; }
                             Some(missing) => {
                                 if let Some(w) = sync.want(&missing) {
@@ -1424,22 +1497,26 @@ async fn run_connection(
                                 }
                             }
                         }
+                        continue;
                     }
-                    _ => {
-                        let r = {
-                            let s = lock(&inner.session);
-                            sync.handle(s.replica().log(), &msg)
-                        };
-                        if let Err(e) = r {
-                            inner.ban(id, format!("sync: {e}"));
-                            reason = "banned".into();
-                            break;
-                        }
-                        while let Some(m) = sync.poll() {
-                            ok = send_frame(Frame::Sync(encode_sync(&m))).await;
-                            if !ok { break; }
-                        }
-                    }
+                    Some(Incoming::Interest(i)) => { lock(&outbound).interest = i; continue; }
+                    Some(Incoming::Refused(r)) => { reason = format!("refused: {r}"); break; }
+                    Some(Incoming::Ban(why)) => { inner.ban(id, why); reason = "banned".into(); break; }
+                    Some(Incoming::Closed(e)) => { reason = e; break; }
+                    None => break,
+                };
+                let r = {
+                    let s = lock(&inner.session);
+                    sync.handle(s.replica().log(), &msg)
+                };
+                if let Err(e) = r {
+                    inner.ban(id, format!("sync: {e}"));
+                    reason = "banned".into();
+                    break;
+                }
+                while let Some(m) = sync.poll() {
+                    ok = send_frame(Frame::Sync(encode_sync(&m))).await;
+                    if !ok { break; }
                 }
             }
             c = ctl_rx.recv() => {
