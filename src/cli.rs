@@ -180,6 +180,10 @@ struct NetArgs {
     /// different dictionaries still talk).
     #[arg(long, hide = true)]
     no_dictionary: bool,
+    /// Take at most this many gossip messages per second from one neighbour (for testing the
+    /// rate limit).
+    #[arg(long, hide = true)]
+    max_gossip_per_s: Option<u32>,
 }
 
 #[cfg(feature = "net")]
@@ -194,6 +198,7 @@ impl NetArgs {
             protocol_version: self.protocol_version,
             display_name: self.display_name,
             no_dictionary: self.no_dictionary,
+            max_gossip_per_s: self.max_gossip_per_s,
         }
     }
 }

@@ -23,7 +23,8 @@
 //! | `quit` | `bye`, then the process exits (also on end of input) |
 //!
 //! An answer that fails is `error <reason>`. Tests of hostile peers also have `inject forged`,
-//! `inject malformed` and `inject unauthorized`.
+//! `inject malformed`, `inject unauthorized` and `inject burst <n>` (n edits, one gossip message
+//! each).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -80,6 +81,8 @@ pub struct NetOptions {
     pub display_name: Option<String>,
     /// `--no-dictionary` (tests).
     pub no_dictionary: bool,
+    /// `--max-gossip-per-s` (tests).
+    pub max_gossip_per_s: Option<u32>,
 }
 
 /// Runs a networked session until `quit` or the end of input.
@@ -120,6 +123,7 @@ async fn run_async(launch: Launch, net: NetOptions) -> Result<()> {
         } else {
             crate::net::codec::DICT_V1
         },
+        max_gossip_per_s: net.max_gossip_per_s.unwrap_or(crate::net::MAX_GOSSIP_PER_S),
     };
     let start = match launch {
         Launch::Host { file, name } => {
@@ -311,7 +315,7 @@ async fn command(
                 println!(
                     "stats {id} {name} rtt_us={} jitter_us={} pings={} pongs={} packets_sent={} \
                      packets_received={} bytes_sent={} bytes_received={} presence_sent={} \
-                     presence_withheld={} presence_received={}",
+                     presence_withheld={} presence_received={} gossip_dropped={}",
                     s.rtt_us,
                     s.jitter_us,
                     s.pings,
@@ -322,7 +326,8 @@ async fn command(
                     s.bytes_received,
                     s.presence_sent,
                     s.presence_withheld,
-                    s.presence_received
+                    s.presence_received,
+                    s.gossip_dropped
                 );
             }
             Ok(Some("stats-end".into()))
@@ -407,6 +412,17 @@ async fn command(
                 }
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
+        }
+        ["inject", "burst", n] => {
+            // Many edits, each its own gossip message, as fast as this peer can make them.
+            let n: usize = n.parse().map_err(|_| anyhow!("{n:?} is not a number"))?;
+            let me = AuthorId(*node.id().as_bytes());
+            let mut rng = Rng::new(unix_ms());
+            for _ in 0..n {
+                let op = node.with_session(|s| next_op(&mut rng, s.replica().scene(), me, &[]));
+                node.edit_ops(vec![op]).await?;
+            }
+            Ok(Some(format!("injected burst {n}")))
         }
         ["inject", "unauthorized"] => {
             // What a modified client could do: sign an edit whatever its role. Every peer keeps

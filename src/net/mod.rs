@@ -21,7 +21,9 @@ pub mod presence;
 pub mod ticket;
 pub mod wire;
 
-pub use node::{NetMode, Node, NodeConfig, NodeEvent, PeerStats, RegionId, Start};
+pub use node::{
+    MAX_GOSSIP_PER_S, NetMode, Node, NodeConfig, NodeEvent, PeerStats, RegionId, Start,
+};
 
 /// The session protocol's ALPN. Its number changes with the protocol version.
 pub const ALPN: &[u8] = b"/theta/session/1";

@@ -66,7 +66,7 @@ const DEFAULT_PRESENCE_HZ: u32 = 60;
 /// Most gossip messages taken from one neighbour per second; beyond it they are dropped and
 /// what they carried is fetched by sync from that neighbour (whose control stream has flow
 /// control) once the second is over.
-const MAX_GOSSIP_PER_S: u32 = 2000;
+pub const MAX_GOSSIP_PER_S: u32 = 2000;
 /// Neighbours whose gossip rates are tracked before old entries are dropped.
 const MAX_PEERS_TRACKED: usize = 256;
 /// Most frames queued to one peer's writer before it is considered stuck and dropped.
@@ -103,6 +103,9 @@ pub struct NodeConfig {
     /// The compression dictionary to offer ([`codec::DICT_V1`], or [`codec::PLAIN_ZSTD`] to
     /// behave like a peer without one).
     pub dictionary: u32,
+    /// Most gossip messages taken from one neighbour per second ([`MAX_GOSSIP_PER_S`]; tests
+    /// set fewer).
+    pub max_gossip_per_s: u32,
 }
 
 impl Default for NodeConfig {
@@ -115,6 +118,7 @@ impl Default for NodeConfig {
             name: String::new(),
             relay_ca: None,
             dictionary: codec::DICT_V1,
+            max_gossip_per_s: MAX_GOSSIP_PER_S,
         }
     }
 }
@@ -144,6 +148,8 @@ pub struct PeerStats {
     pub presence_withheld: u64,
     /// Presence updates received from this peer.
     pub presence_received: u64,
+    /// Gossip messages from this neighbour dropped by the rate limit (fetched by sync instead).
+    pub gossip_dropped: u64,
 }
 
 /// Something the node reports to the app.
@@ -1131,8 +1137,11 @@ async fn gossip_loop(inner: Arc<Inner>, mut rx: iroh_gossip::api::GossipReceiver
                     *r = (now, 0, false);
                 }
                 r.1 += 1;
-                if r.1 > MAX_GOSSIP_PER_S {
+                if r.1 > inner.cfg.max_gossip_per_s {
                     r.2 = true;
+                    if let Some(p) = lock(&inner.peers).get(&from) {
+                        lock(&p.stats).gossip_dropped += 1;
+                    }
                     continue;
                 }
                 if rates.len() > 4 * MAX_PEERS_TRACKED {
