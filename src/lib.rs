@@ -1,14 +1,17 @@
 //! # theta: the app and engine crate
 //!
-//! Today this crate holds the command-line front end, the session file on disk, the user's identity
-//! and the local session driver. The engine (ECS, net, render, XR, editor tools) grows here behind
-//! cargo features, per `docs/ARCHITECTURE.md`.
+//! This crate holds the command-line front end, the session file on disk, the user's identity, the
+//! local session driver, the engine's ECS projection of the scene, presence, and (feature `net`)
+//! sessions over iroh. Render, XR and the editor tools grow here behind cargo features, per
+//! `docs/ARCHITECTURE.md`.
 
 pub mod cli;
+pub mod engine;
 pub mod identity;
 #[cfg(feature = "net")]
 pub mod live;
 #[cfg(feature = "net")]
 pub mod net;
+pub mod presence;
 pub mod session;
 pub mod store;

@@ -17,7 +17,7 @@ pub mod bench;
 pub mod codec;
 pub mod compact;
 mod node;
-pub mod presence;
+pub use crate::presence;
 pub mod ticket;
 pub mod wire;
 

@@ -1,0 +1,205 @@
+//! The engine: the ECS world (bevy_ecs) as a projection of the scene, and the frame schedule.
+//!
+//! The scene (the fold of the log) is the truth; the world is derived from it and never edited
+//! directly. [`Engine::apply`] takes the scene's change events after each fold and touches only
+//! the entities they name: one entity per object ([`projection`]), found through a map from its
+//! stable object id, so the world is never rebuilt per frame. Connected peers are entities too,
+//! fed by presence ([`Engine::set_peers`]).
+//!
+//! A frame runs four stages in order — [`Stage::Startup`] (once), [`Stage::Simulation`],
+//! [`Stage::Render`], [`Stage::Editor`] — each a bevy schedule whose systems run in parallel where
+//! their data access allows. Every stage is timed, and frames over the budget are counted
+//! ([`FrameStats`]).
+
+pub mod projection;
+
+use std::time::{Duration, Instant};
+
+use bevy_ecs::prelude::*;
+use bevy_ecs::schedule::{IntoScheduleConfigs, ScheduleLabel};
+use bevy_ecs::system::ScheduleSystem;
+use theta_crdt::scene::{Event, Scene};
+
+pub use projection::{
+    ControllerState, DisplayName, InGroup, Interaction, Peer, PeerKey, Placement, RenderMesh,
+    SceneObject, TrackedPose,
+};
+
+/// The stages of a frame, in the order they run.
+#[derive(ScheduleLabel, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Stage {
+    /// Once, before the first frame.
+    Startup,
+    /// Input, presence and the scene's changes become the world's.
+    Simulation,
+    /// What the renderer reads is extracted from the world.
+    Render,
+    /// Editor tools and UI.
+    Editor,
+}
+
+impl Stage {
+    /// The stages that run every frame.
+    pub const FRAME: [Stage; 3] = [Stage::Simulation, Stage::Render, Stage::Editor];
+
+    fn index(self) -> usize {
+        match self {
+            Stage::Startup => 0,
+            Stage::Simulation => 1,
+            Stage::Render => 2,
+            Stage::Editor => 3,
+        }
+    }
+}
+
+/// Timing of the frames run so far.
+#[derive(Resource, Debug, Clone, Default)]
+pub struct FrameStats {
+    /// Frames run.
+    pub frames: u64,
+    /// Frames whose stages together took longer than the budget.
+    pub overruns: u64,
+    /// The budget of one frame.
+    pub budget: Duration,
+    /// The last frame's time per stage (indexed like [`Stage`]: startup, simulation, render,
+    /// editor).
+    pub last: [Duration; 4],
+    /// The slowest time seen per stage.
+    pub max: [Duration; 4],
+    /// The last frame's total.
+    pub last_frame: Duration,
+}
+
+/// The engine: a world projected from the scene, and its schedules.
+pub struct Engine {
+    world: World,
+    started: bool,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("entities", &self.world.entities().count_spawned())
+            .field("started", &self.started)
+            .finish()
+    }
+}
+
+/// The frame budget at 90 Hz.
+pub const BUDGET_90HZ: Duration = Duration::from_micros(11_111);
+
+impl Engine {
+    /// An engine with empty stages and a world projecting `scene` as it is now.
+    pub fn new(scene: &Scene) -> Engine {
+        let mut world = World::new();
+        for s in [
+            Stage::Startup,
+            Stage::Simulation,
+            Stage::Render,
+            Stage::Editor,
+        ] {
+            world.add_schedule(Schedule::new(s));
+        }
+        world.insert_resource(FrameStats {
+            budget: BUDGET_90HZ,
+            ..FrameStats::default()
+        });
+        world.insert_resource(projection::Objects::default());
+        let mut e = Engine {
+            world,
+            started: false,
+        };
+        let all: Vec<Event> = scene
+            .objects()
+            .map(|(id, _)| Event::ObjectAdded(id))
+            .collect();
+        e.apply(scene, &all);
+        e
+    }
+
+    /// Adds systems to a stage.
+    pub fn add_systems<M>(
+        &mut self,
+        stage: Stage,
+        systems: impl IntoScheduleConfigs<ScheduleSystem, M>,
+    ) {
+        self.world.schedule_scope(stage, |_, s| {
+            s.add_systems(systems);
+        });
+    }
+
+    /// Sets the frame budget (90 Hz by default).
+    pub fn set_budget(&mut self, budget: Duration) {
+        self.world.resource_mut::<FrameStats>().budget = budget;
+    }
+
+    /// Brings the world up to date with the scene's change events (as `Replica::settle` returns
+    /// them): only the named objects are touched.
+    pub fn apply(&mut self, scene: &Scene, events: &[Event]) {
+        projection::apply(&mut self.world, scene, events);
+    }
+
+    /// Makes the peer entities match the peers' presences: new peers spawn, known ones update,
+    /// and the ones not listed (disconnected, or gone from view) despawn.
+    pub fn set_peers(&mut self, peers: &[(PeerKey, crate::presence::Presence)]) {
+        projection::set_peers(&mut self.world, peers);
+    }
+
+    /// Runs one frame (the startup stage first, the first time), timing each stage.
+    pub fn step(&mut self) {
+        let mut times = [Duration::ZERO; 4];
+        if !self.started {
+            self.started = true;
+            let t = Instant::now();
+            self.world.run_schedule(Stage::Startup);
+            times[0] = t.elapsed();
+        }
+        let t_frame = Instant::now();
+        for s in Stage::FRAME {
+            let t = Instant::now();
+            self.world.run_schedule(s);
+            times[s.index()] = t.elapsed();
+        }
+        let frame = t_frame.elapsed();
+        let mut st = self.world.resource_mut::<FrameStats>();
+        st.frames += 1;
+        if frame > st.budget {
+            st.overruns += 1;
+        }
+        for (i, t) in times.iter().enumerate() {
+            st.max[i] = st.max[i].max(*t);
+        }
+        st.last = times;
+        st.last_frame = frame;
+    }
+
+    /// The frames' timing.
+    pub fn stats(&self) -> &FrameStats {
+        self.world.resource::<FrameStats>()
+    }
+
+    /// The world (read it; change it only through the engine's systems).
+    pub fn world(&self) -> &World {
+        &self.world
+    }
+
+    /// The world, for systems' tests and tools that add resources.
+    pub fn world_mut(&mut self) -> &mut World {
+        &mut self.world
+    }
+
+    /// The entity of an object.
+    pub fn entity_of(&self, id: theta_crdt::ids::ObjectId) -> Option<Entity> {
+        self.world
+            .resource::<projection::Objects>()
+            .0
+            .get(&id)
+            .copied()
+    }
+
+    /// Whether the world is exactly what projecting `scene` from nothing gives (tests, and a
+    /// debug check): the same objects with the same components.
+    pub fn matches(&mut self, scene: &Scene) -> Result<(), String> {
+        projection::check(&mut self.world, scene)
+    }
+}
