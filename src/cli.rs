@@ -62,6 +62,13 @@ enum Command {
         /// Model file (.obj, .glb) or session file (.theta).
         file: PathBuf,
     },
+    /// Export a session's scene (every object, placed as in the scene) to a .glb or .obj file.
+    Export {
+        /// Session file (.theta).
+        file: PathBuf,
+        /// Output file (.glb or .obj; an .obj gets its .mtl beside it).
+        out: PathBuf,
+    },
     /// List the palette's material names.
     Colors,
     /// Host a session over the network: start one in FILE (or resume it), print a ticket that
@@ -314,6 +321,7 @@ fn run(cli: Cli) -> Result<()> {
             println!("wrote {} ({})", output.display(), summary(&mesh));
             Ok(())
         }
+        Some(Command::Export { file, out }) => export_session(&file, &out),
         Some(Command::Info { file }) if is_session_file(&file) => session_info(&file),
         Some(Command::Info { file }) => {
             let mesh = import(&file)?;
@@ -446,9 +454,14 @@ fn import(path: &Path) -> Result<Mesh> {
 fn export(mesh: &Mesh, name: &str, path: &Path) -> Result<()> {
     let objects = [ExportObject::new(name, mesh)];
     let opts = ExportOptions::new().with_metadata("generator", "theta");
+    write_export(&objects, &opts, path)
+}
+
+/// Writes objects to a .glb or .obj file (atomically; an .obj's .mtl first).
+fn write_export(objects: &[ExportObject<'_>], opts: &ExportOptions, path: &Path) -> Result<()> {
     match extension(path).as_str() {
         "glb" => {
-            let bytes = write_glb(&objects, &opts).context("encoding GLB")?;
+            let bytes = write_glb(objects, opts).context("encoding GLB")?;
             write_atomic(path, &bytes)
         }
         "obj" => {
@@ -457,7 +470,7 @@ fn export(mesh: &Mesh, name: &str, path: &Path) -> Result<()> {
                 .file_name()
                 .and_then(|n| n.to_str())
                 .unwrap_or("model.mtl");
-            let (obj, mtl_text) = write_obj(&objects, mtl_name, &opts).context("encoding OBJ")?;
+            let (obj, mtl_text) = write_obj(objects, mtl_name, opts).context("encoding OBJ")?;
             write_atomic(&mtl, mtl_text.as_bytes())?;
             write_atomic(path, obj.as_bytes())
         }
@@ -466,6 +479,49 @@ fn export(mesh: &Mesh, name: &str, path: &Path) -> Result<()> {
             path.display()
         ),
     }
+}
+
+/// `theta export`: the session's objects, in object-id order, each with its rotation and scale
+/// applied to its vertices and its translation kept as the object's placement.
+fn export_session(file: &Path, out: &Path) -> Result<()> {
+    if !is_session_file(file) {
+        bail!(
+            "{}: not a session file (export takes a .theta file; `convert` takes models)",
+            file.display()
+        );
+    }
+    let s = crate::store::SessionFile::open_session(file)?;
+    let scene = s.opened.replica.scene();
+    let placed: Vec<(String, Mesh, Vec3)> = scene
+        .objects()
+        .map(|(_, o)| -> Result<(String, Mesh, Vec3)> {
+            let mut m = o.mesh.clone();
+            let (r, k) = (o.transform.rotation, o.transform.scale);
+            let ids: Vec<_> = m.vertices().collect();
+            for v in ids {
+                let p = m.position(v)?;
+                m.set_position(v, r.rotate(p.mul_elem(k)))?;
+            }
+            Ok((o.name.clone(), m, o.transform.translation))
+        })
+        .collect::<Result<_>>()?;
+    let objects: Vec<ExportObject<'_>> = placed
+        .iter()
+        .map(|(n, m, t)| ExportObject::new(n, m).at(*t))
+        .collect();
+    let opts = ExportOptions::new()
+        .with_metadata("generator", "theta")
+        .with_metadata("session", scene.name());
+    write_export(&objects, &opts, out)?;
+    let (v, f) = placed.iter().fold((0, 0), |(v, f), (_, m, _)| {
+        (v + m.vertex_count(), f + m.face_count())
+    });
+    println!(
+        "wrote {}: {} objects, {v} vertices, {f} faces",
+        out.display(),
+        placed.len()
+    );
+    Ok(())
 }
 
 /// True if the file starts with the session-file magic.

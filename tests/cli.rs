@@ -155,3 +155,70 @@ fn info_on_a_session_file_reports_its_contents_and_what_was_recovered() {
     assert!(text(&o).contains("corrupt at byte 48"), "{}", text(&o));
     assert_eq!(std::fs::read(&path).unwrap(), bytes, "never overwritten");
 }
+
+#[test]
+fn export_writes_a_sessions_scene_that_reads_back_with_the_same_counts() {
+    use theta_crdt::command::{ObjectTransform, Op};
+    use theta_mesh::{MaterialId, Primitive, Quat, Vec3};
+    let dir = tempfile::tempdir().unwrap();
+    let key = theta_crdt::workload::author_key(0);
+    let mut s = theta::session::Session::create(&dir.path().join("s.theta"), &key, "two").unwrap();
+    for (i, x) in [0.0f32, 4.0].iter().enumerate() {
+        s.edit(Op::CreateObject {
+            name: format!("box{i}"),
+            primitive: Primitive::Cuboid {
+                size: Vec3::new(1.0, 2.0, 1.0),
+            },
+            material: MaterialId(i as u32),
+            transform: ObjectTransform {
+                translation: Vec3::new(*x, 0.0, 0.0),
+                rotation: Quat {
+                    x: 0.0,
+                    y: std::f32::consts::FRAC_1_SQRT_2,
+                    z: 0.0,
+                    w: std::f32::consts::FRAC_1_SQRT_2,
+                },
+                scale: Vec3::ONE,
+            },
+        })
+        .unwrap();
+    }
+    s.close().unwrap();
+    // GLB stores triangles (each box's 6 quads come back as 12 triangles); OBJ keeps polygons.
+    for (out, faces) in [("scene.glb", "24 faces"), ("scene.obj", "12 faces")] {
+        let o = theta(&["export", "s.theta", out], dir.path());
+        assert!(o.status.success(), "{}", text(&o));
+        assert!(
+            text(&o).contains("2 objects, 16 vertices, 12 faces"),
+            "{}",
+            text(&o)
+        );
+        let o = theta(&["info", out], dir.path());
+        let info = text(&o);
+        assert!(o.status.success(), "{info}");
+        assert!(
+            info.contains("16 vertices, ") && info.contains(faces),
+            "{out}: {info}"
+        );
+        // The rotation is baked in: the 2 m tall boxes stay 2 m tall, and the second one sits
+        // 4 m along x.
+        assert!(
+            info.contains("max (4.5, 1, 0.5)") && info.contains("min (-0.5, -1, -0.5)"),
+            "{out}: {info}"
+        );
+    }
+    // Bad input: a clear error, a non-zero exit, nothing written.
+    for (args, says) in [
+        (&["export", "missing.theta", "x.glb"][..], "missing.theta"),
+        (
+            &["export", "s.theta", "x.stl"][..],
+            "unsupported output format",
+        ),
+        (&["export", "scene.glb", "x.glb"][..], "not a session file"),
+    ] {
+        let o = theta(args, dir.path());
+        assert!(!o.status.success(), "{args:?}");
+        assert!(text(&o).contains(says), "{args:?}: {}", text(&o));
+    }
+    assert!(!dir.path().join("x.glb").exists() && !dir.path().join("x.stl").exists());
+}
