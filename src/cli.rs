@@ -83,9 +83,9 @@ enum Command {
         #[command(flatten)]
         net: NetArgs,
     },
-    /// Measure: `bench net` runs real peers on loopback in this process and prints latency and
-    /// throughput (see docs/PERFORMANCE.md).
-    #[cfg(feature = "net")]
+    /// Measure: `bench engine` the engine's CPU per frame; `bench net`, `bench presence` and
+    /// `bench wire` the network layer, with real peers on loopback in this process (see
+    /// docs/PERFORMANCE.md).
     Bench {
         /// What to measure.
         #[command(subcommand)]
@@ -115,10 +115,23 @@ enum Command {
 }
 
 /// Benchmarks.
-#[cfg(feature = "net")]
 #[derive(Debug, Subcommand)]
 enum BenchWhat {
+    /// The engine's CPU per frame (projection updates and systems) on a big scene while a remote
+    /// peer's commands stream in.
+    Engine {
+        /// Objects in the scene.
+        #[arg(long, default_value_t = 10_000)]
+        objects: usize,
+        /// Remote commands per second.
+        #[arg(long, default_value_t = 100.0)]
+        rate: f64,
+        /// Frames to run (at 90 Hz of simulated time).
+        #[arg(long, default_value_t = 900)]
+        frames: usize,
+    },
     /// Append-to-applied latency and sustained throughput of a session on loopback.
+    #[cfg(feature = "net")]
     Net {
         /// Peers, the host included.
         #[arg(long, default_value_t = 3)]
@@ -135,6 +148,7 @@ enum BenchWhat {
     },
     /// Bytes on the wire for a generated session: compact batches, zstd and the shipped
     /// dictionary against each signed command sent whole.
+    #[cfg(feature = "net")]
     Wire {
         /// Commands in the generated session.
         #[arg(long, default_value_t = 20000)]
@@ -145,6 +159,7 @@ enum BenchWhat {
     },
     /// Interest management: how many presence updates about peers a receiver cannot see are
     /// never sent, against sending everything, on loopback.
+    #[cfg(feature = "net")]
     Presence {
         /// Peers (each sees a fifth of the others).
         #[arg(long, default_value_t = 16)]
@@ -373,6 +388,17 @@ fn run(cli: Cli) -> Result<()> {
                 }))?,
             };
             println!("{report}");
+            Ok(())
+        }
+        Some(Command::Bench {
+            what:
+                BenchWhat::Engine {
+                    objects,
+                    rate,
+                    frames,
+                },
+        }) => {
+            println!("{}", crate::engine::bench::run(objects, rate, frames)?);
             Ok(())
         }
         #[cfg(feature = "net")]

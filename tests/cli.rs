@@ -222,3 +222,17 @@ fn export_writes_a_sessions_scene_that_reads_back_with_the_same_counts() {
     }
     assert!(!dir.path().join("x.glb").exists() && !dir.path().join("x.stl").exists());
 }
+
+#[test]
+fn bench_engine_runs_and_checks_the_world_against_the_scene() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = theta(
+        &["bench", "engine", "--objects", "40", "--frames", "90"],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let out = text(&o);
+    assert!(out.contains("4040 vertices"), "{out}");
+    assert!(out.contains("100 remote commands over 90 frames"), "{out}");
+    assert!(out.contains("engine per frame"), "{out}");
+}

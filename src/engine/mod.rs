@@ -11,6 +11,7 @@
 //! their data access allows. Every stage is timed, and frames over the budget are counted
 //! ([`FrameStats`]).
 
+pub mod bench;
 pub mod projection;
 
 use std::time::{Duration, Instant};
