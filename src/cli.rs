@@ -62,6 +62,14 @@ enum Command {
         /// Model file (.obj, .glb) or session file (.theta).
         file: PathBuf,
     },
+    /// Merge two copies of one session (say, edited offline on two machines): every command of
+    /// B that A lacks is verified and added to A, which then holds both; B is not changed.
+    Merge {
+        /// The session file that receives (.theta).
+        a: PathBuf,
+        /// The session file merged into it (.theta).
+        b: PathBuf,
+    },
     /// Export a session's scene (every object, placed as in the scene) to a .glb or .obj file.
     Export {
         /// Session file (.theta).
@@ -337,6 +345,7 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Some(Command::Export { file, out }) => export_session(&file, &out),
+        Some(Command::Merge { a, b }) => merge_sessions(&a, &b),
         Some(Command::Info { file }) if is_session_file(&file) => session_info(&file),
         Some(Command::Info { file }) => {
             let mesh = import(&file)?;
@@ -505,6 +514,59 @@ fn write_export(objects: &[ExportObject<'_>], opts: &ExportOptions, path: &Path)
             path.display()
         ),
     }
+}
+
+/// `theta merge`: B's commands that A lacks go into A (verified, saved, folded); B is read only.
+fn merge_sessions(a: &Path, b: &Path) -> Result<()> {
+    for f in [a, b] {
+        if !is_session_file(f) {
+            bail!("{}: not a session file", f.display());
+        }
+    }
+    let theirs = crate::store::SessionFile::open_session(b)?;
+    let key = crate::identity::load_or_create(&crate::identity::data_dir()?)?;
+    let (mut mine, _) = crate::session::Session::open(a, &key)?;
+    let (ia, ib) = (mine.id(), theirs.opened.replica.log().session());
+    if ia != ib {
+        bail!(
+            "{} and {} hold different sessions: nothing merged",
+            a.display(),
+            b.display()
+        );
+    }
+    let missing: Vec<std::sync::Arc<[u8]>> = theirs
+        .opened
+        .replica
+        .log()
+        .ordered()
+        .filter(|e| !mine.replica().log().contains(&e.id))
+        .map(|e| e.bytes.clone())
+        .collect();
+    let refs: Vec<&[u8]> = missing.iter().map(|c| &c[..]).collect();
+    let batch = mine.receive_batch(&refs, false)?;
+    if let Some((_, e)) = batch.refused.first() {
+        bail!(
+            "{} holds a command that does not verify ({e}); {} commands were merged before it",
+            b.display(),
+            batch.admitted.len()
+        );
+    }
+    let hash: String = mine
+        .replica()
+        .scene()
+        .state_hash()
+        .iter()
+        .map(|x| format!("{x:02x}"))
+        .collect();
+    println!(
+        "merged {} commands from {} into {}: {} commands, state hash {hash}",
+        batch.admitted.len(),
+        b.display(),
+        a.display(),
+        mine.replica().log().len()
+    );
+    mine.close()?;
+    Ok(())
 }
 
 /// `theta export`: the session's objects, in object-id order, each with its rotation and scale

@@ -236,3 +236,77 @@ fn bench_engine_runs_and_checks_the_world_against_the_scene() {
     assert!(out.contains("100 remote commands over 90 frames"), "{out}");
     assert!(out.contains("engine per frame"), "{out}");
 }
+
+#[test]
+fn merge_joins_two_offline_copies_either_way_to_one_state() {
+    use theta_crdt::command::{ObjectTransform, Op};
+    use theta_crdt::ids::Role;
+    use theta_mesh::{MaterialId, Primitive, Vec3};
+    let dir = tempfile::tempdir().unwrap();
+    let p = |n: &str| dir.path().join(n);
+    let ada = theta_crdt::workload::author_key(0);
+    let bob = theta_crdt::workload::author_key(1);
+    let cube = |x: f32| Op::CreateObject {
+        name: format!("c{x}"),
+        primitive: Primitive::Cuboid { size: Vec3::ONE },
+        material: MaterialId(1),
+        transform: ObjectTransform {
+            translation: Vec3::new(x, 0.0, 0.0),
+            ..ObjectTransform::IDENTITY
+        },
+    };
+    let mut s = theta::session::Session::create(&p("a.theta"), &ada, "shared").unwrap();
+    s.edit(Op::GrantRole {
+        author: bob.author(),
+        role: Role::Editor,
+    })
+    .unwrap();
+    s.close().unwrap();
+    std::fs::copy(p("a.theta"), p("b.theta")).unwrap();
+    // Offline: Ada edits her copy, Bob his.
+    let (mut a, _) = theta::session::Session::open(&p("a.theta"), &ada).unwrap();
+    a.edit(cube(0.0)).unwrap();
+    a.edit(cube(1.0)).unwrap();
+    a.close().unwrap();
+    let (mut b, _) = theta::session::Session::open(&p("b.theta"), &bob).unwrap();
+    for x in [5.0, 6.0, 7.0] {
+        b.edit(cube(x)).unwrap();
+    }
+    b.close().unwrap();
+    std::fs::copy(p("b.theta"), p("b2.theta")).unwrap();
+    std::fs::copy(p("a.theta"), p("a2.theta")).unwrap();
+    let b_before = std::fs::read(p("b.theta")).unwrap();
+    let o = theta(&["merge", "a.theta", "b.theta"], dir.path());
+    assert!(o.status.success(), "{}", text(&o));
+    let out = text(&o);
+    assert!(
+        out.contains("merged 3 commands") && out.contains(": 7 commands"),
+        "{out}"
+    );
+    assert_eq!(
+        std::fs::read(p("b.theta")).unwrap(),
+        b_before,
+        "B is not changed"
+    );
+    let o = theta(&["merge", "b2.theta", "a2.theta"], dir.path());
+    assert!(o.status.success(), "{}", text(&o));
+    let other = text(&o);
+    assert!(other.contains("merged 2 commands"), "{other}");
+    let hash = |s: &str| s.split("state hash ").nth(1).unwrap().trim().to_owned();
+    assert_eq!(hash(&out), hash(&other));
+    // The merged file reopens to the same state, and a second merge adds nothing.
+    let o = theta(&["info", "a.theta"], dir.path());
+    assert!(text(&o).contains(&hash(&out)), "{}", text(&o));
+    let o = theta(&["merge", "a.theta", "b.theta"], dir.path());
+    assert!(text(&o).contains("merged 0 commands"), "{}", text(&o));
+    // Another session is refused, and nothing is merged.
+    theta::session::Session::create(&p("c.theta"), &ada, "other")
+        .unwrap()
+        .close()
+        .unwrap();
+    let before = std::fs::read(p("a.theta")).unwrap();
+    let o = theta(&["merge", "a.theta", "c.theta"], dir.path());
+    assert!(!o.status.success());
+    assert!(text(&o).contains("different sessions"), "{}", text(&o));
+    assert_eq!(std::fs::read(p("a.theta")).unwrap(), before);
+}
