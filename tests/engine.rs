@@ -254,3 +254,78 @@ fn peers_appear_select_and_leave() {
     engine.set_peers(&[]);
     assert!(peers(&mut engine).is_empty());
 }
+
+#[derive(Resource, Default)]
+struct Triggers(Vec<f32>);
+
+#[test]
+fn the_simulated_vr_provider_drives_the_local_user_each_frame() {
+    use std::time::Duration;
+    use theta::engine::input::{LocalUser, SimulatedVr};
+    use theta::engine::{AfterInput, ControllerState, TrackedPose};
+    let doc = Doc::new();
+    let mut engine = Engine::new(doc.replica.scene());
+    engine.set_input(SimulatedVr::default());
+    engine.world_mut().init_resource::<Triggers>();
+    // A tool reading this frame's input, ordered after the sampling.
+    engine.add_systems(
+        Stage::Simulation,
+        (|mut t: ResMut<'_, Triggers>, q: Query<'_, '_, &ControllerState, With<LocalUser>>| {
+            for c in &q {
+                t.0.push(c.trigger[1]);
+            }
+        })
+        .in_set(AfterInput),
+    );
+    let head_at = |e: &mut Engine, ms: u64| {
+        e.step_to(Duration::from_millis(ms));
+        let mut q = e
+            .world_mut()
+            .query_filtered::<&TrackedPose, With<LocalUser>>();
+        q.single(e.world()).unwrap().head.unwrap().position
+    };
+    let h = head_at(&mut engine, 0);
+    assert!((h.y - 1.7).abs() < 1e-6 && h.x.abs() < 1e-6, "{h:?}");
+    // The wobble peaks a quarter period (0.5 s) in, and crosses zero at 1 s.
+    let h = head_at(&mut engine, 500);
+    assert!((h.x - 0.05).abs() < 1e-4, "{h:?}");
+    let h = head_at(&mut engine, 1000);
+    assert!(h.x.abs() < 1e-4, "{h:?}");
+    // The trigger was down at 0 s, up at 0.5 s and 1 s, down again at 2.1 s.
+    head_at(&mut engine, 2100);
+    assert_eq!(
+        engine.world().resource::<Triggers>().0,
+        [1.0, 0.0, 0.0, 1.0]
+    );
+    let mut q = engine
+        .world_mut()
+        .query_filtered::<&ControllerState, With<LocalUser>>();
+    let c = *q.single(engine.world()).unwrap();
+    let d = c.pointer.unwrap().direction;
+    assert!(d.y < 0.0 && d.z < 0.0, "points forward and down: {d:?}");
+    assert_eq!(
+        engine.world().resource::<theta::engine::FrameTime>().delta,
+        Duration::from_millis(1100)
+    );
+}
+
+#[test]
+fn the_desktop_provider_turns_the_mouse_into_a_pointer_ray() {
+    use std::time::Duration;
+    use theta::engine::input::{Desktop, InputProvider};
+    let mut d = Desktop {
+        mouse: Some((640.0, 360.0)),
+        buttons: (true, false),
+        ..Desktop::default()
+    };
+    let f = d.sample(Duration::ZERO);
+    let r = f.controls.pointer.unwrap();
+    assert_eq!(r.origin, Vec3::new(0.0, 1.6, 4.0));
+    assert!((r.direction.z + 1.0).abs() < 1e-6 && r.direction.x.abs() < 1e-6);
+    assert_eq!(f.controls.trigger, [0.0, 1.0]);
+    d.mouse = Some((1280.0, 0.0));
+    let r = d.sample(Duration::ZERO).controls.pointer.unwrap();
+    assert!(r.direction.x > 0.5 && r.direction.y > 0.3, "{r:?}");
+    d.mouse = None;
+    assert!(d.sample(Duration::ZERO).controls.pointer.is_none());
+}

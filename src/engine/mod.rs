@@ -12,6 +12,7 @@
 //! ([`FrameStats`]).
 
 pub mod bench;
+pub mod input;
 pub mod projection;
 
 use std::time::{Duration, Instant};
@@ -71,10 +72,20 @@ pub struct FrameStats {
     pub last_frame: Duration,
 }
 
+/// The frame's time since the engine started, and since the last frame (a resource).
+#[derive(Resource, Debug, Clone, Copy, Default, PartialEq)]
+pub struct FrameTime {
+    /// Since the engine started.
+    pub now: Duration,
+    /// Since the last frame.
+    pub delta: Duration,
+}
+
 /// The engine: a world projected from the scene, and its schedules.
 pub struct Engine {
     world: World,
     started: bool,
+    epoch: Instant,
 }
 
 impl std::fmt::Debug for Engine {
@@ -85,6 +96,14 @@ impl std::fmt::Debug for Engine {
             .finish()
     }
 }
+
+/// The system set that samples input, first in the simulation stage.
+#[derive(SystemSet, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct InputSet;
+
+/// Systems of the simulation stage that read this frame's input go in this set.
+#[derive(SystemSet, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct AfterInput;
 
 /// The frame budget at 90 Hz.
 pub const BUDGET_90HZ: Duration = Duration::from_micros(11_111);
@@ -106,9 +125,11 @@ impl Engine {
             ..FrameStats::default()
         });
         world.insert_resource(projection::Objects::default());
+        world.insert_resource(FrameTime::default());
         let mut e = Engine {
             world,
             started: false,
+            epoch: Instant::now(),
         };
         let all: Vec<Event> = scene
             .objects()
@@ -146,8 +167,39 @@ impl Engine {
         projection::set_peers(&mut self.world, peers);
     }
 
-    /// Runs one frame (the startup stage first, the first time), timing each stage.
+    /// Makes `provider` the local user's input: a `LocalUser` entity whose pose and controls are
+    /// sampled from it at the start of every frame's simulation stage.
+    pub fn set_input(&mut self, provider: impl input::InputProvider) {
+        let first = !self.world.contains_resource::<input::Input>();
+        self.world.insert_resource(input::Input(Box::new(provider)));
+        if first {
+            self.world.spawn((
+                input::LocalUser,
+                TrackedPose::default(),
+                ControllerState::default(),
+            ));
+            // First in the stage: every other simulation system sees this frame's input.
+            self.world.schedule_scope(Stage::Simulation, |_, s| {
+                s.add_systems(input::sample_input.in_set(InputSet));
+                s.configure_sets(InputSet.before(AfterInput));
+            });
+        }
+    }
+
+    /// Runs one frame at the real time since the engine started.
     pub fn step(&mut self) {
+        let now = self.epoch.elapsed();
+        self.step_to(now);
+    }
+
+    /// Runs one frame at time `now` since the start (headless runs and tests choose it), timing
+    /// each stage; the startup stage runs first, the first time.
+    pub fn step_to(&mut self, now: Duration) {
+        {
+            let mut t = self.world.resource_mut::<FrameTime>();
+            let delta = now.saturating_sub(t.now);
+            *t = FrameTime { now, delta };
+        }
         let mut times = [Duration::ZERO; 4];
         if !self.started {
             self.started = true;

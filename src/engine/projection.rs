@@ -105,12 +105,18 @@ pub struct TrackedPose {
     pub right_hand: Option<Pose>,
 }
 
-/// A peer's controllers as far as others see them: the pointer ray. (This peer's own input
-/// providers fill in buttons and axes as they land.)
+/// A user's controllers: the pointer ray, and (for the local user, from its input provider)
+/// triggers, grips and buttons. Other peers' show only the pointer, which presence carries.
 #[derive(Component, Clone, Copy, Debug, PartialEq, Default)]
 pub struct ControllerState {
     /// Pointer ray.
     pub pointer: Option<Ray>,
+    /// Trigger of the left and right controller, 0 to 1.
+    pub trigger: [f32; 2],
+    /// Grip of the left and right controller, 0 to 1.
+    pub grip: [f32; 2],
+    /// Other buttons and keys, as bits.
+    pub buttons: u32,
 }
 
 /// Object id → entity.
@@ -235,7 +241,10 @@ pub(crate) fn set_peers(world: &mut World, peers: &[(PeerKey, Presence)]) {
             left_hand: p.left_hand,
             right_hand: p.right_hand,
         };
-        let ctl = ControllerState { pointer: p.pointer };
+        let ctl = ControllerState {
+            pointer: p.pointer,
+            ..ControllerState::default()
+        };
         let existing = world.resource::<Peers>().0.get(key).copied();
         match existing.and_then(|e| world.get_entity_mut(e).ok()) {
             Some(mut ent) => {
