@@ -62,6 +62,13 @@ enum Command {
         /// Model file (.obj, .glb) or session file (.theta).
         file: PathBuf,
     },
+    /// Run a headless session from a script of edits and checks (format: `src/script.rs`, and
+    /// the README); an error names the line.
+    Run {
+        /// The script file.
+        #[arg(long)]
+        script: PathBuf,
+    },
     /// Merge two copies of one session (say, edited offline on two machines): every command of
     /// B that A lacks is verified and added to A, which then holds both; B is not changed.
     Merge {
@@ -346,6 +353,10 @@ fn run(cli: Cli) -> Result<()> {
         }
         Some(Command::Export { file, out }) => export_session(&file, &out),
         Some(Command::Merge { a, b }) => merge_sessions(&a, &b),
+        Some(Command::Run { script }) => {
+            let key = crate::identity::load_or_create(&crate::identity::data_dir()?)?;
+            crate::script::run(&script, key)
+        }
         Some(Command::Info { file }) if is_session_file(&file) => session_info(&file),
         Some(Command::Info { file }) => {
             let mesh = import(&file)?;
@@ -571,7 +582,7 @@ fn merge_sessions(a: &Path, b: &Path) -> Result<()> {
 
 /// `theta export`: the session's objects, in object-id order, each with its rotation and scale
 /// applied to its vertices and its translation kept as the object's placement.
-fn export_session(file: &Path, out: &Path) -> Result<()> {
+pub(crate) fn export_session(file: &Path, out: &Path) -> Result<()> {
     if !is_session_file(file) {
         bail!(
             "{}: not a session file (export takes a .theta file; `convert` takes models)",

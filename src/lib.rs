@@ -13,5 +13,6 @@ pub mod live;
 #[cfg(feature = "net")]
 pub mod net;
 pub mod presence;
+pub mod script;
 pub mod session;
 pub mod store;

@@ -310,3 +310,75 @@ fn merge_joins_two_offline_copies_either_way_to_one_state() {
     assert!(text(&o).contains("different sessions"), "{}", text(&o));
     assert_eq!(std::fs::read(p("a.theta")).unwrap(), before);
 }
+
+#[test]
+fn a_script_builds_saves_and_exports_a_model_that_reads_back_the_same() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/model.theta-script");
+    let o = theta(&["run", "--script", script.to_str().unwrap()], dir.path());
+    assert!(o.status.success(), "{}", text(&o));
+    let out = text(&o);
+    let hash = out
+        .lines()
+        .find_map(|l| l.strip_prefix("state hash: "))
+        .unwrap()
+        .to_owned();
+    // Reopened, the session folds to the same state.
+    let o = theta(&["info", "model.theta"], dir.path());
+    assert!(text(&o).contains(&hash), "{}", text(&o));
+    // The GLB holds the same vertices, and each face as its triangles.
+    let key = theta_crdt::workload::author_key(0);
+    let (s, _) = theta::session::Session::open(&dir.path().join("model.theta"), &key).unwrap();
+    let (mut v, mut t) = (0, 0);
+    for (_, o) in s.replica().scene().objects() {
+        v += o.mesh.vertex_count();
+        t += o.mesh.triangulate().triangle_count();
+    }
+    let o = theta(&["info", "model.glb"], dir.path());
+    let info = text(&o);
+    assert!(
+        info.contains(&format!("model.glb: {v} vertices, "))
+            && info.contains(&format!(", {t} faces")),
+        "{v} vertices and {t} triangles wanted: {info}"
+    );
+    assert!(info.contains("valid: yes"), "{info}");
+}
+
+#[test]
+fn a_script_error_names_its_line_and_stops_there() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("bad.txt"),
+        "new s.theta\ncube a\nextrdue a +y 1\ncube b\n",
+    )
+    .unwrap();
+    let o = theta(&["run", "--script", "bad.txt"], dir.path());
+    assert!(!o.status.success());
+    let out = text(&o);
+    assert!(
+        out.contains("bad.txt:3") && out.contains("unknown command `extrdue`"),
+        "{out}"
+    );
+    // What came before it was saved; what came after never ran.
+    let o = theta(&["info", "s.theta"], dir.path());
+    assert!(text(&o).contains("objects: 1"), "{}", text(&o));
+    for (script, says) in [
+        ("cube a\n", "no session yet"),
+        (
+            "new t.theta\nextrude ghost +y 1\n",
+            "no object named `ghost`",
+        ),
+        (
+            "new u.theta\ncube a\nexpect faces a 7\n",
+            "expected 7 faces, found 6",
+        ),
+        ("new v.theta\ncube a\nextrude a up 1\n", "not a direction"),
+    ] {
+        std::fs::write(dir.path().join("x.txt"), script).unwrap();
+        let o = theta(&["run", "--script", "x.txt"], dir.path());
+        assert!(!o.status.success(), "{script}");
+        assert!(text(&o).contains(says), "{script}: {}", text(&o));
+    }
+    let o = theta(&["run", "--script", "missing.txt"], dir.path());
+    assert!(!o.status.success() && text(&o).contains("missing.txt"));
+}
