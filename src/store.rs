@@ -180,12 +180,7 @@ impl SessionFile {
         for c in commands {
             self.checks.push(store::encode_command_record(c, &mut buf));
         }
-        self.file
-            .write_all(&buf)
-            .with_context(|| format!("writing {}", self.path.display()))?;
-        self.file
-            .sync_data()
-            .with_context(|| format!("syncing {}", self.path.display()))?;
+        self.write_durable(&buf)?;
         self.loose_bytes += buf.len() as u64;
         if self.loose_bytes >= self.min_compaction.max(self.compacted_bytes / 4) {
             self.compact()?;
@@ -193,33 +188,24 @@ impl SessionFile {
         Ok(())
     }
 
+    /// Writes bytes at the end of the file and syncs them.
+    fn write_durable(&mut self, buf: &[u8]) -> Result<()> {
+        self.file
+            .write_all(buf)
+            .with_context(|| format!("writing {}", self.path.display()))?;
+        self.file
+            .sync_data()
+            .with_context(|| format!("syncing {}", self.path.display()))
+    }
+
     /// Appends commands as compressed blocks (zstd level [`CATCH_UP_LEVEL`]) and makes them
     /// durable before returning: for large batches, such as a catch-up, which would otherwise be
     /// written loose and read back and rewritten by every compaction while the file grows.
     pub fn append_blocks(&mut self, commands: &[&[u8]]) -> Result<()> {
         let mut buf = Vec::new();
-        let mut chunk: Vec<&[u8]> = Vec::new();
-        let mut size = 0;
-        for c in commands {
-            if size + c.len() + 4 > store::MAX_BLOCK_RAW && !chunk.is_empty() {
-                let checks = store::encode_block_record(&chunk, CATCH_UP_LEVEL, &mut buf);
-                self.checks.extend(checks);
-                chunk.clear();
-                size = 0;
-            }
-            size += c.len() + 4;
-            chunk.push(c);
-        }
-        if !chunk.is_empty() {
-            let checks = store::encode_block_record(&chunk, CATCH_UP_LEVEL, &mut buf);
-            self.checks.extend(checks);
-        }
-        self.file
-            .write_all(&buf)
-            .with_context(|| format!("writing {}", self.path.display()))?;
-        self.file
-            .sync_data()
-            .with_context(|| format!("syncing {}", self.path.display()))?;
+        let checks = store::encode_block_records(commands, CATCH_UP_LEVEL, &mut buf);
+        self.write_durable(&buf)?;
+        self.checks.extend(checks);
         // Loose records before a block are no longer the file's tail: compaction keeps them as
         // they are, so they count as compacted from now on.
         self.compacted_bytes += self.loose_bytes + buf.len() as u64;

@@ -100,13 +100,20 @@ impl Peer {
     }
 
     fn join(name: &str, root: &Path, ticket: &str) -> Peer {
+        Peer::join_with(name, root, ticket, &[])
+    }
+
+    /// [`Peer::join`] with extra command-line flags.
+    fn join_with(name: &str, root: &Path, ticket: &str, extra: &[&str]) -> Peer {
         let home = root.join(name);
         let file = home.join("s.theta");
-        std::fs::create_dir_all(&home).unwrap();
-        Peer::start(
+        let mut net = vec!["--local", "--bind", "127.0.0.1:0"];
+        net.extend_from_slice(extra);
+        Peer::start_on(
             name,
             &home,
             &["join", ticket, "--file", file.to_str().unwrap()],
+            &net,
         )
     }
 
@@ -699,14 +706,7 @@ fn peers_with_and_without_the_dictionary_converge() {
     host.id();
     let t = host.ticket();
     let with = Peer::join("p1", dir.path(), &t);
-    let home = dir.path().join("p2");
-    let file = home.join("s.theta");
-    let without = Peer::start_on(
-        "p2",
-        &home,
-        &["join", &t, "--file", file.to_str().unwrap()],
-        &["--local", "--bind", "127.0.0.1:0", "--no-dictionary"],
-    );
+    let without = Peer::join_with("p2", dir.path(), &t, &["--no-dictionary"]);
     let mut peers = vec![host];
     peers.push(with);
     peers.push(without);
@@ -735,20 +735,7 @@ fn a_flooding_neighbour_is_rate_limited_and_nothing_is_lost() {
     host.id();
     let t = host.ticket();
     // This peer takes at most 20 gossip messages a second from any one neighbour.
-    let home = dir.path().join("p1");
-    let file = home.join("s.theta");
-    let limited = Peer::start_on(
-        "p1",
-        &home,
-        &["join", &t, "--file", file.to_str().unwrap()],
-        &[
-            "--local",
-            "--bind",
-            "127.0.0.1:0",
-            "--max-gossip-per-s",
-            "20",
-        ],
-    );
+    let limited = Peer::join_with("p1", dir.path(), &t, &["--max-gossip-per-s", "20"]);
     let mut peers = vec![host, limited];
     for p in &mut peers {
         p.ask("wait-peers 1 90", "peers ");

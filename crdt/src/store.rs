@@ -328,18 +328,26 @@ pub fn parse(bytes: &[u8]) -> Result<Parsed, StoreError> {
     })
 }
 
-/// Encodes commands as one block record compressed at zstd `level` (appended to `out`), for a
-/// writer that appends whole batches as blocks (a catch-up: no later compaction needs to read
-/// them again). Their total size with 4 bytes each must be at most [`MAX_BLOCK_RAW`]. Returns each
-/// command's check value, the one it would have as a command record.
-pub fn encode_block_record(commands: &[&[u8]], level: i32, out: &mut Vec<u8>) -> Vec<[u8; 8]> {
-    encode_block_at(commands, level, out);
+/// Encodes commands as block records compressed at zstd `level` (appended to `out`), as many as
+/// [`MAX_BLOCK_RAW`] needs, for a writer that appends whole batches as blocks (a catch-up: no
+/// later compaction needs to read them again). Returns each command's check value, the one it
+/// would have as a command record.
+pub fn encode_block_records(commands: &[&[u8]], level: i32, out: &mut Vec<u8>) -> Vec<[u8; 8]> {
+    let mut chunk: Vec<&[u8]> = Vec::new();
+    let mut size = 0;
+    for c in commands {
+        if size + c.len() + 4 > MAX_BLOCK_RAW && !chunk.is_empty() {
+            encode_block_at(&chunk, level, out);
+            chunk.clear();
+            size = 0;
+        }
+        size += c.len() + 4;
+        chunk.push(c);
+    }
+    if !chunk.is_empty() {
+        encode_block_at(&chunk, level, out);
+    }
     commands.iter().map(|c| check(KIND_COMMAND, c)).collect()
-}
-
-/// Encodes commands as one block record (appended to `out`).
-fn encode_block(commands: &[&[u8]], out: &mut Vec<u8>) {
-    encode_block_at(commands, BLOCK_LEVEL, out);
 }
 
 fn encode_block_at(commands: &[&[u8]], level: i32, out: &mut Vec<u8>) {
@@ -386,20 +394,8 @@ pub fn compact(bytes: &[u8]) -> Result<Vec<u8>, StoreError> {
     for (offset, r) in &s.records[keep..] {
         loose.extend(commands_of(*offset, r)?.into_iter().map(|(c, _)| c));
     }
-    let mut chunk: Vec<&[u8]> = Vec::new();
-    let mut size = 0;
-    for c in &loose {
-        if size + c.len() + 4 > MAX_BLOCK_RAW && !chunk.is_empty() {
-            encode_block(&chunk, &mut out);
-            chunk.clear();
-            size = 0;
-        }
-        size += c.len() + 4;
-        chunk.push(c);
-    }
-    if !chunk.is_empty() {
-        encode_block(&chunk, &mut out);
-    }
+    let refs: Vec<&[u8]> = loose.iter().map(|c| &c[..]).collect();
+    encode_block_records(&refs, BLOCK_LEVEL, &mut out);
     Ok(out)
 }
 

@@ -915,13 +915,7 @@ impl Inner {
         // Verified under the session's lock: with the fold and the saves of other batches
         // running meanwhile, verifying outside it only oversubscribes the cores (throughput
         // fell by a third when it did).
-        let r = {
-            let mut s = lock(&self.session);
-            let r = s.receive_batch(commands, more_follow);
-            let len = s.replica().log().len();
-            self.log_len.send_replace(len);
-            r
-        };
+        let r = self.receive_locked(|s| s.receive_batch(commands, more_follow));
         self.judge(from, r)
     }
 
@@ -932,14 +926,19 @@ impl Inner {
         verified: Vec<Result<Verified, InsertError>>,
         more_follow: bool,
     ) -> Option<Vec<CommandId>> {
-        let r = {
-            let mut s = lock(&self.session);
-            let r = s.receive_verified(verified, more_follow);
-            let len = s.replica().log().len();
-            self.log_len.send_replace(len);
-            r
-        };
+        let r = self.receive_locked(|s| s.receive_verified(verified, more_follow));
         self.judge(from, r)
+    }
+
+    /// Runs a receive on the locked session and publishes the log's new length.
+    fn receive_locked(
+        &self,
+        f: impl FnOnce(&mut Session) -> Result<crate::session::Batch>,
+    ) -> Result<crate::session::Batch> {
+        let mut s = lock(&self.session);
+        let r = f(&mut s);
+        self.log_len.send_replace(s.replica().log().len());
+        r
     }
 
     /// Bans `from` if a batch it sent held invalid bytes or signatures; else the missing
