@@ -329,3 +329,72 @@ fn the_desktop_provider_turns_the_mouse_into_a_pointer_ray() {
     d.mouse = None;
     assert!(d.sample(Duration::ZERO).controls.pointer.is_none());
 }
+
+#[test]
+fn undo_of_a_command_others_built_on_and_remote_commands_between_frames() {
+    use theta_crdt::ids::Role;
+    let mut doc = Doc::new();
+    let bob = author_key(5);
+    let (_, ev) = doc.edit(Op::GrantRole {
+        author: bob.author(),
+        role: Role::Editor,
+    });
+    let mut engine = Engine::new(doc.replica.scene());
+    engine.apply(doc.replica.scene(), &ev);
+    // Ada paints a cube; Bob, remotely, extrudes the top face of it.
+    let (c, ev) = doc.edit(cube("a", 0.0));
+    let a = DerivedIds::new(&c).object();
+    engine.apply(doc.replica.scene(), &ev);
+    let (paint, ev) = doc.edit(Op::PaintObject {
+        object: a,
+        material: MaterialId(7),
+    });
+    engine.apply(doc.replica.scene(), &ev);
+    engine.step();
+    let top = {
+        let m = &doc.replica.scene().object(a).unwrap().mesh;
+        m.faces()
+            .max_by(|x, y| {
+                let (nx, ny) = (m.face_normal(*x).unwrap(), m.face_normal(*y).unwrap());
+                nx.y.total_cmp(&ny.y)
+            })
+            .unwrap()
+    };
+    let remote = author::sign(
+        &bob,
+        doc.replica.log(),
+        Op::ExtrudeRegion {
+            object: a,
+            faces: vec![top],
+            offset: Vec3::new(0.0, 1.0, 0.0),
+        },
+    );
+    doc.replica
+        .insert(verify_command(&remote).unwrap())
+        .unwrap();
+    let ev = doc.replica.settle();
+    engine.apply(doc.replica.scene(), &ev);
+    engine.step();
+    engine.matches(doc.replica.scene()).unwrap();
+    let ent = engine.entity_of(a).unwrap();
+    assert_eq!(
+        engine
+            .world()
+            .get::<RenderMesh>(ent)
+            .unwrap()
+            .triangle_count(),
+        20,
+        "the extrude shows: 10 quads"
+    );
+    // Ada undoes her paint, which Bob's extrude built on: the faces she painted get their old
+    // material back; the faces Bob's extrude made (which took the paint from the face they grew
+    // from) are his and stay; the world follows.
+    let (_, ev) = doc.edit(Op::Undo { target: paint });
+    engine.apply(doc.replica.scene(), &ev);
+    engine.step();
+    engine.matches(doc.replica.scene()).unwrap();
+    let mesh = engine.world().get::<RenderMesh>(ent).unwrap();
+    assert_eq!(mesh.triangle_count(), 20);
+    let count = |m: u32| mesh.materials.iter().filter(|&&x| x == m).count();
+    assert_eq!((count(3), count(7)), (12, 8), "{:?}", mesh.materials);
+}
