@@ -22,13 +22,9 @@ use crate::store::SessionFile;
 /// Checks a batch of received commands, in order: large batches (catch-up) with batch
 /// verification on all cores, under the same rule as one at a time. Pure: no session needed.
 pub fn verify_batch(commands: &[&[u8]]) -> Result<Vec<Result<Verified, InsertError>>> {
-    if commands.len() >= 16 {
-        let arcs: Vec<std::sync::Arc<[u8]>> =
-            commands.iter().map(|c| std::sync::Arc::from(*c)).collect();
-        verify_shared(&arcs)
-    } else {
-        Ok(commands.iter().map(|b| verify_command(b)).collect())
-    }
+    let arcs: Vec<std::sync::Arc<[u8]>> =
+        commands.iter().map(|c| std::sync::Arc::from(*c)).collect();
+    verify_shared(&arcs)
 }
 
 /// [`verify_batch`] for commands already in shared buffers (as sync messages deliver them).

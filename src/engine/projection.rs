@@ -169,6 +169,9 @@ pub(crate) fn apply(world: &mut World, scene: &Scene, events: &[Event]) {
                         if ent.get::<InGroup>() != Some(&group) {
                             ent.insert(group);
                         }
+                        // The mesh is compared, not its last editing command: a late arrival
+                        // folded earlier in the order changes a mesh whose last edit stays the
+                        // same command.
                         let mut fresh = RenderMesh::of(o, 0);
                         let same = ent.get::<RenderMesh>().is_some_and(|m| {
                             fresh.revision = m.revision;

@@ -54,6 +54,9 @@ pub trait Known {
     fn command_at(&self, author: &AuthorId, seq: u64) -> Option<CommandId>;
     /// The author and sequence number of a known command, if no other command shares them.
     fn position(&self, id: &CommandId) -> Option<(AuthorId, u64)>;
+    /// A known command's author, sequence number and dependencies (what the encoder needs of a
+    /// command it is sending, without decoding its body again).
+    fn header(&self, id: &CommandId) -> Option<(AuthorId, u64, Vec<CommandId>)>;
 }
 
 impl Known for Log {
@@ -67,9 +70,13 @@ impl Known for Log {
         let e = self.get(id)?;
         (self.by_author_seq(&e.author, e.seq) == Some(*id)).then_some((e.author, e.seq))
     }
+    fn header(&self, id: &CommandId) -> Option<(AuthorId, u64, Vec<CommandId>)> {
+        self.get(id).map(|e| (e.author, e.seq, e.deps().to_vec()))
+    }
 }
 
-fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+/// Appends `v` as a LEB128 varint (shared with the gossip envelope in `wire.rs`).
+pub(crate) fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
         out.push((v as u8) | 0x80);
         v >>= 7;
@@ -77,7 +84,8 @@ fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     out.push(v as u8);
 }
 
-struct Reader<'a>(&'a [u8]);
+/// Reads what [`put_varint`] and raw byte runs wrote, refusing truncation and overlong numbers.
+pub(crate) struct Reader<'a>(pub(crate) &'a [u8]);
 
 impl<'a> Reader<'a> {
     fn bytes(&mut self, n: usize) -> Result<&'a [u8]> {
@@ -91,7 +99,7 @@ impl<'a> Reader<'a> {
     fn u8(&mut self) -> Result<u8> {
         Ok(self.bytes(1)?[0])
     }
-    fn varint(&mut self) -> Result<u64> {
+    pub(crate) fn varint(&mut self) -> Result<u64> {
         let mut v = 0u64;
         for shift in (0..64).step_by(7) {
             let b = self.u8()?;
@@ -126,20 +134,26 @@ pub fn encode(commands: &[&[u8]], known: &impl Known) -> Vec<u8> {
     let mut firsts: Vec<AuthorId> = Vec::new();
     let mut parts: Vec<Vec<u8>> = Vec::with_capacity(commands.len());
     for (index, cmd) in commands.iter().enumerate() {
+        // A command the sender holds (its own, just made, or one it forwards) has its header in
+        // the log; anything else is decoded.
         let parsed = theta_crdt::wire::decode_signed(cmd)
             .ok()
             .and_then(|(body, sig)| {
-                let env = theta_crdt::wire::decode_body(body).ok()?;
-                Some((body, sig, env))
+                let id = CommandId(*blake3::hash(body).as_bytes());
+                let (author, seq, deps) = known.header(&id).or_else(|| {
+                    theta_crdt::wire::decode_body(body)
+                        .ok()
+                        .map(|e| (e.author, e.seq, e.deps))
+                })?;
+                Some((body, sig, id, author, seq, deps))
             });
-        let Some((body, sig, env)) = parsed else {
+        let Some((body, sig, id, author, seq, deps)) = parsed else {
             let mut p = vec![0];
             put_varint(&mut p, cmd.len() as u64);
             p.extend_from_slice(cmd);
             parts.push(p);
             continue;
         };
-        let id = CommandId(*blake3::hash(body).as_bytes());
         let mut intern = |a: AuthorId, whole: bool| -> Option<u8> {
             if let Some(&i) = author_index.get(&a) {
                 if whole {
@@ -155,18 +169,18 @@ pub fn encode(commands: &[&[u8]], known: &impl Known) -> Vec<u8> {
             author_index.insert(a, i);
             Some(i)
         };
-        if env.seq == 1 {
+        if seq == 1 {
             // A first command introduces its author: later ones in this batch name it by a
             // whole key.
-            firsts.push(env.author);
+            firsts.push(author);
         }
         let mut wanted: Vec<([u8; 32], Patch)> = Vec::new();
-        if env.seq > 1
-            && let Some(i) = intern(env.author, firsts.contains(&env.author))
+        if seq > 1
+            && let Some(i) = intern(author, firsts.contains(&author))
         {
-            wanted.push((env.author.0, Patch::Author(i)));
+            wanted.push((author.0, Patch::Author(i)));
         }
-        for d in &env.deps {
+        for d in &deps {
             if let Some(&k) = in_batch.get(d) {
                 wanted.push((d.0, Patch::InBatch(k)));
             } else if let Some((a, s)) = known.position(d)

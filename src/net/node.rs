@@ -1590,7 +1590,7 @@ async fn datagram_loop(
     keepalive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_sent = tokio::time::Instant::now();
     let send_presence = |last_sent: &mut tokio::time::Instant| -> bool {
-        let Some(p) = mine_value(&inner) else {
+        let Some(p) = inner.presence.borrow().clone() else {
             return true;
         };
         let d = lock(&outbound).decide(&p);
@@ -1709,8 +1709,4 @@ async fn datagram_loop(
             }
         }
     }
-}
-
-fn mine_value(inner: &Inner) -> Option<Presence> {
-    inner.presence.borrow().clone()
 }

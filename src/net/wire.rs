@@ -15,6 +15,7 @@ use theta_crdt::ids::CommandId;
 use theta_crdt::invite::SignedCapability;
 use theta_mesh::{EdgeKey, FaceId, Quat, Vec3, VertexId};
 
+use super::compact::{Reader, put_varint};
 use super::presence::{self, ElementRef, Interest, Pose, Presence, Ray, Region, Tool};
 
 #[allow(
@@ -106,13 +107,8 @@ pub fn encode_gossip(g: &GossipMessage) -> Vec<u8> {
         GossipMessage::Commands(c) => {
             let mut out = Vec::with_capacity(c.data.len() + 12);
             out.push(1);
-            for mut v in [c.dictionary, c.raw_len] {
-                while v >= 0x80 {
-                    out.push((v as u8) | 0x80);
-                    v >>= 7;
-                }
-                out.push(v as u8);
-            }
+            put_varint(&mut out, c.dictionary.into());
+            put_varint(&mut out, c.raw_len.into());
             out.extend_from_slice(&c.data);
             out
         }
@@ -134,30 +130,17 @@ pub fn decode_gossip(bytes: &[u8]) -> Result<GossipMessage> {
             Frame::Announce(a) => Ok(GossipMessage::Announce(a)),
             _ => bail!("a frame that does not belong on gossip"),
         },
-        Some((1, mut rest)) => {
+        Some((1, rest)) => {
+            let mut r = Reader(rest);
             let mut num = || -> Result<u32> {
-                let mut v = 0u32;
-                for shift in (0..35).step_by(7) {
-                    let (&b, r) = rest
-                        .split_first()
-                        .ok_or_else(|| anyhow!("gossip message ends early"))?;
-                    rest = r;
-                    v |= u32::from(b & 0x7f)
-                        .checked_shl(shift)
-                        .filter(|_| shift < 28 || b < 0x10)
-                        .ok_or_else(|| anyhow!("gossip message number too large"))?;
-                    if b & 0x80 == 0 {
-                        return Ok(v);
-                    }
-                }
-                bail!("gossip message number too long")
+                u32::try_from(r.varint()?).map_err(|_| anyhow!("gossip message number too large"))
             };
             let dictionary = num()?;
             let raw_len = num()?;
             Ok(GossipMessage::Commands(GossipCommands {
                 dictionary,
                 raw_len,
-                data: rest.to_vec(),
+                data: r.0.to_vec(),
             }))
         }
         Some((k, _)) => bail!("unknown gossip message kind {k}"),
