@@ -170,6 +170,9 @@ pub struct Presence {
     pub name: String,
     /// Colour, 0xRRGGBBAA.
     pub colour: u32,
+    /// A drag in progress: the world-frame transform being applied to `selected`, so peers
+    /// see it live before the one command it commits on release.
+    pub drag: Option<theta_mesh::Transform>,
 }
 
 impl Presence {

@@ -398,3 +398,508 @@ fn undo_of_a_command_others_built_on_and_remote_commands_between_frames() {
     let count = |m: u32| mesh.materials.iter().filter(|&&x| x == m).count();
     assert_eq!((count(3), count(7)), (12, 8), "{:?}", mesh.materials);
 }
+
+// ---- Editor tools ----
+
+use std::sync::{Arc, Mutex};
+use theta::engine::ControllerState;
+use theta::engine::input::{InputFrame, InputProvider};
+use theta::engine::{Action, GrabMode, SelectMode, TrackedPose};
+use theta::presence::{Ray, Tool};
+use theta_crdt::scene::Event;
+use theta_mesh::Transform;
+
+/// An input provider the test moves by hand.
+#[derive(Clone, Default)]
+struct Hand(Arc<Mutex<InputFrame>>);
+
+impl InputProvider for Hand {
+    fn name(&self) -> &'static str {
+        "test-hand"
+    }
+    fn sample(&mut self, _t: std::time::Duration) -> InputFrame {
+        *self.0.lock().unwrap()
+    }
+}
+
+/// A local user (Ada, admin) editing through the engine's tools, and Bob, a remote editor.
+struct Rig {
+    doc: Doc,
+    bob: Keypair,
+    engine: Engine,
+    hand: Hand,
+    t: u64,
+    rejected: usize,
+}
+
+impl Rig {
+    fn new() -> Rig {
+        let mut doc = Doc::new();
+        let bob = author_key(5);
+        doc.edit(Op::GrantRole {
+            author: bob.author(),
+            role: theta_crdt::ids::Role::Editor,
+        });
+        let mut engine = Engine::new(doc.replica.scene());
+        let hand = Hand::default();
+        engine.set_input(hand.clone());
+        Rig {
+            doc,
+            bob,
+            engine,
+            hand,
+            t: 0,
+            rejected: 0,
+        }
+    }
+
+    fn events(&mut self, ev: &[Event]) {
+        self.rejected += ev
+            .iter()
+            .filter(|e| matches!(e, Event::Rejected(_)))
+            .count();
+        self.engine.apply(self.doc.replica.scene(), ev);
+    }
+
+    fn edit(&mut self, op: Op) -> ObjectIdOf {
+        let (id, ev) = self.doc.edit(op);
+        self.events(&ev);
+        DerivedIds::new(&id).object()
+    }
+
+    /// Bob's command, landing now.
+    fn remote(&mut self, op: Op) {
+        let b = author::sign(&self.bob, self.doc.replica.log(), op);
+        self.doc
+            .replica
+            .insert(verify_command(&b).unwrap())
+            .unwrap();
+        let ev = self.doc.replica.settle();
+        self.events(&ev);
+    }
+
+    /// One frame with the pointer on `ray` and the buttons as given.
+    fn frame(&mut self, ray: Option<Ray>, trigger: bool, grip: bool) {
+        *self.hand.0.lock().unwrap() = InputFrame {
+            pose: TrackedPose {
+                head: Some(Pose::at(Vec3::new(0.0, 0.0, 5.0))),
+                ..TrackedPose::default()
+            },
+            controls: ControllerState {
+                pointer: ray,
+                trigger: [0.0, if trigger { 1.0 } else { 0.0 }],
+                grip: [0.0, if grip { 1.0 } else { 0.0 }],
+                buttons: 0,
+            },
+        };
+        self.t += 11;
+        self.engine
+            .step_to(std::time::Duration::from_millis(self.t));
+    }
+
+    /// Signs what the tools made; returns the ops.
+    fn commit(&mut self) -> Vec<Op> {
+        let ops: Vec<Op> = self.engine.editor().pending().cloned().collect();
+        let doc = &mut self.doc;
+        let mut events = Vec::new();
+        self.engine
+            .commit_edits(|op| {
+                let (id, ev) = doc.edit(op);
+                events.extend(ev);
+                Ok(id)
+            })
+            .unwrap();
+        self.events(&events);
+        ops
+    }
+
+    fn act(&mut self, a: Action) -> Vec<Op> {
+        self.engine.act(a);
+        self.frame(None, false, false);
+        self.commit()
+    }
+
+    fn placement(&self, o: ObjectIdOf) -> ObjectTransform {
+        self.doc.replica.scene().object(o).unwrap().transform
+    }
+
+    fn shown_translation(&self, o: ObjectIdOf) -> [f32; 3] {
+        let e = self.engine.entity_of(o).unwrap();
+        let m = self.engine.render_frame().instance(e).unwrap().model;
+        [m[12], m[13], m[14]]
+    }
+}
+
+type ObjectIdOf = theta_crdt::ids::ObjectId;
+
+/// A ray from in front of the scene straight down −z through (x, y).
+fn ray_at(x: f32, y: f32) -> Option<Ray> {
+    Some(Ray {
+        origin: Vec3::new(x, y, 5.0),
+        direction: Vec3::new(0.0, 0.0, -1.0),
+    })
+}
+
+#[test]
+fn a_grab_drag_shows_live_to_me_and_peers_and_commits_one_move_on_release_remote_move_mid_drag() {
+    let mut rig = Rig::new();
+    let a = rig.edit(cube("a", 0.0));
+    rig.act(Action::SetTool(Tool::Grab));
+    rig.frame(ray_at(0.1, 0.1), false, false);
+    assert_eq!(rig.engine.editor().hovered, Some(ElementRef::Object(a)));
+    rig.frame(ray_at(0.1, 0.1), true, false);
+    assert!(
+        rig.engine.editor().drag.is_some(),
+        "the press starts a drag"
+    );
+    // The pointer slides half a metre right (and a little more, which the grid snaps away).
+    rig.frame(ray_at(0.61, 0.1), true, false);
+    assert_eq!(
+        rig.engine.editor().pending().count(),
+        0,
+        "nothing is committed mid-drag"
+    );
+    assert_eq!(
+        rig.placement(a).translation,
+        Vec3::ZERO,
+        "the scene has not moved"
+    );
+    let shown = rig.shown_translation(a);
+    assert!(
+        (shown[0] - 0.5).abs() < 1e-5 && shown[1] == 0.0,
+        "{shown:?}"
+    );
+    // The drag travels in my presence; a peer's engine shows it live on its copy.
+    let mine = rig.engine.presence(&Presence {
+        name: "ada".into(),
+        colour: 0x3366ffff,
+        ..Presence::default()
+    });
+    assert_eq!(mine.selected, vec![ElementRef::Object(a)]);
+    assert_eq!(mine.tool, Tool::Grab);
+    let Some(Transform::Translate(d)) = mine.drag else {
+        panic!("no drag in presence: {:?}", mine.drag)
+    };
+    assert!((d.x - 0.5).abs() < 1e-5);
+    let mut theirs = Engine::new(rig.doc.replica.scene());
+    theirs.set_peers(&[([1; 32], mine.clone())]);
+    theirs.step();
+    let e = theirs.entity_of(a).unwrap();
+    let inst = theirs.render_frame().instance(e).unwrap();
+    assert!(
+        (inst.model[12] - 0.5).abs() < 1e-5,
+        "the peer sees the drag live"
+    );
+    assert_eq!(inst.selected, Some(0x3366ffff), "in the dragger's colour");
+    // Bob moves the same cube up while I drag: the preview shows both.
+    rig.remote(Op::MoveObject {
+        object: a,
+        delta: Vec3::new(0.0, 1.0, 0.0),
+    });
+    rig.frame(ray_at(1.1, 0.1), true, false);
+    let shown = rig.shown_translation(a);
+    assert!(
+        (shown[0] - 1.0).abs() < 1e-5 && (shown[1] - 1.0).abs() < 1e-5,
+        "{shown:?}"
+    );
+    // Release: exactly one command, a delta, so Bob's move and mine add up.
+    rig.frame(ray_at(1.1, 0.1), false, false);
+    let ops = rig.commit();
+    assert_eq!(ops.len(), 1, "{ops:?}");
+    assert!(
+        matches!(&ops[0], Op::MoveObject { object, delta } if *object == a && (delta.x - 1.0).abs() < 1e-5 && delta.y == 0.0)
+    );
+    rig.frame(None, false, false);
+    let t = rig.placement(a).translation;
+    assert!(
+        (t.x - 1.0).abs() < 1e-5 && (t.y - 1.0).abs() < 1e-5,
+        "{t:?}"
+    );
+    assert_eq!(
+        rig.shown_translation(a),
+        [t.x, t.y, t.z],
+        "the preview gave way to the scene"
+    );
+    assert!(rig.engine.editor().presence_drag().is_none());
+    rig.engine.matches(rig.doc.replica.scene()).unwrap();
+    // Once the drag ends, the peer's presence no longer carries it.
+    let mine = rig.engine.presence(&Presence::default());
+    assert!(mine.drag.is_none());
+    // Undo takes my move back, on top of Bob's; redo puts it back.
+    rig.act(Action::Undo);
+    assert_eq!(rig.placement(a).translation, Vec3::new(0.0, 1.0, 0.0));
+    rig.act(Action::Redo);
+    let t = rig.placement(a).translation;
+    assert!(
+        (t.x - 1.0).abs() < 1e-5 && (t.y - 1.0).abs() < 1e-5,
+        "{t:?}"
+    );
+    assert_eq!(rig.rejected, 0);
+}
+
+#[test]
+fn a_drag_whose_object_a_peer_deletes_is_cancelled_and_commits_nothing() {
+    let mut rig = Rig::new();
+    let a = rig.edit(cube("a", 0.0));
+    rig.act(Action::SetTool(Tool::Grab));
+    rig.frame(ray_at(0.0, 0.0), true, false);
+    rig.frame(ray_at(0.5, 0.0), true, false);
+    assert!(rig.engine.editor().drag.is_some());
+    rig.remote(Op::DeleteObject { object: a });
+    rig.frame(ray_at(0.7, 0.0), true, false);
+    assert!(rig.engine.editor().drag.is_none());
+    assert!(rig.engine.editor().selection.is_empty());
+    assert!(
+        rig.engine
+            .editor()
+            .notices
+            .iter()
+            .any(|n| n.contains("deleted"))
+    );
+    rig.frame(ray_at(0.7, 0.0), false, false);
+    assert!(rig.commit().is_empty(), "nothing to commit");
+    rig.engine.matches(rig.doc.replica.scene()).unwrap();
+}
+
+#[test]
+fn rotate_and_scale_drags_snap_and_the_grip_grabs_whatever_the_tool() {
+    let mut rig = Rig::new();
+    let a = rig.edit(cube("a", 0.0));
+    rig.act(Action::SetTool(Tool::Grab));
+    rig.act(Action::SetGrab(GrabMode::Rotate));
+    // Grab at the cube's right edge, swing the pointer round: the angle snaps to 15° steps.
+    rig.frame(ray_at(0.45, 0.0), true, false);
+    rig.frame(ray_at(0.3, 0.0), true, false);
+    rig.frame(ray_at(0.3, 0.0), false, false);
+    let ops = rig.commit();
+    let [Op::SetObjectTransform { transform, .. }] = ops.as_slice() else {
+        panic!("{ops:?}")
+    };
+    let q = transform.rotation;
+    let angle = 2.0 * q.y.atan2(q.w);
+    let steps = angle / 15f32.to_radians();
+    assert!(
+        (steps - steps.round()).abs() < 1e-3,
+        "angle {angle} is not a 15° multiple"
+    );
+    assert_eq!(rig.rejected, 0);
+    // Scale: uniform, in 0.1 steps.
+    rig.act(Action::SetGrab(GrabMode::Scale));
+    rig.frame(ray_at(0.2, 0.2), true, false);
+    rig.frame(ray_at(0.43, 0.43), true, false);
+    rig.frame(ray_at(0.43, 0.43), false, false);
+    let ops = rig.commit();
+    let [Op::SetObjectTransform { transform, .. }] = ops.as_slice() else {
+        panic!("{ops:?}")
+    };
+    let s = transform.scale;
+    assert!(s.x == s.y && s.y == s.z && s.x > 1.0, "{s:?}");
+    assert!(((s.x * 10.0) - (s.x * 10.0).round()).abs() < 1e-4, "{s:?}");
+    // The grip moves, even with the select tool in hand.
+    rig.act(Action::SetTool(Tool::Select));
+    let before = rig.placement(a).translation;
+    rig.frame(ray_at(0.0, 0.0), false, true);
+    rig.frame(ray_at(0.0, -0.3), false, true);
+    rig.frame(ray_at(0.0, -0.3), false, false);
+    let ops = rig.commit();
+    assert!(matches!(ops.as_slice(), [Op::MoveObject { .. }]), "{ops:?}");
+    let after = rig.placement(a).translation;
+    assert!(
+        (after.y - before.y + 0.3).abs() < 1e-4,
+        "{before:?} -> {after:?}"
+    );
+    rig.engine.matches(rig.doc.replica.scene()).unwrap();
+}
+
+#[test]
+fn every_tool_turns_gestures_and_actions_into_commands_the_fold_accepts() {
+    let mut rig = Rig::new();
+    let a = rig.edit(cube("a", 0.0));
+    let b = rig.edit(cube("b", 3.0));
+    let tris = |rig: &Rig, o| {
+        let e = rig.engine.entity_of(o).unwrap();
+        rig.engine
+            .world()
+            .get::<RenderMesh>(e)
+            .unwrap()
+            .triangle_count()
+    };
+    // Face mode: the pointer picks the front face; extrude pushes it out along its normal.
+    rig.act(Action::SetMode(SelectMode::Face));
+    rig.frame(ray_at(0.1, 0.1), true, false);
+    rig.frame(ray_at(0.1, 0.1), false, false);
+    let sel = rig.engine.editor().selection.clone();
+    assert!(
+        matches!(sel.as_slice(), [ElementRef::Face(o, _)] if *o == a),
+        "{sel:?}"
+    );
+    let ops = rig.act(Action::Extrude(0.5));
+    assert!(
+        matches!(&ops[..], [Op::ExtrudeRegion { offset, .. }] if (offset.z - 0.5).abs() < 1e-5),
+        "{ops:?}"
+    );
+    assert_eq!(tris(&rig, a), 20);
+    // The extrude tool as a drag: pressed on a face, pulled along its normal by an oblique
+    // pointer, snapped, one command on release.
+    rig.act(Action::SetTool(Tool::Extrude));
+    let oblique = |x: f32| {
+        let d = Vec3::new(-1.0, 0.0, -1.0).normalized().unwrap();
+        Some(Ray {
+            origin: Vec3::new(x, 0.2, 2.0) - d * 1.0,
+            direction: d,
+        })
+    };
+    rig.frame(ray_at(0.1, 0.1), true, false);
+    rig.frame(oblique(0.0), true, false);
+    rig.frame(oblique(0.0), false, false);
+    let ops = rig.commit();
+    assert!(matches!(&ops[..], [Op::ExtrudeRegion { .. }]), "{ops:?}");
+    assert_eq!(tris(&rig, a), 28);
+    // Inset and paint through the tools, on what the pointer is over.
+    for (tool, kind) in [(Tool::Inset, "inset"), (Tool::Paint, "paint-faces")] {
+        rig.act(Action::SetTool(tool));
+        rig.frame(ray_at(0.0, 0.0), true, false);
+        rig.frame(ray_at(0.0, 0.0), false, false);
+        let ops = rig.commit();
+        assert_eq!(ops.iter().map(|o| o.kind()).collect::<Vec<_>>(), [kind]);
+    }
+    // Edge mode: loop cut the ring of the picked edge of b.
+    rig.act(Action::SetMode(SelectMode::Edge));
+    rig.act(Action::SetTool(Tool::LoopCut));
+    rig.frame(ray_at(3.45, 0.0), true, false);
+    rig.frame(ray_at(3.45, 0.0), false, false);
+    let ops = rig.commit();
+    assert!(
+        matches!(&ops[..], [Op::LoopCut { object, .. }] if *object == b),
+        "{ops:?}"
+    );
+    assert!(tris(&rig, b) > 12);
+    // Vertex mode picks the nearest corner.
+    rig.act(Action::SetMode(SelectMode::Vertex));
+    rig.act(Action::SetTool(Tool::Select));
+    rig.frame(ray_at(3.45, 0.45), true, false);
+    rig.frame(ray_at(3.45, 0.45), false, false);
+    let sel = rig.engine.editor().selection.clone();
+    assert!(
+        matches!(sel.as_slice(), [ElementRef::Vertex(o, _)] if *o == b),
+        "{sel:?}"
+    );
+    let ops = rig.act(Action::Translate(Vec3::new(0.0, 0.25, 0.0)));
+    assert!(
+        matches!(&ops[..], [Op::TransformElements { .. }]),
+        "{ops:?}"
+    );
+    // Object mode: subdivide, mirror, duplicate, group and ungroup, insert, erase.
+    rig.act(Action::SetMode(SelectMode::Object));
+    rig.act(Action::Select(
+        ElementRef::Object(b),
+        theta::engine::SelectOp::Replace,
+    ));
+    assert_eq!(rig.act(Action::Subdivide(1))[0].kind(), "subdivide");
+    assert_eq!(rig.act(Action::Mirror(0))[0].kind(), "mirror-symmetric");
+    assert_eq!(
+        rig.act(Action::Duplicate(Vec3::new(0.0, 0.0, 3.0)))[0].kind(),
+        "duplicate-object"
+    );
+    assert_eq!(rig.doc.replica.scene().object_count(), 3);
+    rig.act(Action::Select(
+        ElementRef::Object(a),
+        theta::engine::SelectOp::Add,
+    ));
+    assert_eq!(
+        rig.act(Action::Group("pair".into()))[0].kind(),
+        "group-objects"
+    );
+    assert!(rig.doc.replica.scene().object(a).unwrap().group.is_some());
+    assert_eq!(rig.act(Action::Ungroup)[0].kind(), "ungroup");
+    assert!(rig.doc.replica.scene().object(a).unwrap().group.is_none());
+    rig.act(Action::SetTool(Tool::Insert));
+    rig.act(Action::SetPrimitive(Primitive::Icosahedron { radius: 0.3 }));
+    let down = Vec3::new(0.0, -1.0, -1.0).normalized().unwrap();
+    rig.frame(
+        Some(Ray {
+            origin: Vec3::new(-3.0, 1.0, 5.0),
+            direction: down,
+        }),
+        true,
+        false,
+    );
+    let ops = rig.commit();
+    assert!(
+        matches!(&ops[..], [Op::CreateObject { transform, .. }] if transform.translation.y == 0.0),
+        "on the ground: {ops:?}"
+    );
+    assert_eq!(rig.doc.replica.scene().object_count(), 4);
+    rig.frame(None, false, false);
+    rig.act(Action::Select(
+        ElementRef::Object(a),
+        theta::engine::SelectOp::Replace,
+    ));
+    assert_eq!(rig.act(Action::Erase)[0].kind(), "delete-object");
+    assert!(rig.doc.replica.scene().object(a).is_none());
+    // Nothing selected: a notice, no command.
+    assert!(rig.act(Action::Paint).is_empty());
+    assert!(
+        rig.engine
+            .editor()
+            .notices
+            .last()
+            .unwrap()
+            .contains("nothing selected")
+    );
+    assert_eq!(rig.rejected, 0, "every command the tools made applied");
+    rig.engine.matches(rig.doc.replica.scene()).unwrap();
+    // The extraction lists every object once, and its mesh uploads followed the edits.
+    rig.frame(None, false, false);
+    assert_eq!(rig.engine.render_frame().instances.len(), 3);
+}
+
+#[test]
+fn an_element_drag_shows_a_preview_mesh_and_commits_one_transform() {
+    let mut rig = Rig::new();
+    let a = rig.edit(cube("a", 0.0));
+    rig.act(Action::SetMode(SelectMode::Face));
+    rig.act(Action::SetTool(Tool::Grab));
+    let e = rig.engine.entity_of(a).unwrap();
+    let own = rig.engine.world().get::<RenderMesh>(e).unwrap().clone();
+    rig.frame(ray_at(0.0, 0.0), true, false);
+    rig.frame(ray_at(0.0, 0.4), true, false);
+    let rf = rig.engine.render_frame();
+    let inst = rf.instance(e).unwrap();
+    assert!(inst.previewed);
+    let [(pe, preview)] = rf.previews.as_slice() else {
+        panic!("{} previews", rf.previews.len())
+    };
+    assert_eq!(*pe, e);
+    assert_eq!(inst.mesh_revision, preview.revision);
+    assert_eq!(preview.triangle_count(), own.triangle_count());
+    let top = |m: &RenderMesh| m.positions.iter().map(|p| p[1]).fold(f32::MIN, f32::max);
+    assert!(
+        (top(preview) - 0.9).abs() < 1e-5,
+        "the front face rose 0.4: {}",
+        top(preview)
+    );
+    // A frame with the same pointer reuses the preview it built.
+    let rev = preview.revision;
+    rig.frame(ray_at(0.0, 0.4), true, false);
+    assert_eq!(
+        rig.engine.render_frame().instance(e).unwrap().mesh_revision,
+        rev
+    );
+    rig.frame(ray_at(0.0, 0.4), false, false);
+    let ops = rig.commit();
+    assert!(
+        matches!(&ops[..], [Op::TransformElements { selection, .. }] if selection.faces.len() == 1),
+        "{ops:?}"
+    );
+    rig.frame(None, false, false);
+    let rf = rig.engine.render_frame();
+    assert!(rf.previews.is_empty());
+    let inst = rf.instance(e).unwrap();
+    assert!(!inst.previewed);
+    let mesh = rig.engine.world().get::<RenderMesh>(e).unwrap();
+    assert_eq!(inst.mesh_revision, mesh.revision);
+    assert!(rf.uploads.is_empty() || rf.uploads == [e]);
+    assert!((top(mesh) - 0.9).abs() < 1e-5);
+    rig.engine.matches(rig.doc.replica.scene()).unwrap();
+}

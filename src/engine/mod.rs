@@ -12,8 +12,10 @@
 //! ([`FrameStats`]).
 
 pub mod bench;
+pub mod extract;
 pub mod input;
 pub mod projection;
+pub mod tools;
 
 use std::time::{Duration, Instant};
 
@@ -22,10 +24,12 @@ use bevy_ecs::schedule::{IntoScheduleConfigs, ScheduleLabel};
 use bevy_ecs::system::ScheduleSystem;
 use theta_crdt::scene::{Event, Scene};
 
+pub use extract::{Avatar, Instance, LocalColour, RenderFrame};
 pub use projection::{
     ControllerState, DisplayName, InGroup, Interaction, Peer, PeerKey, Placement, RenderMesh,
-    SceneObject, TrackedPose,
+    SceneObject, Shape, TrackedPose,
 };
+pub use tools::{Action, Drag, DragKind, Editor, GrabMode, SelectMode, SelectOp, Snap};
 
 /// The stages of a frame, in the order they run.
 #[derive(ScheduleLabel, Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -105,6 +109,15 @@ pub struct InputSet;
 #[derive(SystemSet, Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct AfterInput;
 
+/// The editor tools' system, in the simulation stage after input (so the frame that samples a
+/// gesture also extracts what it shows).
+#[derive(SystemSet, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ToolSet;
+
+/// The render extraction, in the render stage.
+#[derive(SystemSet, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ExtractSet;
+
 /// The frame budget at 90 Hz.
 pub const BUDGET_90HZ: Duration = Duration::from_micros(11_111);
 
@@ -126,6 +139,16 @@ impl Engine {
         });
         world.insert_resource(projection::Objects::default());
         world.insert_resource(FrameTime::default());
+        world.insert_resource(Editor::default());
+        world.insert_resource(RenderFrame::default());
+        world.insert_resource(LocalColour::default());
+        world.schedule_scope(Stage::Simulation, |_, s| {
+            s.configure_sets((InputSet, AfterInput, ToolSet).chain());
+            s.add_systems(tools::run_editor.in_set(ToolSet));
+        });
+        world.schedule_scope(Stage::Render, |_, s| {
+            s.add_systems(extract::extract.in_set(ExtractSet));
+        });
         let mut e = Engine {
             world,
             started: false,
@@ -181,7 +204,6 @@ impl Engine {
             // First in the stage: every other simulation system sees this frame's input.
             self.world.schedule_scope(Stage::Simulation, |_, s| {
                 s.add_systems(input::sample_input.in_set(InputSet));
-                s.configure_sets(InputSet.before(AfterInput));
             });
         }
     }
@@ -239,6 +261,63 @@ impl Engine {
     /// The world, for systems' tests and tools that add resources.
     pub fn world_mut(&mut self) -> &mut World {
         &mut self.world
+    }
+
+    /// The local user's editing state: tool, selection, drag.
+    pub fn editor(&self) -> &Editor {
+        self.world.resource::<Editor>()
+    }
+
+    /// The editing state, to change settings directly.
+    pub fn editor_mut(&mut self) -> Mut<'_, Editor> {
+        self.world.resource_mut::<Editor>()
+    }
+
+    /// Queues an editor action for the next frame (UI buttons, shortcuts, scripts).
+    pub fn act(&mut self, a: Action) {
+        self.world.resource_mut::<Editor>().act(a);
+    }
+
+    /// Signs the commands the tools made, in order, with `sign` (which returns each one's id;
+    /// `Session::edit` for a local session, the node's edit for a live one), keeping my undo
+    /// history. The fold's events for them then go through [`Engine::apply`] as usual.
+    pub fn commit_edits(
+        &mut self,
+        sign: impl FnMut(theta_crdt::command::Op) -> anyhow::Result<theta_crdt::ids::CommandId>,
+    ) -> anyhow::Result<Vec<theta_crdt::ids::CommandId>> {
+        self.world.resource_mut::<Editor>().commit(sign)
+    }
+
+    /// What the renderer reads this frame.
+    pub fn render_frame(&self) -> &RenderFrame {
+        self.world.resource::<RenderFrame>()
+    }
+
+    /// The local user's presence as the editor sees it: `base` (name, colour) with this frame's
+    /// pose, pointer, hover, selection, tool and drag.
+    pub fn presence(&mut self, base: &crate::presence::Presence) -> crate::presence::Presence {
+        let mut p = base.clone();
+        let mut q = self
+            .world
+            .query_filtered::<(&TrackedPose, &ControllerState), With<input::LocalUser>>();
+        if let Some((pose, ctl)) = q.iter(&self.world).next() {
+            p.head = pose.head;
+            p.left_hand = pose.left_hand;
+            p.right_hand = pose.right_hand;
+            p.pointer = ctl.pointer;
+        }
+        let ed = self.editor();
+        p.hovered = ed.hovered;
+        p.selected = ed
+            .selection
+            .iter()
+            .take(crate::presence::MAX_SELECTED)
+            .copied()
+            .collect();
+        p.tool = ed.tool;
+        p.drag = ed.presence_drag();
+        self.world.insert_resource(LocalColour(p.colour));
+        p
     }
 
     /// The entity of an object.

@@ -7,6 +7,8 @@ use theta_crdt::command::ObjectTransform;
 use theta_crdt::ids::{GroupId, ObjectId};
 use theta_crdt::scene::{Event, Object, Scene};
 
+use theta_mesh::{Bvh, Mesh};
+
 use crate::presence::{ElementRef, Pose, Presence, Ray, Tool};
 
 /// The object an entity shows.
@@ -43,14 +45,18 @@ pub struct RenderMesh {
 
 impl RenderMesh {
     fn of(o: &Object, revision: u64) -> RenderMesh {
-        let t = o.mesh.triangulate();
+        RenderMesh::of_mesh(&o.mesh, revision)
+    }
+
+    /// The flat-shaded triangles of a mesh.
+    pub fn of_mesh(mesh: &Mesh, revision: u64) -> RenderMesh {
+        let t = mesh.triangulate();
         let materials = t
             .triangle_face
             .iter()
             .map(|&f| {
-                o.mesh
-                    .face_at(f)
-                    .and_then(|id| o.mesh.face_material(id).ok())
+                mesh.face_at(f)
+                    .and_then(|id| mesh.face_material(id).ok())
                     .map_or(0, |m| m.0)
             })
             .collect();
@@ -66,6 +72,39 @@ impl RenderMesh {
     /// Triangles.
     pub fn triangle_count(&self) -> usize {
         self.indices.len() / 3
+    }
+}
+
+/// An object's mesh as the kernel holds it (a clone shares the scene's arrays), with a picking
+/// BVH built the first time a tool asks for one. Tools read element ids and positions from it.
+#[derive(Component, Clone)]
+pub struct Shape {
+    /// The mesh.
+    pub mesh: Mesh,
+    bvh: std::sync::Arc<std::sync::OnceLock<Bvh>>,
+}
+
+impl Shape {
+    /// The shape of a mesh.
+    pub fn new(mesh: Mesh) -> Shape {
+        Shape {
+            mesh,
+            bvh: Default::default(),
+        }
+    }
+
+    /// The picking BVH of this mesh state (built on first use).
+    pub fn bvh(&self) -> &Bvh {
+        self.bvh.get_or_init(|| Bvh::build(&self.mesh))
+    }
+}
+
+impl std::fmt::Debug for Shape {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shape")
+            .field("vertices", &self.mesh.vertex_count())
+            .field("faces", &self.mesh.face_count())
+            .finish()
     }
 }
 
@@ -92,6 +131,10 @@ pub struct Peer {
     pub colour: u32,
     /// Active tool.
     pub tool: Tool,
+    /// What it has selected.
+    pub selected: Vec<ElementRef>,
+    /// The drag it has in progress on its selection (world frame), shown live.
+    pub drag: Option<theta_mesh::Transform>,
 }
 
 /// A peer's tracked head and hands.
@@ -181,6 +224,9 @@ pub(crate) fn apply(world: &mut World, scene: &Scene, events: &[Event]) {
                             fresh.revision = rev;
                             ent.insert(fresh);
                         }
+                        // Element ids can change while the triangles stay the same, so the
+                        // kernel mesh is always refreshed (a clone costs a few reference counts).
+                        ent.insert(Shape::new(o.mesh.clone()));
                     }
                     None => {
                         let ent = world
@@ -190,6 +236,7 @@ pub(crate) fn apply(world: &mut World, scene: &Scene, events: &[Event]) {
                                 name,
                                 group,
                                 RenderMesh::of(o, rev),
+                                Shape::new(o.mesh.clone()),
                                 Interaction::default(),
                             ))
                             .id();
@@ -238,6 +285,8 @@ pub(crate) fn set_peers(world: &mut World, peers: &[(PeerKey, Presence)]) {
             name: p.name.clone(),
             colour: p.colour,
             tool: p.tool,
+            selected: p.selected.clone(),
+            drag: p.drag,
         };
         let pose = TrackedPose {
             head: p.head,
@@ -251,7 +300,16 @@ pub(crate) fn set_peers(world: &mut World, peers: &[(PeerKey, Presence)]) {
         let existing = world.resource::<Peers>().0.get(key).copied();
         match existing.and_then(|e| world.get_entity_mut(e).ok()) {
             Some(mut ent) => {
-                ent.insert((peer, pose, ctl));
+                // Written only when changed, so extraction re-reads only moving peers.
+                if ent.get::<Peer>() != Some(&peer) {
+                    ent.insert(peer);
+                }
+                if ent.get::<TrackedPose>() != Some(&pose) {
+                    ent.insert(pose);
+                }
+                if ent.get::<ControllerState>() != Some(&ctl) {
+                    ent.insert(ctl);
+                }
             }
             None => {
                 let e = world.spawn((peer, pose, ctl)).id();

@@ -364,6 +364,7 @@ pub fn encode(frame: &Frame) -> Vec<u8> {
                 fb::Ray::new(o.x, o.y, o.z, d.x, d.y, d.z)
             });
             let hovered = p.hovered.as_ref().map(element);
+            let drag = p.drag.as_ref().map(write_drag);
             let t = fb::Presence::create(
                 &mut fbb,
                 &fb::PresenceArgs {
@@ -378,6 +379,7 @@ pub fn encode(frame: &Frame) -> Vec<u8> {
                     tool: p.tool.to_u8(),
                     colour: p.colour,
                     name: Some(name),
+                    drag: drag.as_ref(),
                 },
             );
             (fb::Body::Presence, t.as_union_value())
@@ -549,6 +551,7 @@ pub fn decode(bytes: &[u8]) -> Result<Frame> {
                     tool: Tool::from_u8(p.tool()),
                     name: name.to_owned(),
                     colour: p.colour(),
+                    drag: p.drag().map(read_drag).transpose()?,
                 }),
             }
         }
@@ -578,6 +581,38 @@ pub fn decode(bytes: &[u8]) -> Result<Frame> {
             Frame::Interest(Interest { regions })
         }
         other => bail!("unknown frame kind {}", other.0),
+    })
+}
+
+fn write_drag(t: &theta_mesh::Transform) -> fb::Drag {
+    use theta_mesh::Transform as T;
+    let (kind, v, p, q) = match *t {
+        T::Translate(d) => (0, d, Vec3::ZERO, Quat::IDENTITY),
+        T::Rotate { rotation, pivot } => (1, Vec3::ZERO, pivot, rotation),
+        T::Scale { factors, pivot } => (2, factors, pivot, Quat::IDENTITY),
+    };
+    fb::Drag::new(v.x, v.y, v.z, p.x, p.y, p.z, q.x, q.y, q.z, q.w, kind)
+}
+
+fn read_drag(d: &fb::Drag) -> Result<theta_mesh::Transform> {
+    use theta_mesh::Transform as T;
+    let v = Vec3::new(d.x(), d.y(), d.z());
+    let p = Vec3::new(d.px(), d.py(), d.pz());
+    let q = Quat::from_xyzw(d.qx(), d.qy(), d.qz(), d.qw());
+    if !v.is_finite() || !p.is_finite() || ![q.x, q.y, q.z, q.w].iter().all(|c| c.is_finite()) {
+        bail!("presence drag with a non-finite component");
+    }
+    Ok(match d.kind() {
+        0 => T::Translate(v),
+        1 => T::Rotate {
+            rotation: q,
+            pivot: p,
+        },
+        2 => T::Scale {
+            factors: v,
+            pivot: p,
+        },
+        k => bail!("presence drag of unknown kind {k}"),
     })
 }
 
@@ -718,6 +753,10 @@ mod tests {
                 tool: Tool::Other(255),
                 name: "é".repeat(100),
                 colour: u32::MAX,
+                drag: Some(theta_mesh::Transform::Rotate {
+                    rotation: Quat::from_xyzw(0.0, 0.5, 0.0, 0.8660254),
+                    pivot: Vec3::new(1.0, 2.0, 3.0),
+                }),
             }),
         };
         let bytes = encode(&f);
@@ -728,6 +767,13 @@ mod tests {
         };
         assert_eq!(p.selected.len(), presence::MAX_SELECTED);
         assert!(p.name.len() <= presence::MAX_NAME && p.name.starts_with('é'));
+        assert_eq!(
+            p.drag,
+            Some(theta_mesh::Transform::Rotate {
+                rotation: Quat::from_xyzw(0.0, 0.5, 0.0, 0.8660254),
+                pivot: Vec3::new(1.0, 2.0, 3.0),
+            })
+        );
     }
 
     #[test]
