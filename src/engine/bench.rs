@@ -4,9 +4,12 @@
 //! folded once, then projected into a fresh engine. Then frames run back to back, as 90 Hz frames
 //! would: before each one, the commands a remote editor makes at `rate` per second (the workload
 //! generator's mix: moves, extrudes, insets, paints, deletes, new objects …) are inserted and
-//! folded, and the frame applies the fold's change events to the world and runs every stage. The
-//! figure is the frame's engine part (projection updates + the stages' systems); the fold is
-//! reported beside it. The renderer's extraction joins the figure when the renderer exists.
+//! folded, and the frame applies the fold's change events to the world, takes the remote peer's
+//! presence (its pointer sweeping over the scene with an object selected), and runs every stage:
+//! input from the simulated VR provider, the editor tools (a hover pick under the local pointer
+//! every frame), and the render extraction. The figure is that frame's engine part (projection
+//! updates + presence + every system + extraction); the render stage (extraction) is also reported
+//! alone, and the fold beside it.
 
 use std::time::{Duration, Instant};
 
@@ -68,7 +71,8 @@ pub fn run(objects: usize, rate: f64, frames: usize) -> Result<String> {
                 },
                 material: MaterialId((i % 24) as u32),
                 transform: ObjectTransform {
-                    translation: Vec3::new((i % side) as f32, 0.0, (i / side) as f32),
+                    // In front of the simulated user, who faces −z.
+                    translation: Vec3::new((i % side) as f32, 0.0, -1.0 - (i / side) as f32),
                     ..ObjectTransform::IDENTITY
                 },
             },
@@ -83,12 +87,17 @@ pub fn run(objects: usize, rate: f64, frames: usize) -> Result<String> {
         .sum();
     let t_project = Instant::now();
     let mut engine = Engine::new(r.scene());
+    engine.set_input(super::input::SimulatedVr::default());
+    // The first frame extracts every object once (the renderer's first upload).
+    engine.step();
     let project = t_project.elapsed();
+    let some_object = r.scene().objects().next().map(|(id, _)| id);
 
     let mut rng = Rng::new(11);
     let mut mine: Vec<CommandId> = Vec::new();
     let mut fold = Vec::with_capacity(frames);
     let mut frame = Vec::with_capacity(frames);
+    let mut extract = Vec::with_capacity(frames);
     let mut sent = 0usize;
     for k in 0..frames {
         let due = (((k + 1) as f64 * rate / 90.0) as usize).saturating_sub(sent);
@@ -104,20 +113,50 @@ pub fn run(objects: usize, rate: f64, frames: usize) -> Result<String> {
         let events = r.settle();
         let t1 = Instant::now();
         engine.apply(r.scene(), &events);
+        let s = k as f32 / 90.0;
+        let p = crate::presence::Presence {
+            head: Some(crate::presence::Pose::at(Vec3::new(
+                side as f32 / 2.0,
+                1.7,
+                2.0,
+            ))),
+            pointer: Some(crate::presence::Ray {
+                origin: Vec3::new(side as f32 / 2.0, 1.7, 2.0),
+                direction: Vec3::new((s * 0.7).sin() * 0.5, -0.4, -1.0)
+                    .normalized()
+                    .unwrap_or(Vec3::new(0.0, 0.0, 1.0)),
+            }),
+            selected: some_object
+                .filter(|o| r.scene().object(*o).is_some())
+                .map(crate::presence::ElementRef::Object)
+                .into_iter()
+                .collect(),
+            name: "remote".into(),
+            colour: 0x33cc66ff,
+            ..Default::default()
+        };
+        engine.set_peers(&[([7; 32], p)]);
         engine.step();
         let t2 = Instant::now();
         fold.push(t1 - t0);
         frame.push(t2 - t1);
+        extract.push(engine.stats().last[2]);
     }
     engine
         .matches(r.scene())
         .map_err(|e| anyhow!("the world drifted from the scene: {e}"))?;
     fold.sort_unstable();
     frame.sort_unstable();
+    extract.sort_unstable();
+    let rf = engine.render_frame();
+    let triangles = rf.triangles;
+    let instances = rf.instances.len();
     Ok(format!(
         "engine bench: {} objects, {vertices} vertices (built and folded in {:.2} s, projected in \
-         {:.2} s); {sent} remote commands over {frames} frames ({rate}/s at 90 Hz)\n\
-         engine per frame (projection updates + stages): p50 {}, p99 {}, max {}\n\
+         {:.2} s, first extraction included); {instances} instances, {triangles} triangles; \
+         {sent} remote commands over {frames} frames ({rate}/s at 90 Hz)\n\
+         engine per frame (projection updates + presence + systems + extraction): p50 {}, p99 {}, max {}\n\
+         render extraction alone: p50 {}, p99 {}, max {}\n\
          fold per frame (beside it): p50 {}, p99 {}, max {}",
         r.scene().object_count(),
         build.as_secs_f64(),
@@ -125,6 +164,9 @@ pub fn run(objects: usize, rate: f64, frames: usize) -> Result<String> {
         ms(percentile(&frame, 0.5)),
         ms(percentile(&frame, 0.99)),
         ms(frame.last().copied().unwrap_or_default()),
+        ms(percentile(&extract, 0.5)),
+        ms(percentile(&extract, 0.99)),
+        ms(extract.last().copied().unwrap_or_default()),
         ms(percentile(&fold, 0.5)),
         ms(percentile(&fold, 0.99)),
         ms(fold.last().copied().unwrap_or_default()),

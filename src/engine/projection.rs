@@ -81,6 +81,8 @@ impl RenderMesh {
 pub struct Shape {
     /// The mesh.
     pub mesh: Mesh,
+    /// Its bounds, object frame.
+    pub bounds: theta_mesh::Aabb,
     bvh: std::sync::Arc<std::sync::OnceLock<Bvh>>,
 }
 
@@ -88,6 +90,7 @@ impl Shape {
     /// The shape of a mesh.
     pub fn new(mesh: Mesh) -> Shape {
         Shape {
+            bounds: mesh.bounds(),
             mesh,
             bvh: Default::default(),
         }
@@ -337,14 +340,28 @@ pub(crate) fn set_peers(world: &mut World, peers: &[(PeerKey, Presence)]) {
             }
         }
     }
-    let mut q = world.query::<(Entity, &mut Interaction)>();
-    for (e, mut i) in q.iter_mut(world) {
+    // Only the objects marked now or last time are visited: the cost follows the peers'
+    // selections, not the size of the scene.
+    world.init_resource::<Marked>();
+    let before = std::mem::take(&mut world.resource_mut::<Marked>().0);
+    let mut visit: Vec<Entity> = before.into_iter().chain(marks.keys().copied()).collect();
+    visit.sort_unstable();
+    visit.dedup();
+    let now: Vec<Entity> = marks.keys().copied().collect();
+    for e in visit {
         let want = marks.remove(&e).unwrap_or_default();
-        if *i != want {
+        if let Some(mut i) = world.get_mut::<Interaction>(e)
+            && *i != want
+        {
             *i = want;
         }
     }
+    world.resource_mut::<Marked>().0 = now;
 }
+
+/// The object entities whose [`Interaction`] is not empty.
+#[derive(Resource, Default, Debug)]
+struct Marked(Vec<Entity>);
 
 pub(crate) fn check(world: &mut World, scene: &Scene) -> Result<(), String> {
     let mut q = world.query::<(

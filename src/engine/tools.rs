@@ -28,7 +28,7 @@ use theta_mesh::{
 };
 
 use super::input::LocalUser;
-use super::projection::Shape;
+use super::projection::{Objects, Shape};
 use super::{ControllerState, InGroup, Placement, SceneObject};
 use crate::presence::{ElementRef, Ray, Tool};
 
@@ -497,7 +497,7 @@ pub fn pick<'a>(
     for (id, t, s) in objects {
         let o = to_local(t, ray.origin);
         let d = dir_to_local(t, ray.direction);
-        if let Some(near) = ray_box(o, d, &s.mesh.bounds()) {
+        if let Some(near) = ray_box(o, d, &s.bounds) {
             candidates.push((near, id, t, s));
         }
     }
@@ -582,13 +582,31 @@ fn seg_dist(p: Vec3, a: Vec3, b: Vec3) -> f32 {
 // ---- The editor system ----
 
 /// The objects as the editor sees them this frame.
-struct View<'a> {
-    by_id: BTreeMap<ObjectId, (&'a ObjectTransform, &'a Shape, Option<GroupId>)>,
+type ObjectQuery<'w, 's> = Query<
+    'w,
+    's,
+    (
+        &'static SceneObject,
+        &'static Placement,
+        &'static Shape,
+        &'static InGroup,
+    ),
+>;
+
+struct View<'a, 'w, 's> {
+    map: &'a std::collections::HashMap<ObjectId, Entity>,
+    q: &'a ObjectQuery<'w, 's>,
 }
 
-impl View<'_> {
+impl<'a> View<'a, '_, '_> {
+    fn get(&self, id: &ObjectId) -> Option<(&'a ObjectTransform, &'a Shape, Option<GroupId>)> {
+        let e = self.map.get(id)?;
+        let (_, p, s, g) = self.q.get(*e).ok()?;
+        Some((&p.0, s, g.0))
+    }
+
     fn has(&self, e: &ElementRef) -> bool {
-        let Some((_, s, _)) = self.by_id.get(&object_of(e)) else {
+        let Some((_, s, _)) = self.get(&object_of(e)) else {
             return false;
         };
         match e {
@@ -604,14 +622,11 @@ impl View<'_> {
         let mut sum = Vec3::ZERO;
         let mut n = 0u32;
         for e in targets {
-            let Some((t, s, _)) = self.by_id.get(&object_of(e)) else {
+            let Some((t, s, _)) = self.get(&object_of(e)) else {
                 continue;
             };
             let p = match e {
-                ElementRef::Object(_) => {
-                    let b = s.mesh.bounds();
-                    to_world(t, b.center())
-                }
+                ElementRef::Object(_) => to_world(t, s.bounds.center()),
                 ElementRef::Vertex(_, v) => match s.mesh.position(*v) {
                     Ok(p) => to_world(t, p),
                     Err(_) => continue,
@@ -677,14 +692,14 @@ fn faces_by_object(targets: &[ElementRef]) -> BTreeMap<ObjectId, Vec<FaceId>> {
 }
 
 /// The commands a finished drag makes.
-fn drag_commands(view: &View<'_>, d: &Drag) -> Vec<Op> {
+fn drag_commands(view: &View<'_, '_, '_>, d: &Drag) -> Vec<Op> {
     let mut ops = Vec::new();
     if d.is_identity() {
         return ops;
     }
     if d.kind == DragKind::Extrude {
         for (o, faces) in faces_by_object(&d.targets) {
-            let Some((t, _, _)) = view.by_id.get(&o) else {
+            let Some((t, _, _)) = view.get(&o) else {
                 continue;
             };
             ops.push(Op::ExtrudeRegion {
@@ -696,7 +711,7 @@ fn drag_commands(view: &View<'_>, d: &Drag) -> Vec<Op> {
         return ops;
     }
     for o in whole_objects(&d.targets) {
-        let Some((t, _, _)) = view.by_id.get(&o) else {
+        let Some((t, _, _)) = view.get(&o) else {
             continue;
         };
         match d.transform {
@@ -709,7 +724,7 @@ fn drag_commands(view: &View<'_>, d: &Drag) -> Vec<Op> {
         }
     }
     for (o, selection) in selections(&d.targets) {
-        let Some((t, _, _)) = view.by_id.get(&o) else {
+        let Some((t, _, _)) = view.get(&o) else {
             continue;
         };
         ops.push(Op::TransformElements {
@@ -781,13 +796,12 @@ fn update_drag(d: &mut Drag, ray: &Ray, no_snap: bool, snap: &Snap) {
 pub(crate) fn run_editor(
     mut editor: ResMut<'_, Editor>,
     user: Query<'_, '_, &ControllerState, With<LocalUser>>,
-    objects: Query<'_, '_, (&SceneObject, &Placement, &Shape, &InGroup)>,
+    objects: ObjectQuery<'_, '_>,
+    map: Res<'_, Objects>,
 ) {
     let view = View {
-        by_id: objects
-            .iter()
-            .map(|(id, p, s, g)| (id.0, (&p.0, s, g.0)))
-            .collect(),
+        map: &map.0,
+        q: &objects,
     };
     let ed = editor.as_mut();
     // Elements that vanished (a peer deleted them) leave the selection; a drag on them ends.
@@ -805,7 +819,7 @@ pub(crate) fn run_editor(
     let ray = controls.pointer;
     let hit = ray.and_then(|r| {
         pick(
-            view.by_id.iter().map(|(id, (t, s, _))| (*id, *t, *s)),
+            view.q.iter().map(|(id, p, s, _)| (id.0, &p.0, s)),
             &r,
             ed.mode,
         )
@@ -845,7 +859,14 @@ pub(crate) fn run_editor(
     }
 }
 
-fn begin_drag(ed: &mut Editor, view: &View<'_>, ray: &Ray, hit: &Hit, kind: DragKind, grip: bool) {
+fn begin_drag(
+    ed: &mut Editor,
+    view: &View<'_, '_, '_>,
+    ray: &Ray,
+    hit: &Hit,
+    kind: DragKind,
+    grip: bool,
+) {
     // Grabbing something outside the selection selects it first.
     if !ed.selection.contains(&hit.element) {
         ed.selection = vec![hit.element];
@@ -858,7 +879,7 @@ fn begin_drag(ed: &mut Editor, view: &View<'_>, ray: &Ray, hit: &Hit, kind: Drag
     let axis = if kind == DragKind::Extrude {
         let mut n = Vec3::ZERO;
         for (o, faces) in faces_by_object(&targets) {
-            if let Some((t, s, _)) = view.by_id.get(&o) {
+            if let Some((t, s, _)) = view.get(&o) {
                 for f in faces {
                     if let Ok(fnorm) = s.mesh.face_normal(f) {
                         n += normal_to_world(t, fnorm);
@@ -895,7 +916,7 @@ fn begin_drag(ed: &mut Editor, view: &View<'_>, ray: &Ray, hit: &Hit, kind: Drag
 }
 
 /// A trigger press with the tool in hand.
-fn press(ed: &mut Editor, view: &View<'_>, ray: &Ray, hit: Option<Hit>, buttons: u32) {
+fn press(ed: &mut Editor, view: &View<'_, '_, '_>, ray: &Ray, hit: Option<Hit>, buttons: u32) {
     let how = if buttons & keys::REMOVE != 0 {
         SelectOp::Remove
     } else if buttons & keys::ADD != 0 {
@@ -969,7 +990,7 @@ fn press(ed: &mut Editor, view: &View<'_>, ray: &Ray, hit: Option<Hit>, buttons:
     }
 }
 
-fn run_action(ed: &mut Editor, view: &View<'_>, a: Action) {
+fn run_action(ed: &mut Editor, view: &View<'_, '_, '_>, a: Action) {
     let sel = ed.selection.clone();
     let empty = |ed: &mut Editor, what: &str| ed.notice(format!("{what}: nothing selected"));
     match a {
@@ -1021,7 +1042,7 @@ fn run_action(ed: &mut Editor, view: &View<'_>, a: Action) {
                 return empty(ed, "extrude (faces)");
             }
             for (o, faces) in faces {
-                let Some((_, s, _)) = view.by_id.get(&o) else {
+                let Some((_, s, _)) = view.get(&o) else {
                     continue;
                 };
                 let mut n = Vec3::ZERO;
@@ -1166,7 +1187,7 @@ fn run_action(ed: &mut Editor, view: &View<'_>, a: Action) {
                 ed.push(Op::DuplicateObject { object, offset });
             }
             for (object, faces) in faces_by_object(&sel) {
-                if let Some((t, _, _)) = view.by_id.get(&object)
+                if let Some((t, _, _)) = view.get(&object)
                     && !whole.contains(&object)
                 {
                     ed.push(Op::DuplicateFaces {
@@ -1190,7 +1211,7 @@ fn run_action(ed: &mut Editor, view: &View<'_>, a: Action) {
         Action::Ungroup => {
             let mut groups: Vec<GroupId> = objects_in(&sel)
                 .iter()
-                .filter_map(|o| view.by_id.get(o).and_then(|(_, _, g)| *g))
+                .filter_map(|o| view.get(o).and_then(|(_, _, g)| g))
                 .collect();
             groups.sort_unstable();
             groups.dedup();
