@@ -21,6 +21,10 @@ use theta_mesh::{MaterialId, Mesh, PALETTE, Primitive, SeqIds, Vec3};
 pub struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
+    /// Serve the metrics (Prometheus / OpenMetrics text) at http://ADDR/metrics while the command
+    /// runs (port 0 picks a free port; the address is printed as `metrics ADDR`).
+    #[arg(long, global = true, value_name = "ADDR")]
+    metrics: Option<std::net::SocketAddr>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -256,6 +260,16 @@ enum Kind {
 /// Runs the command line; errors print one clear line and give exit code 1.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    crate::telemetry::init();
+    if let Some(addr) = cli.metrics {
+        match crate::telemetry::serve(addr) {
+            Ok(bound) => println!("metrics {bound}"),
+            Err(e) => {
+                eprintln!("theta: error: serving metrics on {addr}: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -16,3 +16,4 @@ pub mod presence;
 pub mod script;
 pub mod session;
 pub mod store;
+pub mod telemetry;

@@ -156,11 +156,38 @@ async fn run_async(launch: Launch, net: NetOptions) -> Result<()> {
         node.ticket(Role::Editor, DEFAULT_TICKET_TTL)?
             .to_string_form()
     );
+    // Link figures into the metrics registry once a second.
+    let node = std::sync::Arc::new(node);
+    {
+        let node = std::sync::Arc::downgrade(&node);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tick.tick().await;
+                let Some(node) = node.upgrade() else { break };
+                let m = crate::telemetry::metrics();
+                let peers = node.peers();
+                m.peers.set(peers.len() as i64);
+                for (id, _, s) in peers {
+                    m.peer(
+                        &id.fmt_short().to_string(),
+                        s.rtt_us,
+                        s.jitter_us,
+                        s.bytes_sent,
+                        s.bytes_received,
+                    );
+                }
+            }
+        });
+    }
     tokio::spawn(async move {
         while let Some(e) = ev_rx.recv().await {
             match e {
                 NodeEvent::PeerUp { id, name } => println!("peer-up {id} {name}"),
-                NodeEvent::PeerDown { id, reason } => println!("peer-down {id} {reason}"),
+                NodeEvent::PeerDown { id, reason } => {
+                    crate::telemetry::metrics().peer_gone(&id.fmt_short().to_string());
+                    println!("peer-down {id} {reason}")
+                }
                 NodeEvent::Refused { id, reason } => {
                     eprintln!("theta: refused {}: {reason}", id.fmt_short());
                     println!("refused {id} {reason}");
@@ -185,6 +212,17 @@ async fn run_async(launch: Launch, net: NetOptions) -> Result<()> {
             Err(e) => println!("error {e:#}"),
         }
     }
+    // The metrics ticker holds the node only for a moment at a time.
+    let mut node = node;
+    let node = loop {
+        match std::sync::Arc::try_unwrap(node) {
+            Ok(n) => break n,
+            Err(shared) => {
+                node = shared;
+                tokio::task::yield_now().await;
+            }
+        }
+    };
     node.shutdown().await?;
     println!("bye");
     Ok(())

@@ -31,13 +31,17 @@ pub fn verify_batch(commands: &[&[u8]]) -> Result<Vec<Result<Verified, InsertErr
 pub fn verify_shared(
     commands: &[std::sync::Arc<[u8]>],
 ) -> Result<Vec<Result<Verified, InsertError>>> {
-    Ok(if commands.len() >= 16 {
+    let _span = tracing::debug_span!("verify", commands = commands.len()).entered();
+    let t = std::time::Instant::now();
+    let out = if commands.len() >= 16 {
         let mut seed = [0u8; 32];
         getrandom::getrandom(&mut seed).map_err(|e| anyhow!("randomness: {e}"))?;
         theta_crdt::log::verify_commands_parallel(commands, seed)
     } else {
         commands.iter().map(|b| verify_command(b)).collect()
-    })
+    };
+    crate::telemetry::metrics().verified(commands.len(), t.elapsed());
+    Ok(out)
 }
 
 /// Batches of at least this many admitted commands (catch-up) are saved as compressed blocks.
@@ -108,6 +112,7 @@ impl Session {
 
     /// Opens a session file (from its checkpoint where that matches), to edit as `key`.
     pub fn open(path: &Path, key: &Keypair) -> Result<(Session, OpenReport)> {
+        let _span = tracing::info_span!("open", path = %path.display()).entered();
         let o = SessionFile::open_session(path)?;
         let report = OpenReport {
             dropped: o.dropped,
@@ -149,6 +154,7 @@ impl Session {
     /// durable, then folds it. Returns its id and the change events (a rejection among them if
     /// it conflicted with what it landed on).
     pub fn edit(&mut self, op: Op) -> Result<(CommandId, Vec<Event>)> {
+        let _span = tracing::debug_span!("edit", kind = op.kind()).entered();
         let v = author::sign_local(&self.key, self.replica.log(), op)
             .map_err(|e| anyhow!("the edit does not encode: {e}"))?;
         let id = v.id();
@@ -157,6 +163,7 @@ impl Session {
         self.replica.insert(v).context("inserting the edit")?;
         self.since_checkpoint += 1;
         let events = self.replica.settle();
+        self.count(1, "local", &events);
         self.maybe_checkpoint()?;
         Ok((id, events))
     }
@@ -164,12 +171,17 @@ impl Session {
     /// Takes a command from a peer: verifies it, inserts it, and saves whatever the log admitted
     /// (it, and any waiting commands it released), in that order. Folds what was admitted.
     pub fn receive(&mut self, bytes: &[u8]) -> Result<(Inserted, Vec<Event>)> {
+        let t = std::time::Instant::now();
         let v = verify_command(bytes)?;
+        crate::telemetry::metrics().verified(1, t.elapsed());
         let r = self.replica.insert(v)?;
+        let mut n = 0;
         if let Inserted::Added(ids) = &r {
             self.save_admitted(ids)?;
+            n = ids.len();
         }
         let events = self.replica.settle();
+        self.count(n, "remote", &events);
         self.maybe_checkpoint()?;
         Ok((r, events))
     }
@@ -194,6 +206,7 @@ impl Session {
         verified: Vec<Result<Verified, InsertError>>,
         more_follow: bool,
     ) -> Result<Batch> {
+        let _span = tracing::debug_span!("receive", commands = verified.len()).entered();
         let mut out = Batch::default();
         let mut admitted_ids = Vec::new();
         for (i, v) in verified.into_iter().enumerate() {
@@ -217,10 +230,19 @@ impl Session {
         out.missing.retain(|id| !self.replica.log().contains(id));
         out.admitted = admitted_ids;
         out.events = self.replica.settle();
+        self.count(out.admitted.len(), "remote", &out.events);
         if !more_follow {
             self.maybe_checkpoint()?;
         }
         Ok(out)
+    }
+
+    /// Counts applied commands and the fold's rejections, and the pending queue.
+    fn count(&self, n: usize, origin: &str, events: &[Event]) {
+        let m = crate::telemetry::metrics();
+        m.applied(origin, n as u64);
+        m.rejected(events);
+        m.pending.set(self.replica.log().pending_len() as i64);
     }
 
     /// Appends these admitted commands to the file, in this order, with one fsync: a batch of at
@@ -257,7 +279,8 @@ impl Session {
         // Durable before anything is sent: sequence numbers are never reused.
         self.file.append(&refs)?;
         self.since_checkpoint += signed.len();
-        self.replica.settle();
+        let events = self.replica.settle();
+        self.count(signed.len(), "local", &events);
         self.maybe_checkpoint()?;
         Ok(signed)
     }
@@ -276,6 +299,7 @@ impl Session {
 
     /// Saves a checkpoint now.
     pub fn checkpoint(&mut self) -> Result<()> {
+        let _span = tracing::info_span!("checkpoint").entered();
         self.replica.settle();
         self.file.write_checkpoint(&self.replica)?;
         self.since_checkpoint = 0;

@@ -903,3 +903,37 @@ fn an_element_drag_shows_a_preview_mesh_and_commits_one_transform() {
     assert!((top(mesh) - 0.9).abs() < 1e-5);
     rig.engine.matches(rig.doc.replica.scene()).unwrap();
 }
+
+#[test]
+fn every_system_is_timed_and_frames_feed_the_metrics() {
+    theta::telemetry::init();
+    let mut rig = Rig::new();
+    rig.edit(cube("a", 0.0));
+    for _ in 0..5 {
+        rig.frame(ray_at(0.0, 0.0), false, false);
+    }
+    let times = rig.engine.system_times();
+    let names: Vec<&str> = times.iter().map(|s| s.name.as_str()).collect();
+    for want in ["sample_input", "run_editor", "extract"] {
+        let s = times
+            .iter()
+            .find(|s| s.name.ends_with(want))
+            .unwrap_or_else(|| panic!("{want} is not timed: {names:?}"));
+        assert!(s.calls >= 5, "{s:?}");
+        assert!(
+            s.max >= s.mean && s.mean > std::time::Duration::ZERO,
+            "{s:?}"
+        );
+    }
+    let text = theta::telemetry::render();
+    assert!(text.contains("theta_frame_seconds_count 5"), "{text}");
+    assert!(
+        text.contains("theta_stage_seconds_count{stage=\"render\"} 5"),
+        "{text}"
+    );
+    let overlay = theta::telemetry::overlay();
+    assert!(
+        overlay.iter().any(|l| l.starts_with("system ")),
+        "{overlay:?}"
+    );
+}

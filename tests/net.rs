@@ -754,3 +754,82 @@ fn a_flooding_neighbour_is_rate_limited_and_nothing_is_lost() {
     assert!(dropped > 0, "the limit never applied: {}", stats[0]);
     quit_all(peers);
 }
+
+/// One HTTP GET on loopback; returns the status line and the body.
+fn http_get(addr: &str, path: &str) -> (String, String) {
+    use std::io::Read;
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n").unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    let (head, body) = out.split_once("\r\n\r\n").unwrap();
+    (head.lines().next().unwrap().to_owned(), body.to_owned())
+}
+
+/// The value of a metric line that starts with `series`.
+fn metric(body: &str, series: &str) -> Option<f64> {
+    body.lines()
+        .find(|l| l.starts_with(series))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+}
+
+#[test]
+fn the_metrics_endpoint_reports_commands_verification_peers_and_compression() {
+    if !in_loopback_netns(
+        "the_metrics_endpoint_reports_commands_verification_peers_and_compression",
+    ) {
+        return;
+    }
+    let dir = tmp();
+    let home = dir.path().join("p0");
+    let file = home.join("s.theta");
+    std::fs::create_dir_all(&home).unwrap();
+    let mut host = Peer::start(
+        "p0",
+        &home,
+        &["host", file.to_str().unwrap(), "--metrics", "127.0.0.1:0"],
+    );
+    let addr = host.expect("metrics ", Duration::from_secs(30))[8..].to_owned();
+    let t = host.ticket();
+    let mut joiner = Peer::join("p1", dir.path(), &t);
+    host.ask("wait-peers 1 90", "peers ");
+    joiner.ask("wait-peers 1 90", "peers ");
+    host.ask("edit random 20 1", "edited");
+    joiner.ask("edit random 30 2", "edited");
+    host.settled_hash(2 + 20 + 30);
+    host.ask("wait-heartbeats 30", "heartbeats ");
+    // The link figures are sampled once a second: wait for the sample that saw the peer.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let body = loop {
+        let (status, body) = http_get(&addr, "/metrics");
+        assert_eq!(status, "HTTP/1.1 200 OK");
+        if metric(&body, "theta_peers ") == Some(1.0) && body.contains("theta_peer_rtt_seconds{") {
+            break body;
+        }
+        assert!(Instant::now() < deadline, "no peer figures:\n{body}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(
+        metric(&body, "theta_commands_total{origin=\"local\"}").unwrap() >= 20.0,
+        "{body}"
+    );
+    assert!(
+        metric(&body, "theta_commands_total{origin=\"remote\"}").unwrap() >= 30.0,
+        "{body}"
+    );
+    assert!(metric(&body, "theta_signatures_verified_total").unwrap() >= 30.0);
+    assert!(metric(&body, "theta_signature_verify_seconds_count").unwrap() >= 1.0);
+    let raw = metric(&body, "theta_wire_raw_bytes_total").unwrap();
+    let packed = metric(&body, "theta_wire_compressed_bytes_total").unwrap();
+    assert!(raw > 0.0 && packed < raw, "compression: {packed} of {raw}");
+    assert!(body.contains("theta_peer_sent_bytes{"));
+    assert!(
+        body.trim_end().ends_with("# EOF"),
+        "OpenMetrics text ends with # EOF"
+    );
+    // Other paths and methods are refused, and the server goes on.
+    assert_eq!(http_get(&addr, "/").0, "HTTP/1.1 404 Not Found");
+    assert_eq!(http_get(&addr, "/metrics").0, "HTTP/1.1 200 OK");
+    quit_all(vec![host, joiner]);
+}

@@ -346,7 +346,54 @@ pub enum Op {
     },
 }
 
+/// How concurrent commands of a kind resolve (see `docs/PROTOCOL.md`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Strategy {
+    /// The later command in the total order wins.
+    LastWriterWins,
+    /// Concurrent commands combine (moves add up).
+    Merge,
+    /// A command whose preconditions no longer hold is rejected.
+    Reject,
+    /// Creation: never conflicts.
+    Create,
+}
+
+impl Strategy {
+    /// The strategy of a command kind (`Op::kind`); unknown kinds are `Reject`.
+    pub fn of_kind(kind: &str) -> Strategy {
+        match kind {
+            "set-session-name"
+            | "grant-role"
+            | "revoke-role"
+            | "rename-object"
+            | "set-object-transform"
+            | "paint-object"
+            | "set-vertex-positions"
+            | "paint-faces" => Strategy::LastWriterWins,
+            "move-object" | "move-vertices" | "transform-elements" => Strategy::Merge,
+            "create-object" => Strategy::Create,
+            _ => Strategy::Reject,
+        }
+    }
+
+    /// A short, stable name ("lww", "merge", "reject", "create").
+    pub fn name(self) -> &'static str {
+        match self {
+            Strategy::LastWriterWins => "lww",
+            Strategy::Merge => "merge",
+            Strategy::Reject => "reject",
+            Strategy::Create => "create",
+        }
+    }
+}
+
 impl Op {
+    /// How concurrent commands of this kind resolve.
+    pub fn strategy(&self) -> Strategy {
+        Strategy::of_kind(self.kind())
+    }
+
     /// A short, stable name of the kind (for logs, errors and the protocol table).
     pub fn kind(&self) -> &'static str {
         match self {
@@ -403,4 +450,38 @@ pub struct Envelope {
     pub deps: Vec<CommandId>,
     /// The operation.
     pub op: Op,
+}
+
+#[cfg(test)]
+mod strategy_tests {
+    use super::Strategy;
+
+    /// The strategies the code reports (metrics label rejections with them) are the ones the
+    /// protocol's table states.
+    #[test]
+    fn strategies_match_the_protocol_table() {
+        let doc = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/PROTOCOL.md"));
+        let start = doc
+            .find("### Conflict strategies")
+            .expect("the table's heading");
+        let mut rows = 0;
+        for line in doc[start..].lines().skip_while(|l| !l.starts_with("| `")) {
+            if !line.starts_with("| `") {
+                break;
+            }
+            let cols: Vec<&str> = line.split('|').map(str::trim).collect();
+            let want = match cols[3] {
+                s if s.starts_with("LWW") => Strategy::LastWriterWins,
+                s if s.starts_with("merge") => Strategy::Merge,
+                s if s.starts_with("never conflicts") => Strategy::Create,
+                _ => Strategy::Reject,
+            };
+            for kind in cols[1].split(',') {
+                let kind = kind.trim().trim_matches('`');
+                assert_eq!(Strategy::of_kind(kind), want, "{kind}");
+                rows += 1;
+            }
+        }
+        assert!(rows >= 30, "read {rows} kinds");
+    }
 }

@@ -151,13 +151,27 @@ pub fn run(objects: usize, rate: f64, frames: usize) -> Result<String> {
     let rf = engine.render_frame();
     let triangles = rf.triangles;
     let instances = rf.instances.len();
+    let mut systems = engine.system_times();
+    systems.sort_by(|a, b| b.mean.cmp(&a.mean));
+    let systems: String = systems
+        .iter()
+        .map(|s| {
+            format!(
+                "\nsystem {}: mean {}, max {} over {} runs",
+                s.name,
+                ms(s.mean),
+                ms(s.max),
+                s.calls
+            )
+        })
+        .collect();
     Ok(format!(
         "engine bench: {} objects, {vertices} vertices (built and folded in {:.2} s, projected in \
          {:.2} s, first extraction included); {instances} instances, {triangles} triangles; \
          {sent} remote commands over {frames} frames ({rate}/s at 90 Hz)\n\
          engine per frame (projection updates + presence + systems + extraction): p50 {}, p99 {}, max {}\n\
          render extraction alone: p50 {}, p99 {}, max {}\n\
-         fold per frame (beside it): p50 {}, p99 {}, max {}",
+         fold per frame (beside it): p50 {}, p99 {}, max {}{systems}",
         r.scene().object_count(),
         build.as_secs_f64(),
         project.as_secs_f64(),

@@ -48,6 +48,16 @@ impl Stage {
     /// The stages that run every frame.
     pub const FRAME: [Stage; 3] = [Stage::Simulation, Stage::Render, Stage::Editor];
 
+    /// Its name ("startup", "simulation", "render", "editor").
+    pub fn name(self) -> &'static str {
+        match self {
+            Stage::Startup => "startup",
+            Stage::Simulation => "simulation",
+            Stage::Render => "render",
+            Stage::Editor => "editor",
+        }
+    }
+
     fn index(self) -> usize {
         match self {
             Stage::Startup => 0,
@@ -230,7 +240,9 @@ impl Engine {
             times[0] = t.elapsed();
         }
         let t_frame = Instant::now();
+        let _frame = tracing::trace_span!("frame").entered();
         for s in Stage::FRAME {
+            let _span = tracing::trace_span!("stage", stage = s.name()).entered();
             let t = Instant::now();
             self.world.run_schedule(s);
             times[s.index()] = t.elapsed();
@@ -238,14 +250,27 @@ impl Engine {
         let frame = t_frame.elapsed();
         let mut st = self.world.resource_mut::<FrameStats>();
         st.frames += 1;
-        if frame > st.budget {
+        let over = frame > st.budget;
+        if over {
             st.overruns += 1;
         }
+        crate::telemetry::metrics().frame(
+            frame,
+            &Stage::FRAME.map(|s| (s.name(), times[s.index()])),
+            over,
+        );
         for (i, t) in times.iter().enumerate() {
             st.max[i] = st.max[i].max(*t);
         }
         st.last = times;
         st.last_frame = frame;
+    }
+
+    /// Per-system timing (bevy_ecs's `system` spans, timed by the telemetry layer once
+    /// `telemetry::init` or a subscriber with `telemetry::SystemTimer` is installed), across
+    /// every engine in the process.
+    pub fn system_times(&self) -> Vec<crate::telemetry::SystemTime> {
+        crate::telemetry::system_times()
     }
 
     /// The frames' timing.

@@ -109,11 +109,14 @@ pub fn compress(raw: &[u8], dictionary: u32) -> (u32, u32, Vec<u8>) {
     } else {
         PLAIN_ZSTD
     };
+    let m = crate::telemetry::metrics();
     if let Some(z) = zstd_with(dictionary, raw)
         && z.len() < raw.len()
     {
+        m.compressed(raw.len(), z.len());
         return (dictionary, raw.len() as u32, z);
     }
+    m.compressed(raw.len(), raw.len());
     (RAW, raw.len() as u32, raw.to_vec())
 }
 
