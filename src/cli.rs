@@ -66,6 +66,13 @@ enum Command {
         /// Model file (.obj, .glb) or session file (.theta).
         file: PathBuf,
     },
+    /// Open a session file to edit it: in the editor window where there is a display (not in
+    /// this build yet); headless, it reads script lines (the `run --script` format, without
+    /// `new`/`open`) from standard input until it ends, saving as it goes.
+    Open {
+        /// The session file (.theta).
+        file: PathBuf,
+    },
     /// Run a headless session from a script of edits and checks (format: `src/script.rs`, and
     /// the README); an error names the line.
     Run {
@@ -284,7 +291,8 @@ fn run(cli: Cli) -> Result<()> {
         None => {
             println!(
                 "theta {}: this build has no desktop editor or VR mode yet; headless commands: \
-                 primitive, convert, info, new, host, join, colors (see `theta --help`)",
+                 new, open, run, info, export, merge, host, join, bench, primitive, convert, \
+                 colors (see `theta --help`)",
                 env!("CARGO_PKG_VERSION")
             );
             Ok(())
@@ -367,6 +375,31 @@ fn run(cli: Cli) -> Result<()> {
         }
         Some(Command::Export { file, out }) => export_session(&file, &out),
         Some(Command::Merge { a, b }) => merge_sessions(&a, &b),
+        Some(Command::Open { file }) => {
+            if !file.exists() {
+                bail!(
+                    "{}: no such file (`theta new {}` makes one)",
+                    file.display(),
+                    file.display()
+                );
+            }
+            if !is_session_file(&file) {
+                bail!(
+                    "{}: not a session file (open takes a .theta file)",
+                    file.display()
+                );
+            }
+            let key = crate::identity::load_or_create(&crate::identity::data_dir()?)?;
+            if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+                eprintln!(
+                    "theta: no editor window in this build; {} is open headless: type script \
+                     lines (cube, extrude, paint, hash, save …; see `theta run --help`), end \
+                     with ctrl-D",
+                    file.display()
+                );
+            }
+            crate::script::interactive(&file, key, std::io::stdin().lock())
+        }
         Some(Command::Run { script }) => {
             let key = crate::identity::load_or_create(&crate::identity::data_dir()?)?;
             crate::script::run(&script, key)
@@ -603,11 +636,16 @@ pub(crate) fn export_session(file: &Path, out: &Path) -> Result<()> {
             file.display()
         );
     }
-    let s = crate::store::SessionFile::open_session(file)?;
+    let s = {
+        let _p = crate::progress::spinner(format!("opening {}", file.display()));
+        crate::store::SessionFile::open_session(file)?
+    };
     let scene = s.opened.replica.scene();
+    let bar = crate::progress::bar(scene.object_count() as u64, "placing objects");
     let placed: Vec<(String, Mesh, Vec3)> = scene
         .objects()
         .map(|(_, o)| -> Result<(String, Mesh, Vec3)> {
+            bar.inc(1);
             let mut m = o.mesh.clone();
             let (r, k) = (o.transform.rotation, o.transform.scale);
             let ids: Vec<_> = m.vertices().collect();
@@ -622,10 +660,14 @@ pub(crate) fn export_session(file: &Path, out: &Path) -> Result<()> {
         .iter()
         .map(|(n, m, t)| ExportObject::new(n, m).at(*t))
         .collect();
+    drop(bar);
     let opts = ExportOptions::new()
         .with_metadata("generator", "theta")
         .with_metadata("session", scene.name());
-    write_export(&objects, &opts, out)?;
+    {
+        let _p = crate::progress::spinner(format!("writing {}", out.display()));
+        write_export(&objects, &opts, out)?;
+    }
     let (v, f) = placed.iter().fold((0, 0), |(v, f), (_, m, _)| {
         (v + m.vertex_count(), f + m.face_count())
     });
@@ -649,7 +691,10 @@ fn is_session_file(path: &Path) -> bool {
 /// `theta info` for a session file. Opening it recovers a torn final write (and says so); any
 /// other damage is an error naming it, and the file is left as it was.
 fn session_info(path: &Path) -> Result<()> {
-    let s = crate::store::SessionFile::open_session(path)?;
+    let s = {
+        let _p = crate::progress::spinner(format!("opening {}", path.display()));
+        crate::store::SessionFile::open_session(path)?
+    };
     let r = &s.opened.replica;
     let scene = r.scene();
     let (mut vertices, mut faces) = (0, 0);

@@ -13,6 +13,7 @@ pub mod live;
 #[cfg(feature = "net")]
 pub mod net;
 pub mod presence;
+pub mod progress;
 pub mod script;
 pub mod session;
 pub mod store;

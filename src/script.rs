@@ -303,3 +303,67 @@ pub fn run(path: &Path, key: theta_crdt::sign::Keypair) -> Result<()> {
     println!("script ok: {} lines", text.lines().count());
     Ok(())
 }
+
+/// `theta open <file>` without a window: opens an existing session and runs script lines read
+/// from `input` (the same format, one at a time), until the input ends. A line that fails
+/// reports its error and changes nothing; the session stays open for the next line.
+pub fn interactive(
+    file: &Path,
+    key: theta_crdt::sign::Keypair,
+    input: impl std::io::BufRead,
+) -> Result<()> {
+    if !file.exists() {
+        bail!(
+            "{}: no such file (`theta new {}` makes one)",
+            file.display(),
+            file.display()
+        );
+    }
+    let (s, _) = {
+        let _p = crate::progress::spinner(format!("opening {}", file.display()));
+        Session::open(file, &key)?
+    };
+    let scene = s.replica().scene();
+    println!(
+        "opened {}: \"{}\", {} objects, {} commands",
+        file.display(),
+        scene.name(),
+        scene.object_count(),
+        s.replica().log().len()
+    );
+    let mut r = Run {
+        session: Some((s, file.to_owned())),
+        names: HashMap::new(),
+        key,
+    };
+    let (mut ok, mut failed) = (0usize, 0usize);
+    for (i, line) in input.lines().enumerate() {
+        let line = line.context("reading standard input")?;
+        let text = line.split('#').next().unwrap_or("");
+        let words: Vec<&str> = text.split_whitespace().collect();
+        if matches!(words.first(), Some(&"new") | Some(&"open")) {
+            eprintln!(
+                "theta: line {}: `{}` is for scripts; this session is already open",
+                i + 1,
+                words[0]
+            );
+            failed += 1;
+            continue;
+        }
+        match r.line(&words) {
+            Ok(()) => ok += usize::from(!words.is_empty()),
+            Err(e) => {
+                eprintln!("theta: line {}: {e:#}", i + 1);
+                failed += 1;
+            }
+        }
+    }
+    if let Some((s, _)) = r.session.take() {
+        s.close()?;
+    }
+    println!(
+        "closed {}: {ok} lines done, {failed} failed",
+        file.display()
+    );
+    Ok(())
+}

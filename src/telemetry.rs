@@ -332,7 +332,7 @@ pub fn overlay() -> Vec<String> {
         format!("wire compression {:.1}%", m.compression_ratio() * 100.0),
     ];
     let mut systems = system_times();
-    systems.sort_by(|a, b| b.mean.cmp(&a.mean));
+    systems.sort_by_key(|s| std::cmp::Reverse(s.mean));
     for s in systems.iter().take(5) {
         lines.push(format!(
             "system {} mean {:.3} ms max {:.3} ms",

@@ -382,3 +382,82 @@ fn a_script_error_names_its_line_and_stops_there() {
     let o = theta(&["run", "--script", "missing.txt"], dir.path());
     assert!(!o.status.success() && text(&o).contains("missing.txt"));
 }
+
+/// `theta` with standard input from `input`.
+fn theta_with_input(args: &[&str], dir: &Path, input: &str) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_theta"))
+        .args(args)
+        .current_dir(dir)
+        .env("HOME", dir)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run theta");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn open_edits_a_session_headless_from_standard_input_and_survives_bad_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(
+        theta(&["new", "s.theta", "--name", "desk"], dir.path())
+            .status
+            .success()
+    );
+    let o = theta_with_input(
+        &["open", "s.theta"],
+        dir.path(),
+        "cube a\nextrude a +y 1\nextrdue a +y 1\nextrude ghost +y 1\nexpect faces a 10\nhash\n",
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        out.starts_with("opened s.theta: \"desk\", 0 objects"),
+        "{out}"
+    );
+    assert!(err.contains("line 3: unknown command `extrdue`"), "{err}");
+    assert!(err.contains("line 4: no object named `ghost`"), "{err}");
+    assert!(
+        out.contains("closed s.theta: 4 lines done, 2 failed"),
+        "{out}"
+    );
+    let hash = out
+        .lines()
+        .find_map(|l| l.strip_prefix("state hash: "))
+        .unwrap()
+        .to_owned();
+    // Every good line was saved; the reopened file folds to the same state.
+    let info = text(&theta(&["info", "s.theta"], dir.path()));
+    assert!(
+        info.contains(&hash) && info.contains("objects: 1"),
+        "{info}"
+    );
+    // A missing or corrupt file is a clear error, and nothing is written.
+    let o = theta(&["open", "nope.theta"], dir.path());
+    assert!(
+        !o.status.success() && text(&o).contains("no such file"),
+        "{}",
+        text(&o)
+    );
+    assert!(!dir.path().join("nope.theta").exists());
+    std::fs::write(dir.path().join("junk.theta"), b"not a session at all").unwrap();
+    let o = theta(&["open", "junk.theta"], dir.path());
+    assert!(
+        !o.status.success() && text(&o).contains("not a session file"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(
+        std::fs::read(dir.path().join("junk.theta")).unwrap(),
+        b"not a session at all"
+    );
+}

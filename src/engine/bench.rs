@@ -152,7 +152,7 @@ pub fn run(objects: usize, rate: f64, frames: usize) -> Result<String> {
     let triangles = rf.triangles;
     let instances = rf.instances.len();
     let mut systems = engine.system_times();
-    systems.sort_by(|a, b| b.mean.cmp(&a.mean));
+    systems.sort_by_key(|s| std::cmp::Reverse(s.mean));
     let systems: String = systems
         .iter()
         .map(|s| {

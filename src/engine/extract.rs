@@ -204,7 +204,7 @@ pub(crate) fn extract(
         drags.push((d.targets.clone(), t));
     }
     let mut remote: Vec<&Peer> = peers.iter().map(|(p, _, _)| p).collect();
-    remote.sort_by(|a, b| a.key.cmp(&b.key));
+    remote.sort_by_key(|p| p.key);
     for p in remote {
         if let Some(t) = p.drag {
             drags.push((p.selected.clone(), t));
@@ -346,7 +346,7 @@ pub(crate) fn extract(
 
     rf.avatars.clear();
     let mut ps: Vec<(&Peer, &TrackedPose, &ControllerState)> = peers.iter().collect();
-    ps.sort_by(|a, b| a.0.key.cmp(&b.0.key));
+    ps.sort_by_key(|p| p.0.key);
     for (p, pose, ctl) in ps {
         rf.avatars.push(Avatar {
             colour: p.colour,

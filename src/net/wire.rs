@@ -681,6 +681,10 @@ mod tests {
                     tool: Tool::Extrude,
                     name: "ada".into(),
                     colour: 0xff8800ff,
+                    drag: Some(theta_mesh::Transform::Scale {
+                        factors: Vec3::new(1.5, 1.5, 1.5),
+                        pivot: Vec3::new(0.0, 1.0, 0.0),
+                    }),
                 }),
             },
             Frame::Interest(Interest {
