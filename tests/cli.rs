@@ -461,3 +461,23 @@ fn open_edits_a_session_headless_from_standard_input_and_survives_bad_lines() {
         b"not a session at all"
     );
 }
+
+#[test]
+fn an_unknown_subcommand_or_a_bad_flag_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = theta(&["frobnicate"], dir.path());
+    assert!(!o.status.success());
+    assert!(
+        text(&o).contains("unrecognized subcommand 'frobnicate'"),
+        "{}",
+        text(&o)
+    );
+    let o = theta(
+        &["info", "x.theta", "--metrics", "not-an-address"],
+        dir.path(),
+    );
+    assert!(!o.status.success());
+    assert!(text(&o).contains("--metrics"), "{}", text(&o));
+    // Nothing was written in the directory.
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}
