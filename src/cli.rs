@@ -95,6 +95,29 @@ enum Command {
         /// Output file (.glb or .obj; an .obj gets its .mtl beside it).
         out: PathBuf,
     },
+    /// Render a session's scene to a PNG without a window (GPU, or lavapipe on a CPU).
+    #[cfg(feature = "render")]
+    Render {
+        /// Session file (.theta).
+        file: PathBuf,
+        /// Output image (.png).
+        out: PathBuf,
+        /// Both eyes of a headset at the camera, side by side.
+        #[arg(long)]
+        stereo: bool,
+        /// Image size (per eye), WxH.
+        #[arg(long, default_value = "1280x720")]
+        size: String,
+        /// Camera `x,y,z:tx,ty,tz` (from, towards); default: frame the whole scene.
+        #[arg(long)]
+        camera: Option<String>,
+        /// Samples per pixel: 1 or 4.
+        #[arg(long, default_value_t = 4)]
+        msaa: u32,
+        /// Leave out the ground grid.
+        #[arg(long)]
+        no_grid: bool,
+    },
     /// List the palette's material names.
     Colors,
     /// Host a session over the network: start one in FILE (or resume it), print a ticket that
@@ -374,6 +397,38 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Some(Command::Export { file, out }) => export_session(&file, &out),
+        #[cfg(feature = "render")]
+        Some(Command::Render {
+            file,
+            out,
+            stereo,
+            size,
+            camera,
+            msaa,
+            no_grid,
+        }) => {
+            use crate::render::headless;
+            if !is_session_file(&file) {
+                bail!(
+                    "{}: not a session file (render takes a .theta file)",
+                    file.display()
+                );
+            }
+            let job = headless::RenderJob {
+                size: headless::parse_size(&size)?,
+                stereo,
+                camera: match camera {
+                    Some(c) => headless::parse_camera(&c)?,
+                    None => headless::CameraSpec::Frame,
+                },
+                settings: crate::render::Settings {
+                    msaa,
+                    grid: !no_grid,
+                    ..Default::default()
+                },
+            };
+            headless::render_file(&file, &out, job)
+        }
         Some(Command::Merge { a, b }) => merge_sessions(&a, &b),
         Some(Command::Open { file }) => {
             if !file.exists() {

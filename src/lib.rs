@@ -14,6 +14,7 @@ pub mod live;
 pub mod net;
 pub mod presence;
 pub mod progress;
+pub mod render;
 pub mod script;
 pub mod session;
 pub mod store;

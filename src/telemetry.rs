@@ -69,6 +69,8 @@ pub struct Metrics {
     pub stage_seconds: Family<Labels, Histogram, fn() -> Histogram>,
     /// Frames over the budget.
     pub frame_overruns: Counter,
+    /// GPU time per rendered frame (timestamp queries, where the adapter has them).
+    pub gpu_frame_seconds: Histogram,
     started: Instant,
     rate: Mutex<(Instant, u64, f64)>,
 }
@@ -106,6 +108,7 @@ impl Metrics {
             frame_seconds: seconds_histogram(),
             stage_seconds: Family::new_with_constructor(seconds_histogram),
             frame_overruns: Counter::default(),
+            gpu_frame_seconds: seconds_histogram(),
             started: Instant::now(),
             rate: Mutex::new((Instant::now(), 0, 0.0)),
             registry: Registry::default(),
@@ -186,6 +189,11 @@ impl Metrics {
             "Engine frames over the budget",
             m.frame_overruns.clone(),
         );
+        registry.register(
+            "gpu_frame_seconds",
+            "GPU time per rendered frame",
+            m.gpu_frame_seconds.clone(),
+        );
         Metrics { registry, ..m }
     }
 
@@ -264,6 +272,11 @@ impl Metrics {
         if overrun {
             self.frame_overruns.inc();
         }
+    }
+
+    /// Records a frame's GPU time.
+    pub fn gpu_frame(&self, d: Duration) {
+        self.gpu_frame_seconds.observe(d.as_secs_f64());
     }
 
     /// Commands applied per second, over the time since the last call (at least a second).

@@ -1,0 +1,1329 @@
+//! The wgpu renderer.
+//!
+//! Device: made by wgpu from the environment (`WGPU_BACKEND=vulkan|gl|…`,
+//! `WGPU_ADAPTER_NAME`), or handed in ([`GpuRenderer::with_device`]) by whoever already made
+//! one — an OpenXR runtime creates the Vulkan instance and device itself, and the VR mode wraps
+//! them into a wgpu device and passes that here, so there is one renderer for desktop, headset
+//! and headless use. Targets are texture views ([`Target`]), so images owned by someone else (a
+//! swapchain's) are drawn into the same way as the renderer's own.
+//!
+//! Scene storage: one vertex buffer with every object's triangles in object space (position,
+//! normal, sRGB colour, material kind and instance slot per vertex), three index buffers
+//! (opaque triangles, glass triangles, face edges for the wireframe), and one storage buffer of
+//! instance records (object → world matrix, normal matrix, highlight colours). An object's
+//! indices are stored with its base vertex added, so the opaque scene is a single
+//! `draw_indexed` however many objects there are, and the glass another. A changed mesh
+//! rewrites its ranges in place when it still fits, else moves to the end (its old indices are
+//! zeroed into degenerate triangles); the buffers compact themselves when half is garbage. A
+//! moved object rewrites only its 128-byte record.
+
+use std::collections::HashMap;
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow, bail};
+use bevy_ecs::entity::Entity;
+use bytemuck::{Pod, Zeroable};
+use wgpu::util::DeviceExt;
+
+use super::camera::Eye;
+use super::{Books, FrameReport, Image, Renderer, Settings};
+use crate::engine::{Engine, Instance, RenderMesh};
+
+/// The colour format of every target (sRGB: shaders write linear light).
+pub const COLOR_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Rgba8UnormSrgb;
+/// The depth format (reversed depth: cleared to 0, nearer is larger).
+pub const DEPTH_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Depth32Float;
+
+const CAMERA_BLOCK: u64 = 256;
+const INSTANCE_BYTES: u64 = 128;
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+struct Vertex {
+    pos: [f32; 3],
+    normal: [f32; 3],
+    colour: u32,
+    meta: u32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable, Default)]
+struct InstanceGpu {
+    model: [f32; 16],
+    n0: [f32; 4],
+    n1: [f32; 4],
+    n2: [f32; 4],
+    selected: u32,
+    hovered: u32,
+    flags: u32,
+    pad: u32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+struct OverlayVertex {
+    pos: [f32; 3],
+    colour: u32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+struct CameraGpu {
+    view_proj: [f32; 16],
+    eye: [f32; 4],
+    pad: [[f32; 4]; 11],
+}
+
+/// A wgpu device with its adapter's description.
+#[derive(Debug, Clone)]
+pub struct Gpu {
+    /// The first GPU error since it was last taken (wgpu reports errors asynchronously; the
+    /// renderer turns them into `Err`s rather than letting wgpu's default handler panic).
+    errors: std::sync::Arc<std::sync::Mutex<Option<String>>>,
+    /// The adapter.
+    pub adapter: wgpu::Adapter,
+    /// The device.
+    pub device: wgpu::Device,
+    /// Its queue.
+    pub queue: wgpu::Queue,
+    /// Adapter name and backend, for people.
+    pub description: String,
+}
+
+impl Gpu {
+    /// Makes a device on the adapter the environment asks for (`WGPU_BACKEND`), or the best one.
+    pub fn new() -> Result<Gpu> {
+        let instance =
+            wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+        let adapter = pollster::block_on(wgpu::util::initialize_adapter_from_env_or_default(
+            &instance, None,
+        ))
+        .map_err(|e| anyhow!("no GPU adapter: {e}"))?;
+        Gpu::on(adapter)
+    }
+
+    /// Makes a device on `adapter`, with multiview and timestamp queries where it has them.
+    pub fn on(adapter: wgpu::Adapter) -> Result<Gpu> {
+        let info = adapter.get_info();
+        let wanted = wgpu::Features::MULTIVIEW | wgpu::Features::TIMESTAMP_QUERY;
+        let features = adapter.features() & wanted;
+        let mut limits = wgpu::Limits::downlevel_defaults().using_resolution(adapter.limits());
+        limits.max_storage_buffer_binding_size = adapter.limits().max_storage_buffer_binding_size;
+        limits.max_buffer_size = adapter.limits().max_buffer_size;
+        if features.contains(wgpu::Features::MULTIVIEW) {
+            limits.max_multiview_view_count = adapter.limits().max_multiview_view_count.min(2);
+        }
+        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+            label: Some("theta"),
+            required_features: features,
+            required_limits: limits,
+            ..Default::default()
+        }))
+        .context("creating the GPU device")?;
+        let errors: std::sync::Arc<std::sync::Mutex<Option<String>>> = Default::default();
+        {
+            let errors = errors.clone();
+            device.on_uncaptured_error(std::sync::Arc::new(move |e: wgpu::Error| {
+                let mut slot = errors.lock().unwrap_or_else(|p| p.into_inner());
+                if slot.is_none() {
+                    *slot = Some(e.to_string());
+                }
+            }));
+        }
+        Ok(Gpu {
+            errors,
+            description: format!("{} ({:?}, {:?})", info.name, info.backend, info.device_type),
+            adapter,
+            device,
+            queue,
+        })
+    }
+
+    /// The first GPU error since the last call, as an `Err`.
+    pub fn check(&self) -> Result<()> {
+        match self.errors.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            Some(e) => Err(anyhow!("GPU error: {e}")),
+            None => Ok(()),
+        }
+    }
+
+    /// Whether one pass can draw both eyes.
+    pub fn multiview(&self) -> bool {
+        self.device.features().contains(wgpu::Features::MULTIVIEW)
+    }
+}
+
+/// A growable GPU buffer.
+struct Grow {
+    buffer: wgpu::Buffer,
+    capacity: u64,
+    usage: wgpu::BufferUsages,
+    label: &'static str,
+}
+
+impl Grow {
+    fn new(
+        device: &wgpu::Device,
+        label: &'static str,
+        usage: wgpu::BufferUsages,
+        capacity: u64,
+    ) -> Grow {
+        let usage = usage | wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC;
+        Grow {
+            buffer: device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some(label),
+                size: capacity,
+                usage,
+                mapped_at_creation: false,
+            }),
+            capacity,
+            usage,
+            label,
+        }
+    }
+
+    /// Makes room for `bytes`, copying the first `used` bytes over; true if the buffer changed.
+    fn reserve(&mut self, gpu: &Gpu, bytes: u64, used: u64) -> bool {
+        if bytes <= self.capacity {
+            return false;
+        }
+        let mut cap = self.capacity.max(1024);
+        while cap < bytes {
+            cap *= 2;
+        }
+        let new = gpu.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(self.label),
+            size: cap,
+            usage: self.usage,
+            mapped_at_creation: false,
+        });
+        if used > 0 {
+            let mut enc = gpu.device.create_command_encoder(&Default::default());
+            enc.copy_buffer_to_buffer(&self.buffer, 0, &new, 0, used.div_ceil(4) * 4);
+            gpu.queue.submit([enc.finish()]);
+        }
+        self.buffer = new;
+        self.capacity = cap;
+        true
+    }
+}
+
+/// Where an object's mesh lives in the shared buffers (in vertices and indices).
+#[derive(Clone, Copy, Debug, Default)]
+struct Alloc {
+    vbase: u32,
+    vcap: u32,
+    opaque: (u32, u32, u32),
+    glass: (u32, u32, u32),
+    edges: (u32, u32, u32),
+}
+
+/// The shared scene buffers.
+struct Store {
+    vertices: Grow,
+    opaque: Grow,
+    glass: Grow,
+    edges: Grow,
+    instances: Grow,
+    vtop: u32,
+    otop: u32,
+    gtop: u32,
+    etop: u32,
+    live: u64,
+    allocs: HashMap<Entity, Alloc>,
+    mirror: Vec<InstanceGpu>,
+}
+
+/// The triangles of a mesh, ready for the shared buffers.
+struct Prepared {
+    vertices: Vec<Vertex>,
+    opaque: Vec<u32>,
+    glass: Vec<u32>,
+    edges: Vec<u32>,
+}
+
+fn prepare(m: &RenderMesh, slot: u32) -> Prepared {
+    // Corners are per face, so the vertex colour is the face's material.
+    let mut mat = vec![0u32; m.positions.len()];
+    for (t, tri) in m.indices.chunks(3).enumerate() {
+        for &c in tri {
+            if let Some(x) = mat.get_mut(c as usize) {
+                *x = m.materials.get(t).copied().unwrap_or(0);
+            }
+        }
+    }
+    let vertices = m
+        .positions
+        .iter()
+        .zip(&m.normals)
+        .zip(&mat)
+        .map(|((p, n), &mid)| {
+            let e = theta_mesh::palette_entry(theta_mesh::MaterialId(mid));
+            let kind = match e.kind {
+                theta_mesh::MaterialKind::Matte => 0u32,
+                theta_mesh::MaterialKind::Glass => 1,
+                theta_mesh::MaterialKind::Gem => 2,
+            };
+            Vertex {
+                pos: *p,
+                normal: *n,
+                colour: u32::from_le_bytes(e.rgba),
+                meta: slot | (kind << 28),
+            }
+        })
+        .collect();
+    let (mut opaque, mut glass) = (Vec::new(), Vec::new());
+    let mut count: HashMap<(u32, u32), u32> = HashMap::new();
+    for (t, tri) in m.indices.chunks(3).enumerate() {
+        let is_glass = matches!(
+            theta_mesh::palette_entry(theta_mesh::MaterialId(
+                m.materials.get(t).copied().unwrap_or(0)
+            ))
+            .kind,
+            theta_mesh::MaterialKind::Glass
+        );
+        if is_glass { &mut glass } else { &mut opaque }.extend_from_slice(tri);
+        for k in 0..3 {
+            let (a, b) = (tri[k], tri[(k + 1) % 3]);
+            *count.entry((a.min(b), a.max(b))).or_default() += 1;
+        }
+    }
+    // A triangle edge inside a face is shared by two of that face's triangles (its corners are
+    // the face's own); an edge of the face polygon belongs to one.
+    let mut edges: Vec<(u32, u32)> = count
+        .into_iter()
+        .filter(|(_, n)| *n == 1)
+        .map(|(e, _)| e)
+        .collect();
+    edges.sort_unstable();
+    Prepared {
+        vertices,
+        opaque,
+        glass,
+        edges: edges.into_iter().flat_map(|(a, b)| [a, b]).collect(),
+    }
+}
+
+/// A render target: colour layers (one per eye), owned by the renderer or by someone else
+/// (a swapchain), with the renderer's multisampled colour and depth beside it.
+pub struct Target {
+    /// The colour texture drawn into (resolved into, with MSAA): `layers` array layers.
+    pub color: wgpu::Texture,
+    /// Size in pixels.
+    pub size: (u32, u32),
+    /// Layers (1: mono, 2: stereo).
+    pub layers: u32,
+    msaa: Option<wgpu::Texture>,
+    depth: wgpu::Texture,
+}
+
+impl Target {
+    /// A target of the renderer's own.
+    pub fn new(gpu: &Gpu, size: (u32, u32), layers: u32, samples: u32) -> Target {
+        let color = gpu.device.create_texture(&wgpu::TextureDescriptor {
+            label: Some("target"),
+            size: wgpu::Extent3d {
+                width: size.0,
+                height: size.1,
+                depth_or_array_layers: layers,
+            },
+            mip_level_count: 1,
+            sample_count: 1,
+            dimension: wgpu::TextureDimension::D2,
+            format: COLOR_FORMAT,
+            usage: wgpu::TextureUsages::RENDER_ATTACHMENT | wgpu::TextureUsages::COPY_SRC,
+            view_formats: &[],
+        });
+        Target::around(gpu, color, size, layers, samples)
+    }
+
+    /// A target around a colour texture someone else owns (e.g. a swapchain image of
+    /// [`COLOR_FORMAT`] with `layers` layers, usable as a render attachment).
+    pub fn around(
+        gpu: &Gpu,
+        color: wgpu::Texture,
+        size: (u32, u32),
+        layers: u32,
+        samples: u32,
+    ) -> Target {
+        let extent = wgpu::Extent3d {
+            width: size.0,
+            height: size.1,
+            depth_or_array_layers: layers,
+        };
+        let msaa = (samples > 1).then(|| {
+            gpu.device.create_texture(&wgpu::TextureDescriptor {
+                label: Some("msaa"),
+                size: extent,
+                mip_level_count: 1,
+                sample_count: samples,
+                dimension: wgpu::TextureDimension::D2,
+                format: COLOR_FORMAT,
+                usage: wgpu::TextureUsages::RENDER_ATTACHMENT,
+                view_formats: &[],
+            })
+        });
+        let depth = gpu.device.create_texture(&wgpu::TextureDescriptor {
+            label: Some("depth"),
+            size: extent,
+            mip_level_count: 1,
+            sample_count: samples,
+            dimension: wgpu::TextureDimension::D2,
+            format: DEPTH_FORMAT,
+            usage: wgpu::TextureUsages::RENDER_ATTACHMENT,
+            view_formats: &[],
+        });
+        Target {
+            color,
+            size,
+            layers,
+            msaa,
+            depth,
+        }
+    }
+
+    fn view(t: &wgpu::Texture, layer: Option<u32>, layers: u32) -> wgpu::TextureView {
+        t.create_view(&wgpu::TextureViewDescriptor {
+            dimension: Some(if layer.is_some() || layers == 1 {
+                wgpu::TextureViewDimension::D2
+            } else {
+                wgpu::TextureViewDimension::D2Array
+            }),
+            base_array_layer: layer.unwrap_or(0),
+            array_layer_count: Some(if layer.is_some() { 1 } else { layers }),
+            ..Default::default()
+        })
+    }
+}
+
+/// Pipelines for one way of drawing (single view or multiview) and one sample count.
+struct Pipelines {
+    layout: wgpu::BindGroupLayout,
+    opaque: wgpu::RenderPipeline,
+    glass: wgpu::RenderPipeline,
+    wire: wgpu::RenderPipeline,
+    overlay_tris: wgpu::RenderPipeline,
+    overlay_lines: wgpu::RenderPipeline,
+    grid: wgpu::RenderPipeline,
+}
+
+fn shader_source(multiview: bool) -> String {
+    let src = include_str!("theta.wgsl");
+    let (decl, arg, cam) = if multiview {
+        (
+            "@group(0) @binding(0) var<uniform> cameras: array<Camera, 2>;",
+            "@builtin(view_index) view: i32",
+            "cameras[view]",
+        )
+    } else {
+        (
+            "@group(0) @binding(0) var<uniform> camera: Camera;",
+            "",
+            "camera",
+        )
+    };
+    src.replace("CAMERA_DECL", decl)
+        .replace("VIEW_ARG", arg)
+        .replace("CAMERA", cam)
+}
+
+impl Pipelines {
+    fn new(gpu: &Gpu, multiview: bool, samples: u32) -> Pipelines {
+        let device = &gpu.device;
+        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some("theta.wgsl"),
+            source: wgpu::ShaderSource::Wgsl(shader_source(multiview).into()),
+        });
+        let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("scene"),
+            entries: &[
+                wgpu::BindGroupLayoutEntry {
+                    binding: 0,
+                    visibility: wgpu::ShaderStages::VERTEX_FRAGMENT,
+                    ty: wgpu::BindingType::Buffer {
+                        ty: wgpu::BufferBindingType::Uniform,
+                        has_dynamic_offset: !multiview,
+                        min_binding_size: wgpu::BufferSize::new(
+                            CAMERA_BLOCK * if multiview { 2 } else { 1 },
+                        ),
+                    },
+                    count: None,
+                },
+                wgpu::BindGroupLayoutEntry {
+                    binding: 1,
+                    visibility: wgpu::ShaderStages::VERTEX,
+                    ty: wgpu::BindingType::Buffer {
+                        ty: wgpu::BufferBindingType::Storage { read_only: true },
+                        has_dynamic_offset: false,
+                        min_binding_size: wgpu::BufferSize::new(INSTANCE_BYTES),
+                    },
+                    count: None,
+                },
+            ],
+        });
+        let pl = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+            label: Some("scene"),
+            bind_group_layouts: &[Some(&layout)],
+            immediate_size: 0,
+        });
+        let mesh_attrs =
+            wgpu::vertex_attr_array![0 => Float32x3, 1 => Float32x3, 2 => Uint32, 3 => Uint32];
+        let mesh_buffers = [Some(wgpu::VertexBufferLayout {
+            array_stride: std::mem::size_of::<Vertex>() as u64,
+            step_mode: wgpu::VertexStepMode::Vertex,
+            attributes: &mesh_attrs,
+        })];
+        let overlay_attrs = wgpu::vertex_attr_array![0 => Float32x3, 1 => Uint32];
+        let overlay_buffers = [Some(wgpu::VertexBufferLayout {
+            array_stride: std::mem::size_of::<OverlayVertex>() as u64,
+            step_mode: wgpu::VertexStepMode::Vertex,
+            attributes: &overlay_attrs,
+        })];
+        let mv = multiview.then(|| NonZeroU32::new(0b11)).flatten();
+        let blend = Some(wgpu::BlendState::ALPHA_BLENDING);
+        let make = |label: &str,
+                    vs: &str,
+                    fs: &str,
+                    buffers: &[Option<wgpu::VertexBufferLayout<'_>>],
+                    topology: wgpu::PrimitiveTopology,
+                    depth_write: bool,
+                    blend: Option<wgpu::BlendState>,
+                    cull: Option<wgpu::Face>| {
+            device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
+                label: Some(label),
+                layout: Some(&pl),
+                vertex: wgpu::VertexState {
+                    module: &module,
+                    entry_point: Some(vs),
+                    compilation_options: Default::default(),
+                    buffers,
+                },
+                primitive: wgpu::PrimitiveState {
+                    topology,
+                    cull_mode: cull,
+                    ..Default::default()
+                },
+                depth_stencil: Some(wgpu::DepthStencilState {
+                    format: DEPTH_FORMAT,
+                    depth_write_enabled: Some(depth_write),
+                    depth_compare: Some(wgpu::CompareFunction::GreaterEqual),
+                    stencil: Default::default(),
+                    bias: Default::default(),
+                }),
+                multisample: wgpu::MultisampleState {
+                    count: samples,
+                    ..Default::default()
+                },
+                fragment: Some(wgpu::FragmentState {
+                    module: &module,
+                    entry_point: Some(fs),
+                    compilation_options: Default::default(),
+                    targets: &[Some(wgpu::ColorTargetState {
+                        format: COLOR_FORMAT,
+                        blend,
+                        write_mask: wgpu::ColorWrites::ALL,
+                    })],
+                }),
+                multiview_mask: mv,
+                cache: None,
+            })
+        };
+        use wgpu::PrimitiveTopology::{LineList, TriangleList};
+        Pipelines {
+            // Faces are drawn from both sides: meshes being edited are often open.
+            opaque: make(
+                "opaque",
+                "vs_mesh",
+                "fs_opaque",
+                &mesh_buffers,
+                TriangleList,
+                true,
+                None,
+                None,
+            ),
+            glass: make(
+                "glass",
+                "vs_mesh",
+                "fs_glass",
+                &mesh_buffers,
+                TriangleList,
+                false,
+                blend,
+                None,
+            ),
+            wire: make(
+                "wire",
+                "vs_wire",
+                "fs_line",
+                &mesh_buffers,
+                LineList,
+                false,
+                None,
+                None,
+            ),
+            overlay_tris: make(
+                "overlay",
+                "vs_overlay",
+                "fs_line",
+                &overlay_buffers,
+                TriangleList,
+                true,
+                None,
+                None,
+            ),
+            overlay_lines: make(
+                "rays",
+                "vs_overlay",
+                "fs_line",
+                &overlay_buffers,
+                LineList,
+                false,
+                blend,
+                None,
+            ),
+            grid: make(
+                "grid",
+                "vs_grid",
+                "fs_grid",
+                &[],
+                TriangleList,
+                false,
+                blend,
+                None,
+            ),
+            layout,
+        }
+    }
+}
+
+struct Timer {
+    set: wgpu::QuerySet,
+    resolve: wgpu::Buffer,
+    read: wgpu::Buffer,
+    period: f32,
+}
+
+/// The wgpu renderer.
+pub struct GpuRenderer {
+    gpu: Gpu,
+    settings: Settings,
+    books: Books,
+    store: Store,
+    cameras: wgpu::Buffer,
+    pipelines: HashMap<(bool, u32), Pipelines>,
+    overlay: Grow,
+    timer: Option<Timer>,
+    target: Option<Target>,
+    readback: Option<wgpu::Buffer>,
+    last_uploads: usize,
+    last_writes: usize,
+}
+
+impl std::fmt::Debug for GpuRenderer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GpuRenderer")
+            .field("gpu", &self.gpu.description)
+            .finish_non_exhaustive()
+    }
+}
+
+impl GpuRenderer {
+    /// A renderer on the device the environment asks for.
+    pub fn new(settings: Settings) -> Result<GpuRenderer> {
+        GpuRenderer::with_device(Gpu::new()?, settings)
+    }
+
+    /// A renderer on a device someone else made (e.g. wrapped from an OpenXR runtime's Vulkan
+    /// device).
+    pub fn with_device(gpu: Gpu, settings: Settings) -> Result<GpuRenderer> {
+        if ![1, 4].contains(&settings.msaa) {
+            bail!("MSAA must be 1 or 4 samples, not {}", settings.msaa);
+        }
+        let d = &gpu.device;
+        use wgpu::BufferUsages as U;
+        let store = Store {
+            vertices: Grow::new(d, "vertices", U::VERTEX, 1 << 20),
+            opaque: Grow::new(d, "opaque", U::INDEX, 1 << 18),
+            glass: Grow::new(d, "glass", U::INDEX, 1 << 12),
+            edges: Grow::new(d, "edges", U::INDEX, 1 << 16),
+            instances: Grow::new(d, "instances", U::STORAGE, INSTANCE_BYTES * 256),
+            vtop: 0,
+            otop: 0,
+            gtop: 0,
+            etop: 0,
+            live: 0,
+            allocs: HashMap::new(),
+            mirror: Vec::new(),
+        };
+        let cameras = d.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("cameras"),
+            size: CAMERA_BLOCK * 2,
+            usage: U::UNIFORM | U::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let timer = d
+            .features()
+            .contains(wgpu::Features::TIMESTAMP_QUERY)
+            .then(|| Timer {
+                set: d.create_query_set(&wgpu::QuerySetDescriptor {
+                    label: Some("frame"),
+                    ty: wgpu::QueryType::Timestamp,
+                    count: 4,
+                }),
+                resolve: d.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some("timestamps"),
+                    size: 32,
+                    usage: U::QUERY_RESOLVE | U::COPY_SRC,
+                    mapped_at_creation: false,
+                }),
+                read: d.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some("timestamps read"),
+                    size: 32,
+                    usage: U::MAP_READ | U::COPY_DST,
+                    mapped_at_creation: false,
+                }),
+                period: gpu.queue.get_timestamp_period(),
+            });
+        let overlay = Grow::new(d, "overlay", U::VERTEX, 1 << 14);
+        Ok(GpuRenderer {
+            gpu,
+            settings,
+            books: Books::default(),
+            store,
+            cameras,
+            pipelines: HashMap::new(),
+            overlay,
+            timer,
+            target: None,
+            readback: None,
+            last_uploads: 0,
+            last_writes: 0,
+        })
+    }
+
+    /// The device.
+    pub fn gpu(&self) -> &Gpu {
+        &self.gpu
+    }
+
+    fn free(&mut self, e: Entity) {
+        let Some(a) = self.store.allocs.remove(&e) else {
+            return;
+        };
+        self.store.live -= u64::from(a.vcap);
+        let q = &self.gpu.queue;
+        // Degenerate triangles and lines in place of the freed ones.
+        for (buf, (base, _, cap)) in [
+            (&self.store.opaque, a.opaque),
+            (&self.store.glass, a.glass),
+            (&self.store.edges, a.edges),
+        ] {
+            if cap > 0 {
+                q.write_buffer(
+                    &buf.buffer,
+                    u64::from(base) * 4,
+                    &vec![0u8; cap as usize * 4],
+                );
+            }
+        }
+    }
+
+    fn upload(&mut self, e: Entity, p: Prepared) {
+        let nv = p.vertices.len() as u32;
+        let fits = |old: Option<&Alloc>| {
+            old.is_some_and(|a| {
+                nv <= a.vcap
+                    && p.opaque.len() as u32 <= a.opaque.2
+                    && p.glass.len() as u32 <= a.glass.2
+                    && p.edges.len() as u32 <= a.edges.2
+            })
+        };
+        let mut a = match self.store.allocs.get(&e) {
+            Some(old) if fits(Some(old)) => *old,
+            _ => {
+                self.free(e);
+                let s = &mut self.store;
+                // Room to grow a little in place (edits usually add a few faces).
+                let slack = |n: usize| (n as u32 + n as u32 / 4).max(n as u32);
+                let a = Alloc {
+                    vbase: s.vtop,
+                    vcap: slack(p.vertices.len()),
+                    opaque: (s.otop, 0, slack(p.opaque.len())),
+                    glass: (s.gtop, 0, slack(p.glass.len())),
+                    edges: (s.etop, 0, slack(p.edges.len())),
+                };
+                s.vtop += a.vcap;
+                s.otop += a.opaque.2;
+                s.gtop += a.glass.2;
+                s.etop += a.edges.2;
+                s.live += u64::from(a.vcap);
+                let vsz = std::mem::size_of::<Vertex>() as u64;
+                s.vertices
+                    .reserve(&self.gpu, u64::from(s.vtop) * vsz, u64::from(a.vbase) * vsz);
+                s.opaque
+                    .reserve(&self.gpu, u64::from(s.otop) * 4, u64::from(a.opaque.0) * 4);
+                s.glass
+                    .reserve(&self.gpu, u64::from(s.gtop) * 4, u64::from(a.glass.0) * 4);
+                s.edges
+                    .reserve(&self.gpu, u64::from(s.etop) * 4, u64::from(a.edges.0) * 4);
+                a
+            }
+        };
+        let q = &self.gpu.queue;
+        let s = &self.store;
+        q.write_buffer(
+            &s.vertices.buffer,
+            u64::from(a.vbase) * std::mem::size_of::<Vertex>() as u64,
+            bytemuck::cast_slice(&p.vertices),
+        );
+        let write = |buf: &Grow, range: &mut (u32, u32, u32), idx: &[u32]| {
+            let mut out: Vec<u32> = idx.iter().map(|i| i + a.vbase).collect();
+            out.resize(range.2 as usize, 0);
+            range.1 = idx.len() as u32;
+            if !out.is_empty() {
+                q.write_buffer(
+                    &buf.buffer,
+                    u64::from(range.0) * 4,
+                    bytemuck::cast_slice(&out),
+                );
+            }
+        };
+        write(&s.opaque, &mut a.opaque, &p.opaque);
+        write(&s.glass, &mut a.glass, &p.glass);
+        write(&s.edges, &mut a.edges, &p.edges);
+        self.store.allocs.insert(e, a);
+    }
+
+    fn instance_record(i: &Instance) -> InstanceGpu {
+        let m = glam::Mat4::from_cols_array(&i.model);
+        let n = glam::Mat3::from_mat4(m).inverse().transpose();
+        let col = |c: glam::Vec3| [c.x, c.y, c.z, 0.0];
+        InstanceGpu {
+            model: i.model,
+            n0: col(n.x_axis),
+            n1: col(n.y_axis),
+            n2: col(n.z_axis),
+            selected: i.selected.map_or(0, |c| c.swap_bytes()),
+            hovered: i.hovered.map_or(0, |c| c.swap_bytes()),
+            flags: 0,
+            pad: 0,
+        }
+    }
+
+    fn pipelines(&mut self, multiview: bool) -> &Pipelines {
+        let samples = self.settings.msaa;
+        let gpu = &self.gpu;
+        self.pipelines
+            .entry((multiview, samples))
+            .or_insert_with(|| Pipelines::new(gpu, multiview, samples))
+    }
+
+    fn overlay_geometry(engine: &Engine) -> (Vec<OverlayVertex>, Vec<OverlayVertex>) {
+        let (mut tris, mut lines) = (Vec::new(), Vec::new());
+        let cube = |out: &mut Vec<OverlayVertex>,
+                    c: theta_mesh::Vec3,
+                    q: theta_mesh::Quat,
+                    h: f32,
+                    colour: u32| {
+            let q = glam::Quat::from_xyzw(q.x, q.y, q.z, q.w).normalize();
+            let c = glam::Vec3::new(c.x, c.y, c.z);
+            let corner = |i: usize| {
+                let s = |b: usize| if i & b != 0 { h } else { -h };
+                let p = c + q * glam::Vec3::new(s(1), s(2), s(4));
+                [p.x, p.y, p.z]
+            };
+            for f in [
+                [1, 3, 7, 5],
+                [0, 4, 6, 2],
+                [2, 6, 7, 3],
+                [0, 1, 5, 4],
+                [4, 5, 7, 6],
+                [0, 2, 3, 1],
+            ] {
+                for k in [0, 1, 2, 0, 2, 3] {
+                    out.push(OverlayVertex {
+                        pos: corner(f[k]),
+                        colour,
+                    });
+                }
+            }
+        };
+        for a in &engine.render_frame().avatars {
+            let colour = a.colour.swap_bytes();
+            if let Some(h) = a.head {
+                cube(&mut tris, h.position, h.orientation, 0.11, colour);
+            }
+            for h in a.hands.iter().flatten() {
+                cube(&mut tris, h.position, h.orientation, 0.04, colour);
+            }
+            if let Some(r) = a.pointer {
+                let o = r.origin;
+                let e = r.origin + r.direction * 3.0;
+                lines.push(OverlayVertex {
+                    pos: [o.x, o.y, o.z],
+                    colour,
+                });
+                lines.push(OverlayVertex {
+                    pos: [e.x, e.y, e.z],
+                    colour: colour & 0x00ff_ffff,
+                });
+            }
+        }
+        (tris, lines)
+    }
+
+    /// Draws a frame for `eyes` into `target` (as many layers as eyes), without reading it back.
+    /// Returns the draw calls and triangles submitted.
+    pub fn draw(
+        &mut self,
+        engine: &Engine,
+        eyes: &[Eye],
+        target: &Target,
+    ) -> Result<(usize, usize)> {
+        if eyes.is_empty() || eyes.len() as u32 != target.layers || eyes.len() > 2 {
+            bail!(
+                "{} eyes for a target of {} layers",
+                eyes.len(),
+                target.layers
+            );
+        }
+        let stereo = eyes.len() == 2;
+        let multiview = stereo && self.gpu.multiview();
+        // Cameras.
+        let mut cams = Vec::with_capacity(2);
+        for e in eyes {
+            let p = e.pose.position;
+            cams.push(CameraGpu {
+                view_proj: e.view_projection().to_cols_array(),
+                eye: [p.x, p.y, p.z, 1.0],
+                pad: [[0.0; 4]; 11],
+            });
+        }
+        self.gpu
+            .queue
+            .write_buffer(&self.cameras, 0, bytemuck::cast_slice(&cams));
+        // Overlay geometry.
+        let (tris, lines) = GpuRenderer::overlay_geometry(engine);
+        let overlay_bytes =
+            ((tris.len() + lines.len()) * std::mem::size_of::<OverlayVertex>()) as u64;
+        self.overlay.reserve(&self.gpu, overlay_bytes, 0);
+        if overlay_bytes > 0 {
+            let mut all = tris.clone();
+            all.extend_from_slice(&lines);
+            self.gpu
+                .queue
+                .write_buffer(&self.overlay.buffer, 0, bytemuck::cast_slice(&all));
+        }
+        let selected: Vec<(u32, u32)> = engine
+            .render_frame()
+            .instances
+            .iter()
+            .filter(|i| i.selected.is_some())
+            .filter_map(|i| {
+                self.store
+                    .allocs
+                    .get(&i.entity)
+                    .map(|a| (a.edges.0, a.edges.1))
+            })
+            .collect();
+        let grid = self.settings.grid;
+        let clear = self.settings.clear;
+        let (otop, gtop) = (self.store.otop, self.store.gtop);
+        self.pipelines(multiview);
+        let p = &self.pipelines[&(multiview, self.settings.msaa)];
+        let bind = |dynamic: bool| {
+            self.gpu
+                .device
+                .create_bind_group(&wgpu::BindGroupDescriptor {
+                    label: Some("scene"),
+                    layout: &p.layout,
+                    entries: &[
+                        wgpu::BindGroupEntry {
+                            binding: 0,
+                            resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                                buffer: &self.cameras,
+                                offset: 0,
+                                size: wgpu::BufferSize::new(if dynamic {
+                                    CAMERA_BLOCK
+                                } else {
+                                    CAMERA_BLOCK * 2
+                                }),
+                            }),
+                        },
+                        wgpu::BindGroupEntry {
+                            binding: 1,
+                            resource: self.store.instances.buffer.as_entire_binding(),
+                        },
+                    ],
+                })
+        };
+        let group = bind(!multiview);
+        let mut enc = self.gpu.device.create_command_encoder(&Default::default());
+        let passes: Vec<Option<u32>> = if multiview || !stereo {
+            vec![None]
+        } else {
+            vec![Some(0), Some(1)]
+        };
+        let (mut calls, mut triangles) = (0usize, 0usize);
+        let n_passes = passes.len();
+        for (k, layer) in passes.into_iter().enumerate() {
+            let layers = if layer.is_some() { 1 } else { target.layers };
+            let color_view = Target::view(&target.color, layer, target.layers);
+            let msaa_view = target
+                .msaa
+                .as_ref()
+                .map(|t| Target::view(t, layer, target.layers));
+            let depth_view = Target::view(&target.depth, layer, target.layers);
+            let _ = layers;
+            let (view, resolve) = match &msaa_view {
+                Some(m) => (m, Some(&color_view)),
+                None => (&color_view, None),
+            };
+            let lin = |c: f32| {
+                if c <= 0.04045 {
+                    c / 12.92
+                } else {
+                    ((c + 0.055) / 1.055).powf(2.4)
+                }
+            };
+            let ts = self
+                .timer
+                .as_ref()
+                .map(|t| wgpu::RenderPassTimestampWrites {
+                    query_set: &t.set,
+                    beginning_of_pass_write_index: Some(2 * k as u32),
+                    end_of_pass_write_index: Some(2 * k as u32 + 1),
+                });
+            let mut pass = enc.begin_render_pass(&wgpu::RenderPassDescriptor {
+                label: Some("scene"),
+                color_attachments: &[Some(wgpu::RenderPassColorAttachment {
+                    view,
+                    depth_slice: None,
+                    resolve_target: resolve,
+                    ops: wgpu::Operations {
+                        load: wgpu::LoadOp::Clear(wgpu::Color {
+                            r: lin(clear[0]) as f64,
+                            g: lin(clear[1]) as f64,
+                            b: lin(clear[2]) as f64,
+                            a: 1.0,
+                        }),
+                        store: if resolve.is_some() {
+                            wgpu::StoreOp::Discard
+                        } else {
+                            wgpu::StoreOp::Store
+                        },
+                    },
+                })],
+                depth_stencil_attachment: Some(wgpu::RenderPassDepthStencilAttachment {
+                    view: &depth_view,
+                    depth_ops: Some(wgpu::Operations {
+                        load: wgpu::LoadOp::Clear(0.0),
+                        store: wgpu::StoreOp::Discard,
+                    }),
+                    stencil_ops: None,
+                }),
+                timestamp_writes: ts,
+                occlusion_query_set: None,
+                multiview_mask: multiview.then(|| NonZeroU32::new(0b11)).flatten(),
+            });
+            let offsets: Vec<u32> = if multiview {
+                vec![]
+            } else {
+                vec![(layer.unwrap_or(0) as u64 * CAMERA_BLOCK) as u32]
+            };
+            pass.set_bind_group(0, &group, &offsets);
+            pass.set_vertex_buffer(0, self.store.vertices.buffer.slice(..));
+            if otop > 0 {
+                pass.set_pipeline(&p.opaque);
+                pass.set_index_buffer(
+                    self.store.opaque.buffer.slice(..),
+                    wgpu::IndexFormat::Uint32,
+                );
+                pass.draw_indexed(0..otop, 0, 0..1);
+                calls += 1;
+                triangles += otop as usize / 3;
+            }
+            if !tris.is_empty() {
+                pass.set_pipeline(&p.overlay_tris);
+                pass.set_vertex_buffer(0, self.overlay.buffer.slice(..));
+                pass.draw(0..tris.len() as u32, 0..1);
+                calls += 1;
+                pass.set_vertex_buffer(0, self.store.vertices.buffer.slice(..));
+            }
+            if !selected.is_empty() {
+                pass.set_pipeline(&p.wire);
+                pass.set_index_buffer(self.store.edges.buffer.slice(..), wgpu::IndexFormat::Uint32);
+                for &(base, n) in &selected {
+                    if n > 0 {
+                        pass.draw_indexed(base..base + n, 0, 0..1);
+                        calls += 1;
+                    }
+                }
+            }
+            if grid {
+                pass.set_pipeline(&p.grid);
+                pass.draw(0..6, 0..1);
+                calls += 1;
+            }
+            if gtop > 0 {
+                pass.set_pipeline(&p.glass);
+                pass.set_vertex_buffer(0, self.store.vertices.buffer.slice(..));
+                pass.set_index_buffer(self.store.glass.buffer.slice(..), wgpu::IndexFormat::Uint32);
+                pass.draw_indexed(0..gtop, 0, 0..1);
+                calls += 1;
+                triangles += gtop as usize / 3;
+            }
+            if !lines.is_empty() {
+                pass.set_pipeline(&p.overlay_lines);
+                pass.set_vertex_buffer(0, self.overlay.buffer.slice(..));
+                pass.draw(tris.len() as u32..(tris.len() + lines.len()) as u32, 0..1);
+                calls += 1;
+            }
+        }
+        if let Some(t) = &self.timer {
+            let n = 2 * n_passes as u32;
+            enc.resolve_query_set(&t.set, 0..n, &t.resolve, 0);
+            enc.copy_buffer_to_buffer(&t.resolve, 0, &t.read, 0, 32);
+        }
+        self.gpu.queue.submit([enc.finish()]);
+        Ok((calls, triangles))
+    }
+
+    /// Waits for the GPU and reads the frame's timestamps (if the adapter has them).
+    fn gpu_time(&self, passes: usize) -> Option<Duration> {
+        let t = self.timer.as_ref()?;
+        let slice = t.read.slice(..);
+        slice.map_async(wgpu::MapMode::Read, |_| {});
+        self.gpu
+            .device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .ok()?;
+        let stamps: Vec<u64> = {
+            let v = slice.get_mapped_range().ok()?;
+            bytemuck::cast_slice::<u8, u64>(&v).to_vec()
+        };
+        t.read.unmap();
+        let first = stamps.first().copied()?;
+        let last = stamps.get(2 * passes - 1).copied()?;
+        (last > first)
+            .then(|| Duration::from_nanos(((last - first) as f64 * f64::from(t.period)) as u64))
+    }
+
+    /// Reads a target's layers back.
+    pub fn read(&mut self, target: &Target) -> Result<Vec<Image>> {
+        let (w, h) = target.size;
+        let row = (w * 4).div_ceil(256) * 256;
+        let size = u64::from(row) * u64::from(h) * u64::from(target.layers);
+        if self.readback.as_ref().is_none_or(|b| b.size() < size) {
+            self.readback = Some(self.gpu.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("readback"),
+                size,
+                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            }));
+        }
+        let buf = self.readback.as_ref().context("readback buffer")?;
+        let mut enc = self.gpu.device.create_command_encoder(&Default::default());
+        enc.copy_texture_to_buffer(
+            wgpu::TexelCopyTextureInfo {
+                texture: &target.color,
+                mip_level: 0,
+                origin: wgpu::Origin3d::ZERO,
+                aspect: wgpu::TextureAspect::All,
+            },
+            wgpu::TexelCopyBufferInfo {
+                buffer: buf,
+                layout: wgpu::TexelCopyBufferLayout {
+                    offset: 0,
+                    bytes_per_row: Some(row),
+                    rows_per_image: Some(h),
+                },
+            },
+            wgpu::Extent3d {
+                width: w,
+                height: h,
+                depth_or_array_layers: target.layers,
+            },
+        );
+        self.gpu.queue.submit([enc.finish()]);
+        let slice = buf.slice(..size);
+        let (tx, rx) = std::sync::mpsc::channel();
+        slice.map_async(wgpu::MapMode::Read, move |r| {
+            let _ = tx.send(r);
+        });
+        self.gpu
+            .device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| anyhow!("waiting for the GPU: {e}"))?;
+        rx.recv()
+            .context("the readback never finished")?
+            .map_err(|e| anyhow!("reading the image back: {e}"))?;
+        let mut images = Vec::new();
+        {
+            let data = slice.get_mapped_range().map_err(|e| anyhow!("{e}"))?;
+            for l in 0..target.layers {
+                let mut rgba = Vec::with_capacity((w * h * 4) as usize);
+                for y in 0..h {
+                    let at = ((l * h + y) * row) as usize;
+                    rgba.extend_from_slice(&data[at..at + (w * 4) as usize]);
+                }
+                images.push(Image {
+                    width: w,
+                    height: h,
+                    rgba,
+                });
+            }
+        }
+        buf.unmap();
+        self.gpu.check()?;
+        Ok(images)
+    }
+
+    /// Blocks until the GPU has finished everything submitted.
+    pub fn wait(&self) -> Result<()> {
+        self.gpu
+            .device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map(|_| ())
+            .map_err(|e| anyhow!("waiting for the GPU: {e}"))
+    }
+
+    /// Renders one frame into the renderer's own target of `size`, waits for it, and returns the
+    /// draw calls, triangles and GPU time (no readback).
+    pub fn frame(
+        &mut self,
+        engine: &Engine,
+        eyes: &[Eye],
+        size: (u32, u32),
+    ) -> Result<FrameReport> {
+        let layers = eyes.len() as u32;
+        let samples = self.settings.msaa;
+        let stale = self.target.as_ref().is_none_or(|t| {
+            t.size != size || t.layers != layers || t.msaa.is_some() != (samples > 1)
+        });
+        if stale {
+            self.target = Some(Target::new(&self.gpu, size, layers, samples));
+        }
+        let target = self.target.take().context("target")?;
+        let r = self.draw(engine, eyes, &target);
+        self.target = Some(target);
+        let (calls, triangles) = r?;
+        self.gpu.check()?;
+        let passes = if eyes.len() == 2 && !self.gpu.multiview() {
+            2
+        } else {
+            1
+        };
+        let gpu_time = if self.timer.is_some() {
+            self.gpu_time(passes)
+        } else {
+            self.wait().ok().and(None)
+        };
+        if let Some(t) = gpu_time {
+            crate::telemetry::metrics().gpu_frame(t);
+        }
+        Ok(FrameReport {
+            instances: engine.render_frame().instances.len(),
+            triangles,
+            draw_calls: calls,
+            uploads: self.last_uploads,
+            instance_writes: self.last_writes,
+            gpu_time,
+        })
+    }
+
+    fn compact_if_needed(&mut self) {
+        let top = u64::from(self.store.vtop);
+        if top > 1 << 16 && top > 2 * self.store.live {
+            // Start again: everything is uploaded afresh by the next sync.
+            self.store.allocs.clear();
+            self.store.vtop = 0;
+            self.store.otop = 0;
+            self.store.gtop = 0;
+            self.store.etop = 0;
+            self.store.live = 0;
+            self.books = Books::default();
+        }
+    }
+}
+
+impl Renderer for GpuRenderer {
+    fn describe(&self) -> String {
+        self.gpu.description.clone()
+    }
+
+    fn sync(&mut self, engine: &Engine) -> Result<()> {
+        let _span = tracing::debug_span!("render_sync").entered();
+        self.compact_if_needed();
+        let plan = self.books.plan(engine);
+        for (e, _) in &plan.freed {
+            self.free(*e);
+        }
+        self.last_uploads = plan.uploads.len();
+        self.last_writes = plan.instances.len();
+        let uploads: Vec<(Entity, Prepared)> = plan
+            .uploads
+            .iter()
+            .map(|(e, s, m)| (*e, prepare(m, *s)))
+            .collect();
+        let writes: Vec<(u32, InstanceGpu)> = plan
+            .instances
+            .iter()
+            .map(|(s, i)| (*s, GpuRenderer::instance_record(i)))
+            .collect();
+        drop(plan);
+        for (e, p) in uploads {
+            self.upload(e, p);
+        }
+        if let Some(max) = writes.iter().map(|(s, _)| *s).max() {
+            let s = &mut self.store;
+            if s.mirror.len() <= max as usize {
+                s.mirror.resize(max as usize + 1, InstanceGpu::default());
+            }
+            let (mut lo, mut hi) = (u32::MAX, 0);
+            for (slot, rec) in writes {
+                s.mirror[slot as usize] = rec;
+                lo = lo.min(slot);
+                hi = hi.max(slot);
+            }
+            let bytes = s.mirror.len() as u64 * INSTANCE_BYTES;
+            let old = s.instances.capacity.min(bytes);
+            s.instances.reserve(&self.gpu, bytes, old);
+            self.gpu.queue.write_buffer(
+                &s.instances.buffer,
+                u64::from(lo) * INSTANCE_BYTES,
+                bytemuck::cast_slice(&s.mirror[lo as usize..=hi as usize]),
+            );
+        }
+        Ok(())
+    }
+
+    fn render(
+        &mut self,
+        engine: &Engine,
+        eyes: &[Eye],
+        size: (u32, u32),
+    ) -> Result<(Vec<Image>, FrameReport)> {
+        let report = self.frame(engine, eyes, size)?;
+        let target = self.target.take().context("target")?;
+        let images = self.read(&target);
+        self.target = Some(target);
+        Ok((images?, report))
+    }
+}
+
+/// A buffer initialised from bytes (for the bare benchmark program).
+pub(crate) fn buffer_init(
+    gpu: &Gpu,
+    label: &str,
+    usage: wgpu::BufferUsages,
+    bytes: &[u8],
+) -> wgpu::Buffer {
+    gpu.device
+        .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some(label),
+            contents: bytes,
+            usage,
+        })
+}

@@ -1,0 +1,213 @@
+// The Theta look: flat-shaded low-poly faces in palette colours, soft two-light shading, glass
+// and gem, per-peer selection and hover tints, a ground grid, and unlit overlays (wireframe of
+// what is selected, peers' heads, hands and pointer rays).
+//
+// One vertex buffer holds every object's triangles in object space; each vertex names its
+// object's slot in the instance buffer, so all objects draw in one call. `CAMERA_DECL`,
+// `VIEW_ARG` and `CAMERA` are replaced when the module is built: a multiview pipeline indexes
+// the two eyes by `view_index`, a single-view one binds one eye.
+
+struct Camera {
+    view_proj: mat4x4<f32>,
+    eye: vec4<f32>,
+    pad: array<vec4<f32>, 11>,
+}
+
+struct Instance {
+    model: mat4x4<f32>,
+    n0: vec4<f32>,
+    n1: vec4<f32>,
+    n2: vec4<f32>,
+    selected: u32,
+    hovered: u32,
+    flags: u32,
+    pad: u32,
+}
+
+CAMERA_DECL
+@group(0) @binding(1) var<storage, read> instances: array<Instance>;
+
+struct Surface {
+    @builtin(position) clip: vec4<f32>,
+    @location(0) world: vec3<f32>,
+    @location(1) normal: vec3<f32>,
+    @location(2) @interpolate(flat) colour: vec4<f32>,
+    @location(3) @interpolate(flat) info: vec4<u32>,
+    @location(4) eye: vec3<f32>,
+}
+
+fn unpack(c: u32) -> vec4<f32> {
+    return unpack4x8unorm(c);
+}
+
+fn to_linear(c: vec3<f32>) -> vec3<f32> {
+    let lo = c / 12.92;
+    let hi = pow((c + 0.055) / 1.055, vec3<f32>(2.4));
+    return select(hi, lo, c <= vec3<f32>(0.04045));
+}
+
+@vertex
+fn vs_mesh(
+    @location(0) pos: vec3<f32>,
+    @location(1) nrm: vec3<f32>,
+    @location(2) colour: u32,
+    @location(3) tag: u32,
+    VIEW_ARG
+) -> Surface {
+    let inst = instances[tag & 0x0fffffffu];
+    let cam = CAMERA;
+    let w = inst.model * vec4<f32>(pos, 1.0);
+    var out: Surface;
+    out.clip = cam.view_proj * w;
+    if (inst.flags & 1u) != 0u {
+        // Hidden (a preview is drawn instead): outside the depth range, so clipped.
+        out.clip = vec4<f32>(0.0, 0.0, -2.0, 1.0);
+    }
+    out.world = w.xyz;
+    out.normal = mat3x3<f32>(inst.n0.xyz, inst.n1.xyz, inst.n2.xyz) * nrm;
+    let c = unpack(colour);
+    out.colour = vec4<f32>(to_linear(c.rgb), c.a);
+    out.info = vec4<u32>(tag >> 28u, inst.selected, inst.hovered, inst.flags);
+    out.eye = cam.eye.xyz;
+    return out;
+}
+
+const KEY: vec3<f32> = vec3<f32>(0.38, 0.86, 0.34);
+
+fn shade(s: Surface) -> vec4<f32> {
+    var n = normalize(s.normal);
+    let v = normalize(s.eye - s.world);
+    if dot(n, v) < 0.0 {
+        n = -n;
+    }
+    let l = normalize(KEY);
+    let kind = s.info.x;
+    let sky = vec3<f32>(0.62, 0.66, 0.74);
+    let ground = vec3<f32>(0.30, 0.27, 0.25);
+    let ambient = mix(ground, sky, n.y * 0.5 + 0.5);
+    let diffuse = max(dot(n, l), 0.0);
+    // A soft fill from behind the viewer keeps faces turned from the key light readable.
+    let fill = max(dot(n, v), 0.0) * 0.18;
+    var rgb = s.colour.rgb * (ambient * 0.55 + vec3<f32>(0.78 * diffuse + fill));
+    var alpha = s.colour.a;
+    if kind == 2u {
+        // Gem: a sharp highlight and a little extra contrast per facet.
+        let h = normalize(l + v);
+        rgb = rgb * (0.75 + 0.5 * diffuse) + vec3<f32>(pow(max(dot(n, h), 0.0), 64.0) * 0.9);
+    } else if kind == 1u {
+        // Glass: see-through face on, more opaque at grazing angles.
+        let f = pow(1.0 - max(dot(n, v), 0.0), 3.0);
+        alpha = clamp(0.28 + 0.6 * f, 0.0, 0.92);
+        let h = normalize(l + v);
+        rgb = rgb + vec3<f32>(pow(max(dot(n, h), 0.0), 96.0) * 0.8);
+    }
+    let sel = s.info.y;
+    let hov = s.info.z;
+    if sel != 0u {
+        let c = to_linear(unpack(sel).rgb);
+        let rim = pow(1.0 - max(dot(n, v), 0.0), 2.0);
+        rgb = mix(rgb, c, 0.28) + c * rim * 0.6;
+    } else if hov != 0u {
+        let c = to_linear(unpack(hov).rgb);
+        rgb = mix(rgb, c, 0.14) + vec3<f32>(0.06);
+    }
+    return vec4<f32>(rgb, alpha);
+}
+
+@fragment
+fn fs_opaque(s: Surface) -> @location(0) vec4<f32> {
+    let c = shade(s);
+    return vec4<f32>(c.rgb, 1.0);
+}
+
+@fragment
+fn fs_glass(s: Surface) -> @location(0) vec4<f32> {
+    return shade(s);
+}
+
+// ---- Wireframe of selected objects: the same vertices, as lines, in the selector's colour ----
+
+struct Line {
+    @builtin(position) clip: vec4<f32>,
+    @location(0) @interpolate(flat) colour: vec4<f32>,
+}
+
+@vertex
+fn vs_wire(
+    @location(0) pos: vec3<f32>,
+    @location(1) nrm: vec3<f32>,
+    @location(2) colour: u32,
+    @location(3) tag: u32,
+    VIEW_ARG
+) -> Line {
+    let inst = instances[tag & 0x0fffffffu];
+    let cam = CAMERA;
+    var out: Line;
+    out.clip = cam.view_proj * (inst.model * vec4<f32>(pos, 1.0));
+    // Pulled a little towards the viewer (reversed depth: nearer is larger), so edges win over
+    // the faces they bound.
+    out.clip.z = out.clip.z * 1.004 + 0.00002 * out.clip.w;
+    let c = select(unpack(inst.hovered), unpack(inst.selected), inst.selected != 0u);
+    out.colour = vec4<f32>(to_linear(c.rgb), 1.0);
+    if (inst.flags & 1u) != 0u {
+        out.clip = vec4<f32>(0.0, 0.0, -2.0, 1.0);
+    }
+    return out;
+}
+
+@fragment
+fn fs_line(l: Line) -> @location(0) vec4<f32> {
+    return l.colour;
+}
+
+// ---- Unlit overlay geometry in world space: peers' heads, hands and pointer rays ----
+
+@vertex
+fn vs_overlay(@location(0) pos: vec3<f32>, @location(1) colour: u32, VIEW_ARG) -> Line {
+    let cam = CAMERA;
+    var out: Line;
+    out.clip = cam.view_proj * vec4<f32>(pos, 1.0);
+    let c = unpack(colour);
+    out.colour = vec4<f32>(to_linear(c.rgb), c.a);
+    return out;
+}
+
+// ---- The ground grid: a large quad at y = 0, lines drawn in the fragment shader ----
+
+struct Ground {
+    @builtin(position) clip: vec4<f32>,
+    @location(0) world: vec3<f32>,
+    @location(1) eye: vec3<f32>,
+}
+
+@vertex
+fn vs_grid(@builtin(vertex_index) i: u32, VIEW_ARG) -> Ground {
+    let cam = CAMERA;
+    var corners = array<vec2<f32>, 6>(
+        vec2<f32>(-1.0, -1.0), vec2<f32>(1.0, -1.0), vec2<f32>(1.0, 1.0),
+        vec2<f32>(-1.0, -1.0), vec2<f32>(1.0, 1.0), vec2<f32>(-1.0, 1.0),
+    );
+    let c = corners[i] * 60.0 + vec2<f32>(cam.eye.x, cam.eye.z);
+    let w = vec3<f32>(c.x, 0.0, c.y);
+    var out: Ground;
+    out.clip = cam.view_proj * vec4<f32>(w, 1.0);
+    out.world = w;
+    out.eye = cam.eye.xyz;
+    return out;
+}
+
+fn grid_line(p: vec2<f32>, step: f32) -> f32 {
+    let q = p / step;
+    let d = abs(fract(q - 0.5) - 0.5) / fwidth(q);
+    return 1.0 - clamp(min(d.x, d.y), 0.0, 1.0);
+}
+
+@fragment
+fn fs_grid(g: Ground) -> @location(0) vec4<f32> {
+    let p = g.world.xz;
+    let fine = grid_line(p, 0.1) * 0.25;
+    let major = grid_line(p, 1.0);
+    let fade = clamp(1.0 - length(g.world - g.eye) / 40.0, 0.0, 1.0);
+    let a = max(fine, major) * fade * 0.55;
+    return vec4<f32>(vec3<f32>(0.12, 0.13, 0.15), a);
+}
