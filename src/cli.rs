@@ -166,6 +166,29 @@ enum Command {
 /// Benchmarks.
 #[derive(Debug, Subcommand)]
 enum BenchWhat {
+    /// The engine's frame time against a bare wgpu program drawing the same triangles with the
+    /// same settings, in the same run (lavapipe here; any GPU wgpu finds).
+    #[cfg(feature = "render")]
+    Render {
+        /// Triangles in all.
+        #[arg(long, default_value_t = 100_000)]
+        triangles: usize,
+        /// Objects they are split into.
+        #[arg(long, default_value_t = 1)]
+        objects: usize,
+        /// Image size per eye, WxH.
+        #[arg(long, default_value = "1920x1080")]
+        size: String,
+        /// Samples per pixel: 1 or 4.
+        #[arg(long, default_value_t = 4)]
+        msaa: u32,
+        /// Both eyes.
+        #[arg(long)]
+        stereo: bool,
+        /// Frames of each program.
+        #[arg(long, default_value_t = 60)]
+        frames: usize,
+    },
     /// The engine's CPU per frame (projection updates and systems) on a big scene while a remote
     /// peer's commands stream in.
     Engine {
@@ -521,6 +544,29 @@ fn run(cli: Cli) -> Result<()> {
                 },
         }) => {
             println!("{}", crate::engine::bench::run(objects, rate, frames)?);
+            Ok(())
+        }
+        #[cfg(feature = "render")]
+        Some(Command::Bench {
+            what:
+                BenchWhat::Render {
+                    triangles,
+                    objects,
+                    size,
+                    msaa,
+                    stereo,
+                    frames,
+                },
+        }) => {
+            let (report, _) = crate::render::bench::run(crate::render::bench::Job {
+                triangles,
+                objects,
+                size: crate::render::headless::parse_size(&size)?,
+                msaa,
+                stereo,
+                frames,
+            })?;
+            println!("{report}");
             Ok(())
         }
         #[cfg(feature = "net")]

@@ -24,7 +24,6 @@ use std::time::Duration;
 use anyhow::{Context, Result, anyhow, bail};
 use bevy_ecs::entity::Entity;
 use bytemuck::{Pod, Zeroable};
-use wgpu::util::DeviceExt;
 
 use super::camera::Eye;
 use super::{Books, FrameReport, Image, Renderer, Settings};
@@ -106,7 +105,9 @@ impl Gpu {
     /// Makes a device on `adapter`, with multiview and timestamp queries where it has them.
     pub fn on(adapter: wgpu::Adapter) -> Result<Gpu> {
         let info = adapter.get_info();
-        let wanted = wgpu::Features::MULTIVIEW | wgpu::Features::TIMESTAMP_QUERY;
+        let wanted = wgpu::Features::MULTIVIEW
+            | wgpu::Features::TIMESTAMP_QUERY
+            | wgpu::Features::MULTISAMPLE_ARRAY;
         let features = adapter.features() & wanted;
         let mut limits = wgpu::Limits::downlevel_defaults().using_resolution(adapter.limits());
         limits.max_storage_buffer_binding_size = adapter.limits().max_storage_buffer_binding_size;
@@ -314,8 +315,16 @@ pub struct Target {
     pub size: (u32, u32),
     /// Layers (1: mono, 2: stereo).
     pub layers: u32,
-    msaa: Option<wgpu::Texture>,
-    depth: wgpu::Texture,
+    /// Multisampled colour: one array texture, or one texture per layer where the device has
+    /// no multisampled arrays.
+    msaa: Vec<wgpu::Texture>,
+    /// Depth, arranged like `msaa`.
+    depth: Vec<wgpu::Texture>,
+    /// Whether `msaa` and `depth` are single array textures (needed for multiview).
+    arrayed: bool,
+    /// Where a multisampled second eye resolves before it is copied into its layer (resolving
+    /// straight into layer 1 left it empty on lavapipe).
+    scratch: Option<wgpu::Texture>,
 }
 
 impl Target {
@@ -332,7 +341,9 @@ impl Target {
             sample_count: 1,
             dimension: wgpu::TextureDimension::D2,
             format: COLOR_FORMAT,
-            usage: wgpu::TextureUsages::RENDER_ATTACHMENT | wgpu::TextureUsages::COPY_SRC,
+            usage: wgpu::TextureUsages::RENDER_ATTACHMENT
+                | wgpu::TextureUsages::COPY_SRC
+                | wgpu::TextureUsages::COPY_DST,
             view_formats: &[],
         });
         Target::around(gpu, color, size, layers, samples)
@@ -347,39 +358,126 @@ impl Target {
         layers: u32,
         samples: u32,
     ) -> Target {
+        // Multisampled arrays only where a multiview pass will use them: resolving from layer 1
+        // of a multisampled array in a single-layer pass resolved layer 0 on lavapipe.
+        let arrayed = samples == 1
+            || layers == 1
+            || (gpu.multiview()
+                && gpu
+                    .device
+                    .features()
+                    .contains(wgpu::Features::MULTISAMPLE_ARRAY));
+        let (count, per) = if arrayed { (1, layers) } else { (layers, 1) };
         let extent = wgpu::Extent3d {
             width: size.0,
             height: size.1,
-            depth_or_array_layers: layers,
+            depth_or_array_layers: per,
         };
-        let msaa = (samples > 1).then(|| {
+        let make = |label: &str, format| {
             gpu.device.create_texture(&wgpu::TextureDescriptor {
-                label: Some("msaa"),
+                label: Some(label),
                 size: extent,
                 mip_level_count: 1,
                 sample_count: samples,
                 dimension: wgpu::TextureDimension::D2,
-                format: COLOR_FORMAT,
+                format,
                 usage: wgpu::TextureUsages::RENDER_ATTACHMENT,
                 view_formats: &[],
             })
-        });
-        let depth = gpu.device.create_texture(&wgpu::TextureDescriptor {
-            label: Some("depth"),
-            size: extent,
-            mip_level_count: 1,
-            sample_count: samples,
-            dimension: wgpu::TextureDimension::D2,
-            format: DEPTH_FORMAT,
-            usage: wgpu::TextureUsages::RENDER_ATTACHMENT,
-            view_formats: &[],
-        });
+        };
+        let msaa = if samples > 1 {
+            (0..count).map(|_| make("msaa", COLOR_FORMAT)).collect()
+        } else {
+            Vec::new()
+        };
+        let depth = (0..count).map(|_| make("depth", DEPTH_FORMAT)).collect();
+        let scratch = (samples > 1 && layers > 1).then(|| Target::scratch(gpu, size));
         Target {
             color,
             size,
             layers,
             msaa,
             depth,
+            arrayed,
+            scratch,
+        }
+    }
+
+    fn scratch(gpu: &Gpu, size: (u32, u32)) -> wgpu::Texture {
+        gpu.device.create_texture(&wgpu::TextureDescriptor {
+            label: Some("eye resolve"),
+            size: wgpu::Extent3d {
+                width: size.0,
+                height: size.1,
+                depth_or_array_layers: 1,
+            },
+            mip_level_count: 1,
+            sample_count: 1,
+            dimension: wgpu::TextureDimension::D2,
+            format: COLOR_FORMAT,
+            usage: wgpu::TextureUsages::RENDER_ATTACHMENT | wgpu::TextureUsages::COPY_SRC,
+            view_formats: &[],
+        })
+    }
+
+    /// Like [`Target::around`], with one multisampled texture per eye (for one pass per eye).
+    fn per_eye(
+        gpu: &Gpu,
+        color: wgpu::Texture,
+        size: (u32, u32),
+        layers: u32,
+        samples: u32,
+    ) -> Target {
+        let make = |label: &str, format| {
+            gpu.device.create_texture(&wgpu::TextureDescriptor {
+                label: Some(label),
+                size: wgpu::Extent3d {
+                    width: size.0,
+                    height: size.1,
+                    depth_or_array_layers: 1,
+                },
+                mip_level_count: 1,
+                sample_count: samples,
+                dimension: wgpu::TextureDimension::D2,
+                format,
+                usage: wgpu::TextureUsages::RENDER_ATTACHMENT,
+                view_formats: &[],
+            })
+        };
+        Target {
+            color,
+            size,
+            layers,
+            msaa: (0..layers).map(|_| make("msaa", COLOR_FORMAT)).collect(),
+            depth: (0..layers).map(|_| make("depth", DEPTH_FORMAT)).collect(),
+            arrayed: false,
+            scratch: Some(Target::scratch(gpu, size)),
+        }
+    }
+
+    /// Views for a pass over `layer` (or every layer): colour, multisampled colour, depth.
+    pub(crate) fn views(
+        &self,
+        layer: Option<u32>,
+    ) -> (
+        wgpu::TextureView,
+        Option<wgpu::TextureView>,
+        wgpu::TextureView,
+    ) {
+        let color = Target::view(&self.color, layer, self.layers);
+        let msaa = self.layer_view(&self.msaa, layer);
+        let depth = self
+            .layer_view(&self.depth, layer)
+            .unwrap_or_else(|| Target::view(&self.color, layer, self.layers));
+        (color, msaa, depth)
+    }
+
+    /// A view of `layer` (or of every layer) of a set of textures arranged like `msaa`.
+    fn layer_view(&self, set: &[wgpu::Texture], layer: Option<u32>) -> Option<wgpu::TextureView> {
+        if self.arrayed {
+            Some(Target::view(set.first()?, layer, self.layers))
+        } else {
+            Some(Target::view(set.get(layer.unwrap_or(0) as usize)?, None, 1))
         }
     }
 
@@ -405,7 +503,6 @@ struct Pipelines {
     wire: wgpu::RenderPipeline,
     overlay_tris: wgpu::RenderPipeline,
     overlay_lines: wgpu::RenderPipeline,
-    grid: wgpu::RenderPipeline,
 }
 
 fn shader_source(multiview: bool) -> String {
@@ -413,7 +510,7 @@ fn shader_source(multiview: bool) -> String {
     let (decl, arg, cam) = if multiview {
         (
             "@group(0) @binding(0) var<uniform> cameras: array<Camera, 2>;",
-            "@builtin(view_index) view: i32",
+            "@builtin(view_index) view: u32",
             "cameras[view]",
         )
     } else {
@@ -582,16 +679,6 @@ impl Pipelines {
                 blend,
                 None,
             ),
-            grid: make(
-                "grid",
-                "vs_grid",
-                "fs_grid",
-                &[],
-                TriangleList,
-                false,
-                blend,
-                None,
-            ),
             layout,
         }
     }
@@ -602,6 +689,36 @@ struct Timer {
     resolve: wgpu::Buffer,
     read: wgpu::Buffer,
     period: f32,
+}
+
+/// The ground grid as lines: every metre within 24 m of the eye's spot on the ground, cut into
+/// 1 m segments whose ends fade with distance (geometry rather than a shader pattern, so it
+/// looks the same on every backend and in both eyes).
+fn grid_lines(eye: glam::Vec3) -> Vec<OverlayVertex> {
+    const R: i32 = 24;
+    let (cx, cz) = (eye.x.round() as i32, eye.z.round() as i32);
+    let at = |x: f32, z: f32| {
+        let d = glam::Vec2::new(x - eye.x, z - eye.z).length();
+        let fade = (1.0 - d / R as f32).clamp(0.0, 1.0);
+        let a = (fade * 0.5 * 255.0) as u32;
+        OverlayVertex {
+            pos: [x, 0.0, z],
+            // 0x26292e at alpha `a`, as the shader unpacks it (r in the low byte).
+            colour: 0x2e_29_26 | (a << 24),
+        }
+    };
+    let mut out = Vec::with_capacity((2 * R as usize + 1) * 4 * R as usize * 2);
+    for i in -R..=R {
+        for j in -R..R {
+            let (a, b) = ((cx + i) as f32, (cz + j) as f32);
+            out.push(at(a, b));
+            out.push(at(a, b + 1.0));
+            let (a, b) = ((cx + j) as f32, (cz + i) as f32);
+            out.push(at(a, b));
+            out.push(at(a + 1.0, b));
+        }
+    }
+    out
 }
 
 /// The wgpu renderer.
@@ -889,7 +1006,7 @@ impl GpuRenderer {
             );
         }
         let stereo = eyes.len() == 2;
-        let multiview = stereo && self.gpu.multiview();
+        let multiview = stereo && self.settings.multiview && self.gpu.multiview() && target.arrayed;
         // Cameras.
         let mut cams = Vec::with_capacity(2);
         for e in eyes {
@@ -905,11 +1022,20 @@ impl GpuRenderer {
             .write_buffer(&self.cameras, 0, bytemuck::cast_slice(&cams));
         // Overlay geometry.
         let (tris, lines) = GpuRenderer::overlay_geometry(engine);
-        let overlay_bytes =
-            ((tris.len() + lines.len()) * std::mem::size_of::<OverlayVertex>()) as u64;
+        let grid_lines = if self.settings.grid {
+            let p = eyes[0].pose.position;
+            grid_lines(glam::Vec3::new(p.x, p.y, p.z))
+        } else {
+            Vec::new()
+        };
+        let overlay_bytes = ((tris.len() + grid_lines.len() + lines.len())
+            * std::mem::size_of::<OverlayVertex>()) as u64;
         self.overlay.reserve(&self.gpu, overlay_bytes, 0);
+        let (g0, g1) = (tris.len() as u32, (tris.len() + grid_lines.len()) as u32);
+        let r1 = g1 + lines.len() as u32;
         if overlay_bytes > 0 {
             let mut all = tris.clone();
+            all.extend_from_slice(&grid_lines);
             all.extend_from_slice(&lines);
             self.gpu
                 .queue
@@ -927,7 +1053,6 @@ impl GpuRenderer {
                     .map(|a| (a.edges.0, a.edges.1))
             })
             .collect();
-        let grid = self.settings.grid;
         let clear = self.settings.clear;
         let (otop, gtop) = (self.store.otop, self.store.gtop);
         self.pipelines(multiview);
@@ -959,25 +1084,33 @@ impl GpuRenderer {
                 })
         };
         let group = bind(!multiview);
+        let triangles = self
+            .store
+            .allocs
+            .values()
+            .map(|a| (a.opaque.1 + a.glass.1) as usize / 3)
+            .sum::<usize>();
         let mut enc = self.gpu.device.create_command_encoder(&Default::default());
         let passes: Vec<Option<u32>> = if multiview || !stereo {
             vec![None]
         } else {
             vec![Some(0), Some(1)]
         };
-        let (mut calls, mut triangles) = (0usize, 0usize);
+        let mut calls = 0usize;
         let n_passes = passes.len();
         for (k, layer) in passes.into_iter().enumerate() {
-            let layers = if layer.is_some() { 1 } else { target.layers };
             let color_view = Target::view(&target.color, layer, target.layers);
-            let msaa_view = target
-                .msaa
-                .as_ref()
-                .map(|t| Target::view(t, layer, target.layers));
-            let depth_view = Target::view(&target.depth, layer, target.layers);
-            let _ = layers;
+            let msaa_view = target.layer_view(&target.msaa, layer);
+            let depth_view = target
+                .layer_view(&target.depth, layer)
+                .context("depth target")?;
+            let via_scratch = match (layer, &target.scratch) {
+                (Some(l), Some(t)) if l > 0 && msaa_view.is_some() => Some((l, t)),
+                _ => None,
+            };
+            let scratch_view = via_scratch.map(|(_, t)| Target::view(t, None, 1));
             let (view, resolve) = match &msaa_view {
-                Some(m) => (m, Some(&color_view)),
+                Some(m) => (m, Some(scratch_view.as_ref().unwrap_or(&color_view))),
                 None => (&color_view, None),
             };
             let lin = |c: f32| {
@@ -1042,7 +1175,6 @@ impl GpuRenderer {
                 );
                 pass.draw_indexed(0..otop, 0, 0..1);
                 calls += 1;
-                triangles += otop as usize / 3;
             }
             if !tris.is_empty() {
                 pass.set_pipeline(&p.overlay_tris);
@@ -1061,9 +1193,10 @@ impl GpuRenderer {
                     }
                 }
             }
-            if grid {
-                pass.set_pipeline(&p.grid);
-                pass.draw(0..6, 0..1);
+            if g1 > g0 {
+                pass.set_pipeline(&p.overlay_lines);
+                pass.set_vertex_buffer(0, self.overlay.buffer.slice(..));
+                pass.draw(g0..g1, 0..1);
                 calls += 1;
             }
             if gtop > 0 {
@@ -1072,13 +1205,34 @@ impl GpuRenderer {
                 pass.set_index_buffer(self.store.glass.buffer.slice(..), wgpu::IndexFormat::Uint32);
                 pass.draw_indexed(0..gtop, 0, 0..1);
                 calls += 1;
-                triangles += gtop as usize / 3;
             }
-            if !lines.is_empty() {
+            if r1 > g1 {
                 pass.set_pipeline(&p.overlay_lines);
                 pass.set_vertex_buffer(0, self.overlay.buffer.slice(..));
-                pass.draw(tris.len() as u32..(tris.len() + lines.len()) as u32, 0..1);
+                pass.draw(g1..r1, 0..1);
                 calls += 1;
+            }
+            drop(pass);
+            if let Some((l, t)) = via_scratch {
+                enc.copy_texture_to_texture(
+                    wgpu::TexelCopyTextureInfo {
+                        texture: t,
+                        mip_level: 0,
+                        origin: wgpu::Origin3d::ZERO,
+                        aspect: wgpu::TextureAspect::All,
+                    },
+                    wgpu::TexelCopyTextureInfo {
+                        texture: &target.color,
+                        mip_level: 0,
+                        origin: wgpu::Origin3d { x: 0, y: 0, z: l },
+                        aspect: wgpu::TextureAspect::All,
+                    },
+                    wgpu::Extent3d {
+                        width: target.size.0,
+                        height: target.size.1,
+                        depth_or_array_layers: 1,
+                    },
+                );
             }
         }
         if let Some(t) = &self.timer {
@@ -1200,21 +1354,25 @@ impl GpuRenderer {
         let layers = eyes.len() as u32;
         let samples = self.settings.msaa;
         let stale = self.target.as_ref().is_none_or(|t| {
-            t.size != size || t.layers != layers || t.msaa.is_some() != (samples > 1)
+            t.size != size || t.layers != layers || t.msaa.is_empty() != (samples == 1)
         });
         if stale {
-            self.target = Some(Target::new(&self.gpu, size, layers, samples));
+            let mut t = Target::new(&self.gpu, size, layers, samples);
+            if !self.settings.multiview && samples > 1 && layers > 1 && t.arrayed {
+                // One pass per eye: one multisampled texture per eye.
+                t = Target::per_eye(&self.gpu, t.color, size, layers, samples);
+            }
+            self.target = Some(t);
         }
         let target = self.target.take().context("target")?;
         let r = self.draw(engine, eyes, &target);
         self.target = Some(target);
         let (calls, triangles) = r?;
         self.gpu.check()?;
-        let passes = if eyes.len() == 2 && !self.gpu.multiview() {
-            2
-        } else {
-            1
-        };
+        let multiview = self.settings.multiview
+            && self.target.as_ref().is_some_and(|t| t.arrayed)
+            && self.gpu.multiview();
+        let passes = if eyes.len() == 2 && !multiview { 2 } else { 1 };
         let gpu_time = if self.timer.is_some() {
             self.gpu_time(passes)
         } else {
@@ -1311,19 +1469,4 @@ impl Renderer for GpuRenderer {
         self.target = Some(target);
         Ok((images?, report))
     }
-}
-
-/// A buffer initialised from bytes (for the bare benchmark program).
-pub(crate) fn buffer_init(
-    gpu: &Gpu,
-    label: &str,
-    usage: wgpu::BufferUsages,
-    bytes: &[u8],
-) -> wgpu::Buffer {
-    gpu.device
-        .create_buffer_init(&wgpu::util::BufferInitDescriptor {
-            label: Some(label),
-            contents: bytes,
-            usage,
-        })
 }

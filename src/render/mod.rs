@@ -13,6 +13,8 @@
 //! naming its object's slot in an instance buffer, so the whole scene is one draw call whatever
 //! the number of objects (plus one for glass).
 
+#[cfg(feature = "render")]
+pub mod bench;
 pub mod camera;
 #[cfg(feature = "render")]
 pub mod gpu;
@@ -36,6 +38,8 @@ pub struct Settings {
     pub grid: bool,
     /// Background colour, sRGB 0..1.
     pub clear: [f32; 3],
+    /// Draw both eyes in one multiview pass where the device can (else one pass per eye).
+    pub multiview: bool,
 }
 
 impl Default for Settings {
@@ -44,6 +48,7 @@ impl Default for Settings {
             msaa: 4,
             grid: true,
             clear: [0.74, 0.77, 0.82],
+            multiview: true,
         }
     }
 }

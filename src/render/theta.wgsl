@@ -1,6 +1,6 @@
 // The Theta look: flat-shaded low-poly faces in palette colours, soft two-light shading, glass
-// and gem, per-peer selection and hover tints, a ground grid, and unlit overlays (wireframe of
-// what is selected, peers' heads, hands and pointer rays).
+// and gem, per-peer selection and hover tints, and unlit overlays (the ground grid's lines, the
+// wireframe of what is selected, peers' heads, hands and pointer rays).
 //
 // One vertex buffer holds every object's triangles in object space; each vertex names its
 // object's slot in the instance buffer, so all objects draw in one call. `CAMERA_DECL`,
@@ -170,44 +170,4 @@ fn vs_overlay(@location(0) pos: vec3<f32>, @location(1) colour: u32, VIEW_ARG) -
     let c = unpack(colour);
     out.colour = vec4<f32>(to_linear(c.rgb), c.a);
     return out;
-}
-
-// ---- The ground grid: a large quad at y = 0, lines drawn in the fragment shader ----
-
-struct Ground {
-    @builtin(position) clip: vec4<f32>,
-    @location(0) world: vec3<f32>,
-    @location(1) eye: vec3<f32>,
-}
-
-@vertex
-fn vs_grid(@builtin(vertex_index) i: u32, VIEW_ARG) -> Ground {
-    let cam = CAMERA;
-    var corners = array<vec2<f32>, 6>(
-        vec2<f32>(-1.0, -1.0), vec2<f32>(1.0, -1.0), vec2<f32>(1.0, 1.0),
-        vec2<f32>(-1.0, -1.0), vec2<f32>(1.0, 1.0), vec2<f32>(-1.0, 1.0),
-    );
-    let c = corners[i] * 60.0 + vec2<f32>(cam.eye.x, cam.eye.z);
-    let w = vec3<f32>(c.x, 0.0, c.y);
-    var out: Ground;
-    out.clip = cam.view_proj * vec4<f32>(w, 1.0);
-    out.world = w;
-    out.eye = cam.eye.xyz;
-    return out;
-}
-
-fn grid_line(p: vec2<f32>, step: f32) -> f32 {
-    let q = p / step;
-    let d = abs(fract(q - 0.5) - 0.5) / fwidth(q);
-    return 1.0 - clamp(min(d.x, d.y), 0.0, 1.0);
-}
-
-@fragment
-fn fs_grid(g: Ground) -> @location(0) vec4<f32> {
-    let p = g.world.xz;
-    let fine = grid_line(p, 0.1) * 0.25;
-    let major = grid_line(p, 1.0);
-    let fade = clamp(1.0 - length(g.world - g.eye) / 40.0, 0.0, 1.0);
-    let a = max(fine, major) * fade * 0.55;
-    return vec4<f32>(vec3<f32>(0.12, 0.13, 0.15), a);
 }

@@ -1,0 +1,432 @@
+//! The renderer on a real GPU device: lavapipe (Vulkan on the CPU) here and in CI, and the GL
+//! path through the command line. Images are compared with reference PNGs in `tests/golden/`:
+//! at most 0.5% of pixels may differ by more than 8/255 in any channel. A failing comparison
+//! writes the rendered image and a difference image next to the test binary's temporary
+//! directory and names them. `THETA_UPDATE_GOLDEN=1` rewrites the references instead.
+#![cfg(feature = "render")]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use theta::engine::{Action, Engine, SelectOp};
+use theta::presence::{ElementRef, Pose, Presence, Ray};
+use theta::render::camera::{self, Eye};
+use theta::render::gpu::GpuRenderer;
+use theta::render::{Image, Renderer, Settings, compare};
+use theta_crdt::author;
+use theta_crdt::command::{ObjectTransform, Op};
+use theta_crdt::fold::Replica;
+use theta_crdt::ids::{DerivedIds, ObjectId};
+use theta_crdt::log::verify_command;
+use theta_crdt::sign::Keypair;
+use theta_crdt::workload::author_key;
+use theta_mesh::{MaterialId, Primitive, Quat, Vec3};
+
+/// Most pixels allowed to differ, and by how much.
+const MAX_DIFFERING: f64 = 0.005;
+const THRESHOLD: u8 = 8;
+
+struct Doc {
+    key: Keypair,
+    replica: Replica,
+}
+
+impl Doc {
+    fn new() -> Doc {
+        let key = author_key(0);
+        let g = author::genesis(&key, "render");
+        let v = verify_command(&g).unwrap();
+        let mut replica = Replica::new(v.id());
+        replica.insert(v).unwrap();
+        replica.settle();
+        Doc { key, replica }
+    }
+
+    fn edit(&mut self, op: Op) -> (ObjectId, Vec<theta_crdt::scene::Event>) {
+        let b = author::sign(&self.key, self.replica.log(), op);
+        let v = verify_command(&b).unwrap();
+        let id = v.id();
+        self.replica.insert(v).unwrap();
+        (DerivedIds::new(&id).object(), self.replica.settle())
+    }
+
+    fn add(&mut self, engine: &mut Engine, name: &str, p: Primitive, m: u32, at: Vec3) -> ObjectId {
+        let (id, ev) = self.edit(Op::CreateObject {
+            name: name.into(),
+            primitive: p,
+            material: MaterialId(m),
+            transform: ObjectTransform {
+                translation: at,
+                ..ObjectTransform::IDENTITY
+            },
+        });
+        engine.apply(self.replica.scene(), &ev);
+        id
+    }
+}
+
+/// The reference scene: palette colours, glass, gem, a rotated object, an object a peer has
+/// selected (in their colour, with its wireframe), one I hover, and the peer's head, hands and
+/// pointer ray, over the ground grid.
+fn scene() -> (Doc, Engine, ObjectId, ObjectId) {
+    let mut doc = Doc::new();
+    let mut engine = Engine::new(doc.replica.scene());
+    let red = doc.add(
+        &mut engine,
+        "tower",
+        Primitive::Cuboid {
+            size: Vec3::new(0.8, 1.6, 0.8),
+        },
+        2,
+        Vec3::new(0.0, 0.8, 0.0),
+    );
+    doc.add(
+        &mut engine,
+        "glass",
+        Primitive::Icosphere {
+            radius: 0.5,
+            level: 1,
+        },
+        MaterialId::GLASS.0,
+        Vec3::new(1.3, 0.5, 0.3),
+    );
+    doc.add(
+        &mut engine,
+        "gem",
+        Primitive::Icosahedron { radius: 0.4 },
+        MaterialId::GEM.0,
+        Vec3::new(-1.2, 0.4, 0.5),
+    );
+    let cyl = doc.add(
+        &mut engine,
+        "drum",
+        Primitive::Cylinder {
+            radius: 0.35,
+            height: 0.5,
+            segments: 10,
+        },
+        9,
+        Vec3::new(0.4, 0.25, 1.3),
+    );
+    let (_, ev) = doc.edit(Op::SetObjectTransform {
+        object: cyl,
+        transform: ObjectTransform {
+            translation: Vec3::new(0.4, 0.3, 1.3),
+            rotation: Quat::from_axis_angle(Vec3::new(1.0, 0.0, 0.0), 0.5).unwrap(),
+            scale: Vec3::ONE,
+        },
+    });
+    engine.apply(doc.replica.scene(), &ev);
+    engine.set_peers(&[(
+        [9; 32],
+        Presence {
+            head: Some(Pose::at(Vec3::new(-1.6, 1.5, -1.2))),
+            right_hand: Some(Pose::at(Vec3::new(-1.3, 1.1, -0.9))),
+            pointer: Some(Ray {
+                origin: Vec3::new(-1.3, 1.1, -0.9),
+                direction: Vec3::new(0.5, -0.2, 0.6).normalized().unwrap(),
+            }),
+            selected: vec![ElementRef::Object(cyl)],
+            name: "bo".into(),
+            colour: 0x2299ffff,
+            ..Presence::default()
+        },
+    )]);
+    engine.act(Action::Select(ElementRef::Object(red), SelectOp::Replace));
+    engine.step();
+    (doc, engine, red, cyl)
+}
+
+fn eye(size: (u32, u32)) -> Eye {
+    Eye::look_at(
+        glam::Vec3::new(2.6, 2.4, 4.2),
+        glam::Vec3::new(0.0, 0.6, 0.3),
+        50f32.to_radians(),
+        size.0 as f32 / size.1 as f32,
+    )
+}
+
+fn golden(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(name)
+}
+
+/// Compares with the reference, or writes it when asked to.
+fn check(image: &Image, name: &str) {
+    let path = golden(name);
+    if std::env::var_os("THETA_UPDATE_GOLDEN").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        image.save_png(&path).unwrap();
+        return;
+    }
+    let want = Image::load_png(&path)
+        .unwrap_or_else(|e| panic!("{e:#} (THETA_UPDATE_GOLDEN=1 writes the reference)"));
+    let diff = compare(image, &want, THRESHOLD).expect("the reference has another size");
+    if diff.fraction() > MAX_DIFFERING {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR"));
+        let got = dir.join(format!("got-{name}"));
+        let d = dir.join(format!("diff-{name}"));
+        image.save_png(&got).unwrap();
+        diff.image.save_png(&d).unwrap();
+        panic!(
+            "{name}: {} of {} pixels ({:.2}%) differ by more than {THRESHOLD}/255 (largest {}); \
+             rendered {}, difference {}",
+            diff.differing,
+            diff.pixels,
+            diff.fraction() * 100.0,
+            diff.max,
+            got.display(),
+            d.display()
+        );
+    }
+}
+
+fn renderer() -> GpuRenderer {
+    GpuRenderer::new(Settings::default()).expect("a GPU adapter (lavapipe: mesa-vulkan-drivers)")
+}
+
+#[test]
+fn the_reference_scene_matches_its_golden_image() {
+    let (_doc, engine, _, _) = scene();
+    let mut r = renderer();
+    r.sync(&engine).unwrap();
+    let size = (320, 240);
+    let (images, report) = r.render(&engine, &[eye(size)], size).unwrap();
+    assert_eq!(report.instances, 4);
+    check(&images[0], "scene.png");
+    // Background at a corner, something drawn in the middle.
+    let bg = images[0].pixel(2, 2);
+    assert!(bg[2] > 150, "{bg:?}");
+    assert_ne!(images[0].pixel(160, 110), bg);
+}
+
+#[test]
+fn stereo_eyes_differ_as_their_poses_say() {
+    let (_doc, engine, _, _) = scene();
+    let mut r = renderer();
+    r.sync(&engine).unwrap();
+    let size = (240, 240);
+    let head = eye(size);
+    let eyes = camera::stereo(&head.pose, camera::DEFAULT_IPD, camera::HEADSET_FOV);
+    let (images, _) = r.render(&engine, &eyes, size).unwrap();
+    assert_eq!(images.len(), 2);
+    check(&images[0], "stereo-left.png");
+    check(&images[1], "stereo-right.png");
+    // The tower (tinted orange by my selection; nearer than infinity) sits further right in the
+    // left eye: parallax.
+    let centroid = |img: &Image| {
+        let (mut sx, mut n) = (0f64, 0f64);
+        for y in 0..img.height {
+            for x in 0..img.width {
+                let [r, g, b, _] = img.pixel(x, y);
+                if r > 150 && i32::from(r) - i32::from(b) > 50 && g > b {
+                    sx += x as f64;
+                    n += 1.0;
+                }
+            }
+        }
+        assert!(n > 100.0, "the tower is visible");
+        sx / n
+    };
+    let (l, rgt) = (centroid(&images[0]), centroid(&images[1]));
+    assert!(
+        l > rgt + 1.0,
+        "left-eye x {l:.1} should exceed right-eye x {rgt:.1}"
+    );
+    // And the two eyes' fields of view are mirror images, so the images are not simply shifted.
+    assert_ne!(images[0], images[1]);
+    // One pass per eye (the path without multiview) draws the same two images.
+    let mut two = GpuRenderer::new(Settings {
+        multiview: false,
+        ..Settings::default()
+    })
+    .unwrap();
+    two.sync(&engine).unwrap();
+    let (again, _) = two.render(&engine, &eyes, size).unwrap();
+    for (a, b) in images.iter().zip(&again) {
+        let d = compare(a, b, THRESHOLD).unwrap();
+        assert!(
+            d.fraction() <= MAX_DIFFERING,
+            "multiview and two passes differ: {:.2}%",
+            d.fraction() * 100.0
+        );
+    }
+}
+
+#[test]
+fn only_what_changed_is_uploaded_and_many_objects_take_one_draw() {
+    let mut doc = Doc::new();
+    let mut engine = Engine::new(doc.replica.scene());
+    let mut ids = Vec::new();
+    for i in 0..60 {
+        ids.push(doc.add(
+            &mut engine,
+            &format!("b{i}"),
+            Primitive::Cuboid { size: Vec3::ONE },
+            (i % 24) as u32,
+            Vec3::new((i % 10) as f32 * 1.5, 0.5, (i / 10) as f32 * -1.5),
+        ));
+    }
+    engine.step();
+    let mut r = renderer();
+    r.sync(&engine).unwrap();
+    let size = (160, 120);
+    let (_, first) = r.render(&engine, &[eye(size)], size).unwrap();
+    assert_eq!((first.uploads, first.instance_writes), (60, 60));
+    assert_eq!(first.triangles, 60 * 12);
+    // One draw for every opaque object, plus the grid.
+    assert_eq!(first.draw_calls, 2, "{first:?}");
+    // A move rewrites one instance record and uploads no mesh.
+    let (_, ev) = doc.edit(Op::MoveObject {
+        object: ids[3],
+        delta: Vec3::new(0.0, 1.0, 0.0),
+    });
+    engine.apply(doc.replica.scene(), &ev);
+    engine.step();
+    r.sync(&engine).unwrap();
+    let (_, moved) = r.render(&engine, &[eye(size)], size).unwrap();
+    assert_eq!((moved.uploads, moved.instance_writes), (0, 1), "{moved:?}");
+    // A paint uploads that one mesh.
+    let (_, ev) = doc.edit(Op::PaintObject {
+        object: ids[4],
+        material: MaterialId(7),
+    });
+    engine.apply(doc.replica.scene(), &ev);
+    engine.step();
+    r.sync(&engine).unwrap();
+    let (_, painted) = r.render(&engine, &[eye(size)], size).unwrap();
+    assert_eq!(
+        (painted.uploads, painted.instance_writes),
+        (1, 1),
+        "{painted:?}"
+    );
+    // A delete frees it: one object fewer drawn, nothing uploaded.
+    let (_, ev) = doc.edit(Op::DeleteObject { object: ids[5] });
+    engine.apply(doc.replica.scene(), &ev);
+    engine.step();
+    r.sync(&engine).unwrap();
+    let (_, deleted) = r.render(&engine, &[eye(size)], size).unwrap();
+    assert_eq!(deleted.instances, 59);
+    assert_eq!(deleted.uploads, 0);
+    // Nothing changed: nothing sent.
+    engine.step();
+    r.sync(&engine).unwrap();
+    let (_, idle) = r.render(&engine, &[eye(size)], size).unwrap();
+    assert_eq!((idle.uploads, idle.instance_writes), (0, 0));
+    // The null renderer keeps the same books.
+    let mut null = theta::render::NullRenderer::new(Settings::default());
+    null.sync(&engine).unwrap();
+    let (_, n) = null.render(&engine, &[eye(size)], size).unwrap();
+    assert_eq!((n.instances, n.triangles, n.uploads), (59, 59 * 12, 59));
+}
+
+fn theta_bin(args: &[&str], dir: &Path, env: &[(&str, &str)]) -> std::process::Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_theta"));
+    c.args(args)
+        .current_dir(dir)
+        .env("HOME", dir)
+        .env("XDG_RUNTIME_DIR", dir);
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().unwrap()
+}
+
+fn text(o: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+#[test]
+fn theta_render_writes_pngs_on_vulkan_and_on_gl_alike_and_fails_cleanly_without_a_gpu() {
+    let dir = tempfile::tempdir().unwrap();
+    // The example model's edits, by a fixed author (the element ids, and so which ring a loop
+    // cut takes, follow the command hashes).
+    let script = dir.path().join("model.txt");
+    let session = dir.path().join("model.theta");
+    std::fs::write(
+        &script,
+        format!(
+            "new {} demo\ncube body\nextrude body +y 1\nloopcut body y 1\nsubdivide body\n\
+             paint body red\nmirror body x 2\ncube lid 0.6\nmove lid 2 1.6 0\npaint lid glass\n",
+            session.display()
+        ),
+    )
+    .unwrap();
+    theta::script::run(&script, author_key(0)).unwrap();
+    let args = ["render", "model.theta", "vk.png", "--size", "256x160"];
+    let o = theta_bin(&args, dir.path(), &[("WGPU_BACKEND", "vulkan")]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("(Vulkan, Cpu)"), "{}", text(&o));
+    let vk = Image::load_png(&dir.path().join("vk.png")).unwrap();
+    assert_eq!((vk.width, vk.height), (256, 160));
+    check(&vk, "model.png");
+    // The GL path draws the same picture.
+    let o = theta_bin(
+        &["render", "model.theta", "gl.png", "--size", "256x160"],
+        dir.path(),
+        &[("WGPU_BACKEND", "gl")],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("(Gl, "), "{}", text(&o));
+    let gl = Image::load_png(&dir.path().join("gl.png")).unwrap();
+    let d = compare(&vk, &gl, THRESHOLD).unwrap();
+    assert!(
+        d.fraction() <= MAX_DIFFERING,
+        "GL and Vulkan differ in {:.2}% of pixels",
+        d.fraction() * 100.0
+    );
+    // Stereo: both eyes side by side.
+    let o = theta_bin(
+        &[
+            "render",
+            "model.theta",
+            "st.png",
+            "--size",
+            "128x128",
+            "--stereo",
+        ],
+        dir.path(),
+        &[],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let st = Image::load_png(&dir.path().join("st.png")).unwrap();
+    assert_eq!((st.width, st.height), (256, 128));
+    // No driver: a clear error, a failing exit, and no file.
+    let o = theta_bin(
+        &["render", "model.theta", "none.png"],
+        dir.path(),
+        &[
+            ("WGPU_BACKEND", "vulkan"),
+            ("VK_ICD_FILENAMES", "/nonexistent.json"),
+        ],
+    );
+    assert!(!o.status.success());
+    assert!(text(&o).contains("needs a GPU"), "{}", text(&o));
+    assert!(!dir.path().join("none.png").exists());
+    // Bad arguments.
+    for (args, says) in [
+        (
+            vec!["render", "model.theta", "x.png", "--size", "0x10"],
+            "1 to 8192",
+        ),
+        (
+            vec!["render", "model.theta", "x.png", "--camera", "1,2:3"],
+            "x,y,z",
+        ),
+        (vec!["render", "nope.theta", "x.png"], "not a session file"),
+        (
+            vec!["render", "model.theta", "x.png", "--msaa", "3"],
+            "MSAA",
+        ),
+    ] {
+        let o = theta_bin(&args, dir.path(), &[]);
+        assert!(!o.status.success(), "{args:?}");
+        assert!(text(&o).contains(says), "{args:?}: {}", text(&o));
+        assert!(!dir.path().join("x.png").exists());
+    }
+}
