@@ -691,14 +691,15 @@ struct Timer {
     period: f32,
 }
 
-/// The ground grid as lines: every metre within 24 m of the eye's spot on the ground, cut into
-/// 1 m segments whose ends fade with distance (geometry rather than a shader pattern, so it
-/// looks the same on every backend and in both eyes).
-fn grid_lines(eye: glam::Vec3) -> Vec<OverlayVertex> {
+/// The ground grid as lines: every metre within 24 m of the eye's whole-metre spot on the
+/// ground, cut into 1 m segments whose ends fade with distance from that spot (geometry rather
+/// than a shader pattern, so it looks the same on every backend and in both eyes; rebuilt only
+/// when the eye moves to another spot).
+fn grid_lines(spot: (i32, i32)) -> Vec<OverlayVertex> {
     const R: i32 = 24;
-    let (cx, cz) = (eye.x.round() as i32, eye.z.round() as i32);
+    let (cx, cz) = spot;
     let at = |x: f32, z: f32| {
-        let d = glam::Vec2::new(x - eye.x, z - eye.z).length();
+        let d = glam::Vec2::new(x - cx as f32, z - cz as f32).length();
         let fade = (1.0 - d / R as f32).clamp(0.0, 1.0);
         let a = (fade * 0.5 * 255.0) as u32;
         OverlayVertex {
@@ -735,6 +736,7 @@ pub struct GpuRenderer {
     readback: Option<wgpu::Buffer>,
     last_uploads: usize,
     last_writes: usize,
+    grid: Option<((i32, i32), wgpu::Buffer, u32)>,
 }
 
 impl std::fmt::Debug for GpuRenderer {
@@ -816,6 +818,7 @@ impl GpuRenderer {
             readback: None,
             last_uploads: 0,
             last_writes: 0,
+            grid: None,
         })
     }
 
@@ -1022,20 +1025,34 @@ impl GpuRenderer {
             .write_buffer(&self.cameras, 0, bytemuck::cast_slice(&cams));
         // Overlay geometry.
         let (tris, lines) = GpuRenderer::overlay_geometry(engine);
-        let grid_lines = if self.settings.grid {
+        // The grid lives in its own buffer, rewritten only when the eye reaches another spot;
+        // heads, hands and rays are rewritten every frame (they are small).
+        let mut grid_count = 0u32;
+        if self.settings.grid {
             let p = eyes[0].pose.position;
-            grid_lines(glam::Vec3::new(p.x, p.y, p.z))
-        } else {
-            Vec::new()
-        };
-        let overlay_bytes = ((tris.len() + grid_lines.len() + lines.len())
-            * std::mem::size_of::<OverlayVertex>()) as u64;
+            let spot = (p.x.round() as i32, p.z.round() as i32);
+            if self.grid.as_ref().is_none_or(|(s, _, _)| *s != spot) {
+                let g = grid_lines(spot);
+                let buf = self.gpu.device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some("grid"),
+                    size: (g.len() * std::mem::size_of::<OverlayVertex>()) as u64,
+                    usage: wgpu::BufferUsages::VERTEX | wgpu::BufferUsages::COPY_DST,
+                    mapped_at_creation: false,
+                });
+                self.gpu
+                    .queue
+                    .write_buffer(&buf, 0, bytemuck::cast_slice(&g));
+                self.grid = Some((spot, buf, g.len() as u32));
+            }
+            grid_count = self.grid.as_ref().map_or(0, |(_, _, n)| *n);
+        }
+        let overlay_bytes =
+            ((tris.len() + lines.len()) * std::mem::size_of::<OverlayVertex>()) as u64;
         self.overlay.reserve(&self.gpu, overlay_bytes, 0);
-        let (g0, g1) = (tris.len() as u32, (tris.len() + grid_lines.len()) as u32);
-        let r1 = g1 + lines.len() as u32;
+        let r0 = tris.len() as u32;
+        let r1 = r0 + lines.len() as u32;
         if overlay_bytes > 0 {
             let mut all = tris.clone();
-            all.extend_from_slice(&grid_lines);
             all.extend_from_slice(&lines);
             self.gpu
                 .queue
@@ -1193,10 +1210,10 @@ impl GpuRenderer {
                     }
                 }
             }
-            if g1 > g0 {
+            if let (Some((_, buf, _)), true) = (&self.grid, grid_count > 0) {
                 pass.set_pipeline(&p.overlay_lines);
-                pass.set_vertex_buffer(0, self.overlay.buffer.slice(..));
-                pass.draw(g0..g1, 0..1);
+                pass.set_vertex_buffer(0, buf.slice(..));
+                pass.draw(0..grid_count, 0..1);
                 calls += 1;
             }
             if gtop > 0 {
@@ -1206,10 +1223,10 @@ impl GpuRenderer {
                 pass.draw_indexed(0..gtop, 0, 0..1);
                 calls += 1;
             }
-            if r1 > g1 {
+            if r1 > r0 {
                 pass.set_pipeline(&p.overlay_lines);
                 pass.set_vertex_buffer(0, self.overlay.buffer.slice(..));
-                pass.draw(g1..r1, 0..1);
+                pass.draw(r0..r1, 0..1);
                 calls += 1;
             }
             drop(pass);

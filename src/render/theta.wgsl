@@ -29,11 +29,7 @@ CAMERA_DECL
 
 struct Surface {
     @builtin(position) clip: vec4<f32>,
-    @location(0) world: vec3<f32>,
-    @location(1) normal: vec3<f32>,
-    @location(2) @interpolate(flat) colour: vec4<f32>,
-    @location(3) @interpolate(flat) info: vec4<u32>,
-    @location(4) eye: vec3<f32>,
+    @location(0) @interpolate(flat) colour: vec4<f32>,
 }
 
 fn unpack(c: u32) -> vec4<f32> {
@@ -44,6 +40,47 @@ fn to_linear(c: vec3<f32>) -> vec3<f32> {
     let lo = c / 12.92;
     let hi = pow((c + 0.055) / 1.055, vec3<f32>(2.4));
     return select(hi, lo, c <= vec3<f32>(0.04045));
+}
+
+const KEY: vec3<f32> = vec3<f32>(0.38, 0.86, 0.34);
+
+// Flat shading, once per vertex: faces are flat, so the face's first corner (the provoking
+// vertex) lights the whole triangle, and the fragment stage only writes the colour.
+fn shade(normal: vec3<f32>, world: vec3<f32>, eye: vec3<f32>, base: vec4<f32>, kind: u32, sel: u32, hov: u32) -> vec4<f32> {
+    var n = normalize(normal);
+    let v = normalize(eye - world);
+    if dot(n, v) < 0.0 {
+        n = -n;
+    }
+    let l = normalize(KEY);
+    let sky = vec3<f32>(0.62, 0.66, 0.74);
+    let ground = vec3<f32>(0.30, 0.27, 0.25);
+    let ambient = mix(ground, sky, n.y * 0.5 + 0.5);
+    let diffuse = max(dot(n, l), 0.0);
+    // A soft fill from behind the viewer keeps faces turned from the key light readable.
+    let fill = max(dot(n, v), 0.0) * 0.18;
+    var rgb = base.rgb * (ambient * 0.55 + vec3<f32>(0.78 * diffuse + fill));
+    var alpha = base.a;
+    if kind == 2u {
+        // Gem: a glint on the facets that face the light, and extra contrast per facet.
+        let h = normalize(l + v);
+        rgb = rgb * (0.75 + 0.5 * diffuse) + vec3<f32>(pow(max(dot(n, h), 0.0), 24.0) * 0.9);
+    } else if kind == 1u {
+        // Glass: see-through face on, more opaque at grazing angles.
+        let f = pow(1.0 - max(dot(n, v), 0.0), 3.0);
+        alpha = clamp(0.28 + 0.6 * f, 0.0, 0.92);
+        let h = normalize(l + v);
+        rgb = rgb + vec3<f32>(pow(max(dot(n, h), 0.0), 48.0) * 0.8);
+    }
+    if sel != 0u {
+        let c = to_linear(unpack(sel).rgb);
+        let rim = pow(1.0 - max(dot(n, v), 0.0), 2.0);
+        rgb = mix(rgb, c, 0.28) + c * rim * 0.6;
+    } else if hov != 0u {
+        let c = to_linear(unpack(hov).rgb);
+        rgb = mix(rgb, c, 0.14) + vec3<f32>(0.06);
+    }
+    return vec4<f32>(rgb, alpha);
 }
 
 @vertex
@@ -60,69 +97,24 @@ fn vs_mesh(
     var out: Surface;
     out.clip = cam.view_proj * w;
     if (inst.flags & 1u) != 0u {
-        // Hidden (a preview is drawn instead): outside the depth range, so clipped.
+        // Hidden: outside the depth range, so clipped.
         out.clip = vec4<f32>(0.0, 0.0, -2.0, 1.0);
     }
-    out.world = w.xyz;
-    out.normal = mat3x3<f32>(inst.n0.xyz, inst.n1.xyz, inst.n2.xyz) * nrm;
+    let n = mat3x3<f32>(inst.n0.xyz, inst.n1.xyz, inst.n2.xyz) * nrm;
     let c = unpack(colour);
-    out.colour = vec4<f32>(to_linear(c.rgb), c.a);
-    out.info = vec4<u32>(tag >> 28u, inst.selected, inst.hovered, inst.flags);
-    out.eye = cam.eye.xyz;
+    let base = vec4<f32>(to_linear(c.rgb), c.a);
+    out.colour = shade(n, w.xyz, cam.eye.xyz, base, tag >> 28u, inst.selected, inst.hovered);
     return out;
-}
-
-const KEY: vec3<f32> = vec3<f32>(0.38, 0.86, 0.34);
-
-fn shade(s: Surface) -> vec4<f32> {
-    var n = normalize(s.normal);
-    let v = normalize(s.eye - s.world);
-    if dot(n, v) < 0.0 {
-        n = -n;
-    }
-    let l = normalize(KEY);
-    let kind = s.info.x;
-    let sky = vec3<f32>(0.62, 0.66, 0.74);
-    let ground = vec3<f32>(0.30, 0.27, 0.25);
-    let ambient = mix(ground, sky, n.y * 0.5 + 0.5);
-    let diffuse = max(dot(n, l), 0.0);
-    // A soft fill from behind the viewer keeps faces turned from the key light readable.
-    let fill = max(dot(n, v), 0.0) * 0.18;
-    var rgb = s.colour.rgb * (ambient * 0.55 + vec3<f32>(0.78 * diffuse + fill));
-    var alpha = s.colour.a;
-    if kind == 2u {
-        // Gem: a sharp highlight and a little extra contrast per facet.
-        let h = normalize(l + v);
-        rgb = rgb * (0.75 + 0.5 * diffuse) + vec3<f32>(pow(max(dot(n, h), 0.0), 64.0) * 0.9);
-    } else if kind == 1u {
-        // Glass: see-through face on, more opaque at grazing angles.
-        let f = pow(1.0 - max(dot(n, v), 0.0), 3.0);
-        alpha = clamp(0.28 + 0.6 * f, 0.0, 0.92);
-        let h = normalize(l + v);
-        rgb = rgb + vec3<f32>(pow(max(dot(n, h), 0.0), 96.0) * 0.8);
-    }
-    let sel = s.info.y;
-    let hov = s.info.z;
-    if sel != 0u {
-        let c = to_linear(unpack(sel).rgb);
-        let rim = pow(1.0 - max(dot(n, v), 0.0), 2.0);
-        rgb = mix(rgb, c, 0.28) + c * rim * 0.6;
-    } else if hov != 0u {
-        let c = to_linear(unpack(hov).rgb);
-        rgb = mix(rgb, c, 0.14) + vec3<f32>(0.06);
-    }
-    return vec4<f32>(rgb, alpha);
 }
 
 @fragment
 fn fs_opaque(s: Surface) -> @location(0) vec4<f32> {
-    let c = shade(s);
-    return vec4<f32>(c.rgb, 1.0);
+    return vec4<f32>(s.colour.rgb, 1.0);
 }
 
 @fragment
 fn fs_glass(s: Surface) -> @location(0) vec4<f32> {
-    return shade(s);
+    return s.colour;
 }
 
 // ---- Wireframe of selected objects: the same vertices, as lines, in the selector's colour ----
