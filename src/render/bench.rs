@@ -43,8 +43,12 @@ pub struct Job {
 /// A torus with about `tris` triangles (2 per quad; the tube has a fifth of the ring's segments).
 fn torus(tris: usize, radius: f32) -> Primitive {
     let quads = (tris / 2).max(9) as f64;
-    let minor = ((quads / 5.0).sqrt().round() as u32).clamp(3, 1024);
+    let mut minor = ((quads / 5.0).sqrt().round() as u32).clamp(3, 1024);
     let major = ((quads / f64::from(minor)).round() as u32).clamp(3, 1024);
+    if major == 1024 {
+        // The ring is at its most segments: the tube takes the rest.
+        minor = ((quads / 1024.0).round() as u32).clamp(3, 1024);
+    }
     Primitive::Torus {
         major_radius: radius,
         minor_radius: radius * 0.3,
