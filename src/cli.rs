@@ -188,6 +188,9 @@ enum BenchWhat {
         /// Frames of each program.
         #[arg(long, default_value_t = 60)]
         frames: usize,
+        /// Leave the ground grid out of the engine's frames.
+        #[arg(long)]
+        no_grid: bool,
     },
     /// The engine's CPU per frame (projection updates and systems) on a big scene while a remote
     /// peer's commands stream in.
@@ -556,9 +559,11 @@ fn run(cli: Cli) -> Result<()> {
                     msaa,
                     stereo,
                     frames,
+                    no_grid,
                 },
         }) => {
             let (report, _) = crate::render::bench::run(crate::render::bench::Job {
+                grid: !no_grid,
                 triangles,
                 objects,
                 size: crate::render::headless::parse_size(&size)?,

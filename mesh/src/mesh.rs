@@ -289,6 +289,12 @@ impl Mesh {
             .map(|h| self.vid[self.dest_slot(h) as usize])
             .collect())
     }
+    /// True if every half-edge has a face: no holes or open edges, so the surface encloses a
+    /// volume and its back faces can never be seen (a renderer may cull them).
+    pub fn is_closed(&self) -> bool {
+        !self.hface.contains(&NONE)
+    }
+
     /// True if the vertex lies on a boundary (a hole or open edge).
     pub fn is_boundary_vertex(&self, v: VertexId) -> Result<bool> {
         let s = self.vslot(v)?;

@@ -41,6 +41,8 @@ pub struct RenderMesh {
     pub materials: Vec<u32>,
     /// Bumped on every rebuild.
     pub revision: u64,
+    /// The mesh is closed (no holes): its back faces are never seen.
+    pub closed: bool,
 }
 
 impl RenderMesh {
@@ -66,6 +68,7 @@ impl RenderMesh {
             indices: t.indices,
             materials,
             revision,
+            closed: mesh.is_closed(),
         }
     }
 

@@ -5,9 +5,10 @@
 //! projected by the engine. An *engine frame* is what the app does every frame: step the
 //! engine (input, tools, extraction), sync the renderer (only what changed), draw everything
 //! (opaque scene, grid, overlays) into an offscreen target of the given size and MSAA, and wait
-//! for the GPU. The *bare program* has one pipeline (position + normal, one directional light),
-//! one vertex buffer holding the same triangles already in world space, the same target size,
-//! MSAA and depth format, one draw call, and the same wait. Frames alternate between the two so
+//! for the GPU. The *bare program* has one pipeline (position + normal, one directional light,
+//! back faces culled as the engine culls them on closed meshes), one vertex buffer holding the
+//! same triangles already in world space, the same target size, MSAA and depth format, one draw
+//! call, and the same wait. Frames alternate between the two so
 //! both see the same machine load; medians are reported, with fps and the ratio.
 
 use std::time::{Duration, Instant};
@@ -38,6 +39,8 @@ pub struct Job {
     pub stereo: bool,
     /// Frames of each kind.
     pub frames: usize,
+    /// Draw the ground grid in the engine's frames (the bare program has none).
+    pub grid: bool,
 }
 
 /// A torus with about `tris` triangles (2 per quad; the tube has a fifth of the ring's segments).
@@ -171,7 +174,11 @@ impl Bare {
                     attributes: &wgpu::vertex_attr_array![0 => Float32x3, 1 => Float32x3],
                 })],
             },
-            primitive: Default::default(),
+            // The tori are closed, and the engine culls closed meshes' back faces: so does this.
+            primitive: wgpu::PrimitiveState {
+                cull_mode: Some(wgpu::Face::Back),
+                ..Default::default()
+            },
             depth_stencil: Some(wgpu::DepthStencilState {
                 format: DEPTH_FORMAT,
                 depth_write_enabled: Some(true),
@@ -282,6 +289,7 @@ pub fn run(job: Job) -> Result<(String, f64)> {
     let built = t.elapsed();
     let mut renderer = GpuRenderer::new(Settings {
         msaa: job.msaa,
+        grid: job.grid,
         ..Settings::default()
     })?;
     renderer.sync(&engine)?;
@@ -327,8 +335,8 @@ pub fn run(job: Job) -> Result<(String, f64)> {
         )
     };
     let report = format!(
-        "render bench on {}: {} triangles in {} objects, {}x{}{}, MSAA {}x, {} frames each \
-         (scene built in {:.2} s)\n\
+        "render bench on {}: {} triangles in {} objects, {}x{}{}, MSAA {}x, grid {}, {} frames \
+         each (scene built in {:.2} s)\n\
          engine frame (step + sync + draw + wait), median: {:.3} ms ({:.1} fps), {} draw calls\n\
          bare wgpu program (one pipeline, one draw), median: {:.3} ms ({:.1} fps)\n\
          ratio engine / bare: {ratio:.3}\n{gpu_line}",
@@ -347,6 +355,7 @@ pub fn run(job: Job) -> Result<(String, f64)> {
             " mono"
         },
         job.msaa,
+        if job.grid { "on" } else { "off" },
         job.frames,
         built.as_secs_f64(),
         ms(e),

@@ -215,6 +215,7 @@ impl Grow {
 struct Alloc {
     vbase: u32,
     vcap: u32,
+    culled: (u32, u32, u32),
     opaque: (u32, u32, u32),
     glass: (u32, u32, u32),
     edges: (u32, u32, u32),
@@ -223,11 +224,13 @@ struct Alloc {
 /// The shared scene buffers.
 struct Store {
     vertices: Grow,
+    culled: Grow,
     opaque: Grow,
     glass: Grow,
     edges: Grow,
     instances: Grow,
     vtop: u32,
+    ctop: u32,
     otop: u32,
     gtop: u32,
     etop: u32,
@@ -239,6 +242,7 @@ struct Store {
 /// The triangles of a mesh, ready for the shared buffers.
 struct Prepared {
     vertices: Vec<Vertex>,
+    culled: Vec<u32>,
     opaque: Vec<u32>,
     glass: Vec<u32>,
     edges: Vec<u32>,
@@ -298,8 +302,16 @@ fn prepare(m: &RenderMesh, slot: u32) -> Prepared {
         .map(|(e, _)| e)
         .collect();
     edges.sort_unstable();
+    // A closed mesh's opaque triangles draw with back faces culled (half the rasterising on a
+    // GPU short of raster units); an open one's draw from both sides.
+    let (culled, opaque) = if m.closed {
+        (opaque, Vec::new())
+    } else {
+        (Vec::new(), opaque)
+    };
     Prepared {
         vertices,
+        culled,
         opaque,
         glass,
         edges: edges.into_iter().flat_map(|(a, b)| [a, b]).collect(),
@@ -499,6 +511,7 @@ impl Target {
 struct Pipelines {
     layout: wgpu::BindGroupLayout,
     opaque: wgpu::RenderPipeline,
+    culled: wgpu::RenderPipeline,
     glass: wgpu::RenderPipeline,
     wire: wgpu::RenderPipeline,
     overlay_tris: wgpu::RenderPipeline,
@@ -628,7 +641,18 @@ impl Pipelines {
         };
         use wgpu::PrimitiveTopology::{LineList, TriangleList};
         Pipelines {
-            // Faces are drawn from both sides: meshes being edited are often open.
+            // Closed meshes cull their back faces; open ones (being edited, with holes) draw
+            // from both sides.
+            culled: make(
+                "culled",
+                "vs_mesh",
+                "fs_opaque",
+                &mesh_buffers,
+                TriangleList,
+                true,
+                None,
+                Some(wgpu::Face::Back),
+            ),
             opaque: make(
                 "opaque",
                 "vs_mesh",
@@ -692,7 +716,7 @@ struct Timer {
 }
 
 /// The ground grid as lines: every metre within 24 m of the eye's whole-metre spot on the
-/// ground, cut into 1 m segments whose ends fade with distance from that spot (geometry rather
+/// ground, in segments whose ends fade with distance from that spot (geometry rather
 /// than a shader pattern, so it looks the same on every backend and in both eyes; rebuilt only
 /// when the eye moves to another spot).
 fn grid_lines(spot: (i32, i32)) -> Vec<OverlayVertex> {
@@ -708,15 +732,22 @@ fn grid_lines(spot: (i32, i32)) -> Vec<OverlayVertex> {
             colour: 0x2e_29_26 | (a << 24),
         }
     };
-    let mut out = Vec::with_capacity((2 * R as usize + 1) * 4 * R as usize * 2);
+    // Segments of 3 m (the fade is linear along each), none where the fade is zero at both ends:
+    // about 1,200 segments, which line rasterisers on the CPU draw cheaply.
+    const SEG: i32 = 3;
+    let mut out = Vec::new();
     for i in -R..=R {
-        for j in -R..R {
-            let (a, b) = ((cx + i) as f32, (cz + j) as f32);
-            out.push(at(a, b));
-            out.push(at(a, b + 1.0));
-            let (a, b) = ((cx + j) as f32, (cz + i) as f32);
-            out.push(at(a, b));
-            out.push(at(a + 1.0, b));
+        for j in (-R..R).step_by(SEG as usize) {
+            for (a0, b0, a1, b1) in [
+                (cx + i, cz + j, cx + i, cz + j + SEG),
+                (cx + j, cz + i, cx + j + SEG, cz + i),
+            ] {
+                let (p, q) = (at(a0 as f32, b0 as f32), at(a1 as f32, b1 as f32));
+                if (p.colour | q.colour) >> 24 != 0 {
+                    out.push(p);
+                    out.push(q);
+                }
+            }
         }
     }
     out
@@ -763,11 +794,13 @@ impl GpuRenderer {
         use wgpu::BufferUsages as U;
         let store = Store {
             vertices: Grow::new(d, "vertices", U::VERTEX, 1 << 20),
-            opaque: Grow::new(d, "opaque", U::INDEX, 1 << 18),
+            culled: Grow::new(d, "culled", U::INDEX, 1 << 18),
+            opaque: Grow::new(d, "opaque", U::INDEX, 1 << 14),
             glass: Grow::new(d, "glass", U::INDEX, 1 << 12),
             edges: Grow::new(d, "edges", U::INDEX, 1 << 16),
             instances: Grow::new(d, "instances", U::STORAGE, INSTANCE_BYTES * 256),
             vtop: 0,
+            ctop: 0,
             otop: 0,
             gtop: 0,
             etop: 0,
@@ -835,6 +868,7 @@ impl GpuRenderer {
         let q = &self.gpu.queue;
         // Degenerate triangles and lines in place of the freed ones.
         for (buf, (base, _, cap)) in [
+            (&self.store.culled, a.culled),
             (&self.store.opaque, a.opaque),
             (&self.store.glass, a.glass),
             (&self.store.edges, a.edges),
@@ -854,6 +888,7 @@ impl GpuRenderer {
         let fits = |old: Option<&Alloc>| {
             old.is_some_and(|a| {
                 nv <= a.vcap
+                    && p.culled.len() as u32 <= a.culled.2
                     && p.opaque.len() as u32 <= a.opaque.2
                     && p.glass.len() as u32 <= a.glass.2
                     && p.edges.len() as u32 <= a.edges.2
@@ -869,11 +904,13 @@ impl GpuRenderer {
                 let a = Alloc {
                     vbase: s.vtop,
                     vcap: slack(p.vertices.len()),
+                    culled: (s.ctop, 0, slack(p.culled.len())),
                     opaque: (s.otop, 0, slack(p.opaque.len())),
                     glass: (s.gtop, 0, slack(p.glass.len())),
                     edges: (s.etop, 0, slack(p.edges.len())),
                 };
                 s.vtop += a.vcap;
+                s.ctop += a.culled.2;
                 s.otop += a.opaque.2;
                 s.gtop += a.glass.2;
                 s.etop += a.edges.2;
@@ -881,6 +918,8 @@ impl GpuRenderer {
                 let vsz = std::mem::size_of::<Vertex>() as u64;
                 s.vertices
                     .reserve(&self.gpu, u64::from(s.vtop) * vsz, u64::from(a.vbase) * vsz);
+                s.culled
+                    .reserve(&self.gpu, u64::from(s.ctop) * 4, u64::from(a.culled.0) * 4);
                 s.opaque
                     .reserve(&self.gpu, u64::from(s.otop) * 4, u64::from(a.opaque.0) * 4);
                 s.glass
@@ -909,6 +948,7 @@ impl GpuRenderer {
                 );
             }
         };
+        write(&s.culled, &mut a.culled, &p.culled);
         write(&s.opaque, &mut a.opaque, &p.opaque);
         write(&s.glass, &mut a.glass, &p.glass);
         write(&s.edges, &mut a.edges, &p.edges);
@@ -1071,7 +1111,7 @@ impl GpuRenderer {
             })
             .collect();
         let clear = self.settings.clear;
-        let (otop, gtop) = (self.store.otop, self.store.gtop);
+        let (ctop, otop, gtop) = (self.store.ctop, self.store.otop, self.store.gtop);
         self.pipelines(multiview);
         let p = &self.pipelines[&(multiview, self.settings.msaa)];
         let bind = |dynamic: bool| {
@@ -1105,7 +1145,7 @@ impl GpuRenderer {
             .store
             .allocs
             .values()
-            .map(|a| (a.opaque.1 + a.glass.1) as usize / 3)
+            .map(|a| (a.culled.1 + a.opaque.1 + a.glass.1) as usize / 3)
             .sum::<usize>();
         let mut enc = self.gpu.device.create_command_encoder(&Default::default());
         let passes: Vec<Option<u32>> = if multiview || !stereo {
@@ -1184,6 +1224,15 @@ impl GpuRenderer {
             };
             pass.set_bind_group(0, &group, &offsets);
             pass.set_vertex_buffer(0, self.store.vertices.buffer.slice(..));
+            if ctop > 0 {
+                pass.set_pipeline(&p.culled);
+                pass.set_index_buffer(
+                    self.store.culled.buffer.slice(..),
+                    wgpu::IndexFormat::Uint32,
+                );
+                pass.draw_indexed(0..ctop, 0, 0..1);
+                calls += 1;
+            }
             if otop > 0 {
                 pass.set_pipeline(&p.opaque);
                 pass.set_index_buffer(
@@ -1414,6 +1463,7 @@ impl GpuRenderer {
             // Start again: everything is uploaded afresh by the next sync.
             self.store.allocs.clear();
             self.store.vtop = 0;
+            self.store.ctop = 0;
             self.store.otop = 0;
             self.store.gtop = 0;
             self.store.etop = 0;
