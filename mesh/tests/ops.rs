@@ -741,3 +741,14 @@ fn translate_vertices_is_exactly_a_translate_transform() {
     let far = rejects(&mut m, |m| m.translate_vertices(&[vs[0], vs[35]], huge));
     assert!(matches!(far, MeshError::InvalidParameter { .. }), "{far:?}");
 }
+
+#[test]
+fn a_cube_is_closed_until_a_face_is_deleted_and_a_grid_never_is() {
+    let mut ids = SeqIds::new(1);
+    let mut m = cube(&mut ids);
+    assert!(m.is_closed());
+    let top = top_face(&m);
+    m.delete_faces(&[top], &mut ids).unwrap();
+    assert!(!m.is_closed(), "a hole opens it");
+    assert!(!grid(&mut ids, 3).is_closed());
+}
