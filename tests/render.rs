@@ -430,3 +430,73 @@ fn theta_render_writes_pngs_on_vulkan_and_on_gl_alike_and_fails_cleanly_without_
         assert!(!dir.path().join("x.png").exists());
     }
 }
+
+#[test]
+#[expect(
+    unsafe_code,
+    reason = "the test plays the part of an OpenXR runtime: it makes raw Vulkan handles itself"
+)]
+fn a_vulkan_device_made_outside_wgpu_renders_the_reference_scene() {
+    use ash::vk;
+    use std::ffi::c_char;
+    use theta::render::external;
+    // SAFETY: loads the system's Vulkan loader; nothing else runs while it does.
+    let entry = unsafe { ash::Entry::load() }.expect("the Vulkan loader (libvulkan1)");
+    // As wgpu itself asks: the loader's version, up to 1.3 (its device code uses core 1.2
+    // functions when the version allows them).
+    // SAFETY: a query of the loader.
+    let loader = unsafe { entry.try_enumerate_instance_version() }
+        .ok()
+        .flatten()
+        .unwrap_or(vk::API_VERSION_1_0);
+    let api = loader.min(vk::API_VERSION_1_3);
+    let exts = external::instance_extensions(&entry, api).unwrap();
+    let names: Vec<*const c_char> = exts.iter().map(|c| c.as_ptr()).collect();
+    let app = vk::ApplicationInfo::default().api_version(api);
+    let ci = vk::InstanceCreateInfo::default()
+        .application_info(&app)
+        .enabled_extension_names(&names);
+    // SAFETY: a plain instance create-info whose pointers outlive the call.
+    let instance = unsafe { entry.create_instance(&ci, None) }.unwrap();
+    // SAFETY: the instance is valid.
+    let physical = unsafe { instance.enumerate_physical_devices() }.unwrap();
+    let phd = physical
+        .iter()
+        .copied()
+        .find(|&p| {
+            // SAFETY: `p` came from this instance.
+            let props = unsafe { instance.get_physical_device_properties(p) };
+            props.device_type == vk::PhysicalDeviceType::CPU
+        })
+        .or(physical.first().copied())
+        .expect("a Vulkan physical device (lavapipe: mesa-vulkan-drivers)");
+    // SAFETY: made just above from `entry` with `api` and exactly `exts`; wgpu-hal takes it over.
+    let hal_instance =
+        unsafe { external::wrap_instance(entry, instance.clone(), api, exts) }.unwrap();
+    let mut req = external::device_requirements(&hal_instance, phd).unwrap();
+    let device = {
+        let prio = [1.0f32];
+        // wgpu-hal drives the first queue family, which must do graphics.
+        let queues = [vk::DeviceQueueCreateInfo::default()
+            .queue_family_index(0)
+            .queue_priorities(&prio)];
+        let ext_names: Vec<*const c_char> = req.extensions.iter().map(|c| c.as_ptr()).collect();
+        let dci = vk::DeviceCreateInfo::default()
+            .queue_create_infos(&queues)
+            .enabled_extension_names(&ext_names);
+        let dci = req.add_to(dci);
+        // SAFETY: the create-info and everything it points to live until the call returns.
+        unsafe { instance.create_device(phd, &dci, None) }.unwrap()
+    };
+    // SAFETY: the device was made on `phd` with the required extensions and features, queue 0
+    // of family 0; the renderer takes it over.
+    let gpu = unsafe { external::wrap_device(hal_instance, req, device, 0, 0) }.unwrap();
+    assert!(gpu.description.contains("external"), "{}", gpu.description);
+    let (_doc, engine, _, _) = scene();
+    let mut r = GpuRenderer::with_device(gpu, Settings::default()).unwrap();
+    r.sync(&engine).unwrap();
+    let size = (320, 240);
+    let (images, _) = r.render(&engine, &[eye(size)], size).unwrap();
+    // The same picture as through a device wgpu made itself.
+    check(&images[0], "scene.png");
+}

@@ -104,7 +104,6 @@ impl Gpu {
 
     /// Makes a device on `adapter`, with multiview and timestamp queries where it has them.
     pub fn on(adapter: wgpu::Adapter) -> Result<Gpu> {
-        let info = adapter.get_info();
         let wanted = wgpu::Features::MULTIVIEW
             | wgpu::Features::TIMESTAMP_QUERY
             | wgpu::Features::MULTISAMPLE_ARRAY;
@@ -122,6 +121,17 @@ impl Gpu {
             ..Default::default()
         }))
         .context("creating the GPU device")?;
+        Ok(Gpu::assemble(adapter, device, queue, ""))
+    }
+
+    /// A [`Gpu`] from a device (made here or handed in), with GPU errors caught.
+    pub fn assemble(
+        adapter: wgpu::Adapter,
+        device: wgpu::Device,
+        queue: wgpu::Queue,
+        note: &str,
+    ) -> Gpu {
+        let info = adapter.get_info();
         let errors: std::sync::Arc<std::sync::Mutex<Option<String>>> = Default::default();
         {
             let errors = errors.clone();
@@ -132,13 +142,16 @@ impl Gpu {
                 }
             }));
         }
-        Ok(Gpu {
+        Gpu {
             errors,
-            description: format!("{} ({:?}, {:?})", info.name, info.backend, info.device_type),
+            description: format!(
+                "{} ({:?}, {:?}){note}",
+                info.name, info.backend, info.device_type
+            ),
             adapter,
             device,
             queue,
-        })
+        }
     }
 
     /// The first GPU error since the last call, as an `Err`.

@@ -16,6 +16,8 @@
 #[cfg(feature = "render")]
 pub mod bench;
 pub mod camera;
+#[cfg(all(feature = "render", not(target_arch = "wasm32")))]
+pub mod external;
 #[cfg(feature = "render")]
 pub mod gpu;
 #[cfg(feature = "render")]
