@@ -261,6 +261,22 @@ struct Prepared {
     edges: Vec<u32>,
 }
 
+/// An sRGB colour as linear light in 10-bit channels (red in the low bits) and a 2-bit alpha:
+/// converted once at upload, so no vertex pays for the sRGB curve.
+fn linear_10_10_10_2(rgba: [u8; 4]) -> u32 {
+    let lin = |c: u8| {
+        let c = f32::from(c) / 255.0;
+        let l = if c <= 0.04045 {
+            c / 12.92
+        } else {
+            ((c + 0.055) / 1.055).powf(2.4)
+        };
+        (l * 1023.0).round() as u32 & 0x3ff
+    };
+    let a = (u32::from(rgba[3]) * 3 + 127) / 255;
+    lin(rgba[0]) | (lin(rgba[1]) << 10) | (lin(rgba[2]) << 20) | (a << 30)
+}
+
 fn prepare(m: &RenderMesh, slot: u32) -> Prepared {
     // Corners are per face, so the vertex colour is the face's material.
     let mut mat = vec![0u32; m.positions.len()];
@@ -286,7 +302,7 @@ fn prepare(m: &RenderMesh, slot: u32) -> Prepared {
             Vertex {
                 pos: *p,
                 normal: *n,
-                colour: u32::from_le_bytes(e.rgba),
+                colour: linear_10_10_10_2(e.rgba),
                 meta: slot | (kind << 28),
             }
         })

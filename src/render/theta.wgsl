@@ -101,8 +101,13 @@ fn vs_mesh(
         out.clip = vec4<f32>(0.0, 0.0, -2.0, 1.0);
     }
     let n = mat3x3<f32>(inst.n0.xyz, inst.n1.xyz, inst.n2.xyz) * nrm;
-    let c = unpack(colour);
-    let base = vec4<f32>(to_linear(c.rgb), c.a);
+    // Linear light, 10 bits a channel, 2 bits of alpha (converted when it was uploaded).
+    let base = vec4<f32>(
+        f32(colour & 0x3ffu),
+        f32((colour >> 10u) & 0x3ffu),
+        f32((colour >> 20u) & 0x3ffu),
+        f32(colour >> 30u) * 341.0,
+    ) / 1023.0;
     out.colour = shade(n, w.xyz, cam.eye.xyz, base, tag >> 28u, inst.selected, inst.hovered);
     return out;
 }
