@@ -315,6 +315,7 @@ enum Kind {
 
 /// Runs the command line; errors print one clear line and give exit code 1.
 pub fn main() -> ExitCode {
+    quiet_on_closed_stdout();
     let cli = Cli::parse();
     crate::telemetry::init();
     if let Some(addr) = cli.metrics {
@@ -333,6 +334,26 @@ pub fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// When whoever reads standard output goes away (`theta info s.theta | head -1`), stop quietly
+/// with the status a process killed by SIGPIPE reports, as command-line tools do, instead of
+/// the panic `println!` raises. SIGPIPE itself stays ignored (Rust's default): a signal would
+/// also kill the process for a peer's closed TCP connection.
+fn quiet_on_closed_stdout() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let p = info.payload();
+        let msg = p
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| p.downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if msg.starts_with("failed printing to stdout") && msg.contains("Broken pipe") {
+            std::process::exit(141);
+        }
+        default(info);
+    }));
 }
 
 fn run(cli: Cli) -> Result<()> {

@@ -165,8 +165,10 @@ impl Run {
                 let (object, mesh) = self.object(name)?;
                 let a = axis(ax)?;
                 let cuts: u32 = num(rest.first(), "cuts", Some(1))?;
-                // An edge running along the axis (the smallest key among the most aligned).
-                let mut best: Option<(f32, EdgeKey)> = None;
+                // An edge running along the axis: among the most aligned, the one whose midpoint
+                // comes first by (x, y, z). Geometry decides, not element ids, so the same script
+                // cuts the same ring whoever runs it (ids follow the author's command hashes).
+                let mut best: Option<(f32, [f32; 3], EdgeKey)> = None;
                 for h in mesh.edges() {
                     let (Ok(u), Ok(v)) = (mesh.origin(h), mesh.dest(h)) else {
                         continue;
@@ -180,15 +182,26 @@ impl Run {
                         continue;
                     }
                     let s = dot(e, a).abs() / len;
+                    let mid = pu.lerp(pv, 0.5).to_array();
                     let key = EdgeKey(u.min(v), u.max(v));
-                    best = match best {
-                        Some((bs, bk)) if bs > s + 1e-6 || (bs >= s - 1e-6 && bk < key) => {
-                            Some((bs, bk))
+                    let earlier = |m: &[f32; 3], n: &[f32; 3]| {
+                        for i in 0..3 {
+                            if (m[i] - n[i]).abs() > 1e-5 {
+                                return m[i] < n[i];
+                            }
                         }
-                        _ => Some((s, key)),
+                        false
+                    };
+                    best = match best {
+                        Some((bs, bm, bk))
+                            if bs > s + 1e-6 || (bs >= s - 1e-6 && !earlier(&mid, &bm)) =>
+                        {
+                            Some((bs, bm, bk))
+                        }
+                        _ => Some((s, mid, key)),
                     };
                 }
-                let (_, edge) = best.ok_or_else(|| anyhow!("`{name}` has no edges"))?;
+                let (_, _, edge) = best.ok_or_else(|| anyhow!("`{name}` has no edges"))?;
                 self.edit(Op::LoopCut { object, edge, cuts })?;
             }
             ["subdivide", name, rest @ ..] => {

@@ -481,3 +481,32 @@ fn an_unknown_subcommand_or_a_bad_flag_is_a_clear_error() {
     // Nothing was written in the directory.
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }
+
+#[test]
+fn a_reader_that_goes_away_stops_theta_quietly() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    assert!(theta(&["new", "s.theta"], dir.path()).status.success());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_theta"))
+        .args(["open", "s.theta"])
+        .current_dir(dir.path())
+        .env("HOME", dir.path())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Close the reading end first, then ask for output: every print now meets a closed pipe.
+    drop(child.stdout.take());
+    let mut stdin = child.stdin.take().unwrap();
+    for _ in 0..50 {
+        if writeln!(stdin, "hash").is_err() {
+            break;
+        }
+    }
+    drop(stdin);
+    let o = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(o.status.code(), Some(141), "{err}");
+}
