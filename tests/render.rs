@@ -436,7 +436,7 @@ fn theta_render_writes_pngs_on_vulkan_and_on_gl_alike_and_fails_cleanly_without_
     unsafe_code,
     reason = "the test plays the part of an OpenXR runtime: it makes raw Vulkan handles itself"
 )]
-fn a_vulkan_device_made_outside_wgpu_renders_the_reference_scene() {
+fn a_vulkan_device_and_image_made_outside_wgpu_draw_the_reference_images() {
     use ash::vk;
     use std::ffi::c_char;
     use theta::render::external;
@@ -488,6 +488,7 @@ fn a_vulkan_device_made_outside_wgpu_renders_the_reference_scene() {
         // SAFETY: the create-info and everything it points to live until the call returns.
         unsafe { instance.create_device(phd, &dci, None) }.unwrap()
     };
+    let dev = device.clone();
     // SAFETY: the device was made on `phd` with the required extensions and features, queue 0
     // of family 0; the renderer takes it over.
     let gpu = unsafe { external::wrap_device(hal_instance, req, device, 0, 0) }.unwrap();
@@ -499,4 +500,64 @@ fn a_vulkan_device_made_outside_wgpu_renders_the_reference_scene() {
     let (images, _) = r.render(&engine, &[eye(size)], size).unwrap();
     // The same picture as through a device wgpu made itself.
     check(&images[0], "scene.png");
+
+    // And into a 2-layer image it does not own either (a headset swapchain's, say): both eyes.
+    let (w, h) = (240u32, 240u32);
+    let ici = vk::ImageCreateInfo::default()
+        .image_type(vk::ImageType::TYPE_2D)
+        .format(vk::Format::R8G8B8A8_SRGB)
+        .extent(vk::Extent3D {
+            width: w,
+            height: h,
+            depth: 1,
+        })
+        .mip_levels(1)
+        .array_layers(2)
+        .samples(vk::SampleCountFlags::TYPE_1)
+        .tiling(vk::ImageTiling::OPTIMAL)
+        .usage(
+            vk::ImageUsageFlags::COLOR_ATTACHMENT
+                | vk::ImageUsageFlags::TRANSFER_SRC
+                | vk::ImageUsageFlags::TRANSFER_DST,
+        )
+        .sharing_mode(vk::SharingMode::EXCLUSIVE)
+        .initial_layout(vk::ImageLayout::UNDEFINED);
+    // SAFETY: a plain image create-info on a live device.
+    let image = unsafe { dev.create_image(&ici, None) }.unwrap();
+    // SAFETY: the image was just made on this device.
+    let needs = unsafe { dev.get_image_memory_requirements(image) };
+    // SAFETY: `phd` belongs to this instance.
+    let props = unsafe { instance.get_physical_device_memory_properties(phd) };
+    let ty = (0..props.memory_type_count)
+        .find(|&i| {
+            needs.memory_type_bits & (1 << i) != 0
+                && props.memory_types[i as usize]
+                    .property_flags
+                    .contains(vk::MemoryPropertyFlags::DEVICE_LOCAL)
+        })
+        .expect("device-local memory");
+    let alloc = vk::MemoryAllocateInfo::default()
+        .allocation_size(needs.size)
+        .memory_type_index(ty);
+    // SAFETY: a valid allocation request; bound once, at offset 0, to the image it was sized for.
+    let memory = unsafe { dev.allocate_memory(&alloc, None) }.unwrap();
+    // SAFETY: as above.
+    unsafe { dev.bind_image_memory(image, memory, 0) }.unwrap();
+    let owner = dev.clone();
+    let release = Box::new(move || {
+        // SAFETY: wgpu has let go of the image; it and its memory are this test's to free.
+        unsafe {
+            owner.destroy_image(image, None);
+            owner.free_memory(memory, None);
+        }
+    });
+    // SAFETY: the image matches what `wrap_image` asks for and outlives wgpu's use of it.
+    let texture = unsafe { external::wrap_image(r.gpu(), image, (w, h), 2, release) }.unwrap();
+    let target = theta::render::gpu::Target::around(r.gpu(), texture, (w, h), 2, 4);
+    let head = eye((w, h));
+    let eyes = camera::stereo(&head.pose, camera::DEFAULT_IPD, camera::HEADSET_FOV);
+    r.draw(&engine, &eyes, &target).unwrap();
+    let images = r.read(&target).unwrap();
+    check(&images[0], "stereo-left.png");
+    check(&images[1], "stereo-right.png");
 }

@@ -166,3 +166,73 @@ pub unsafe fn wrap_device(
         " (external Vulkan device)",
     ))
 }
+
+/// Wraps a colour image someone else owns (a headset swapchain's) into a texture the renderer
+/// can draw into through [`super::gpu::Target::around`]: `layers` array layers of
+/// [`super::gpu::COLOR_FORMAT`], usable as a colour attachment and as a copy source and target.
+/// `release` runs when wgpu lets go of the image (the owner frees it then, or keeps it).
+///
+/// # Safety
+/// `image` was created on `gpu`'s device with that format, size, layers, one mip level, one
+/// sample and at least those usages, has memory bound, and stays valid until `release` runs.
+pub unsafe fn wrap_image(
+    gpu: &Gpu,
+    image: vk::Image,
+    size: (u32, u32),
+    layers: u32,
+    release: Box<dyn FnOnce() + Send + Sync + 'static>,
+) -> Result<wgpu::Texture> {
+    let format = super::gpu::COLOR_FORMAT;
+    let usage = wgpu::TextureUsages::RENDER_ATTACHMENT
+        | wgpu::TextureUsages::COPY_SRC
+        | wgpu::TextureUsages::COPY_DST;
+    let extent = wgpu::Extent3d {
+        width: size.0,
+        height: size.1,
+        depth_or_array_layers: layers,
+    };
+    let hal_texture = {
+        // SAFETY: the device is a Vulkan one whenever the caller made `image` on it.
+        let device = unsafe { gpu.device.as_hal::<Vulkan>() }
+            .context("the renderer's device is not a Vulkan device")?;
+        let desc = hal::TextureDescriptor {
+            label: Some("external colour"),
+            size: extent,
+            mip_level_count: 1,
+            sample_count: 1,
+            dimension: wgpu::TextureDimension::D2,
+            format,
+            usage: wgpu::TextureUses::COLOR_TARGET
+                | wgpu::TextureUses::COPY_SRC
+                | wgpu::TextureUses::COPY_DST,
+            memory_flags: hal::MemoryFlags::empty(),
+            view_formats: Vec::new(),
+        };
+        // SAFETY: the caller vouches for the image; `release` runs once wgpu is done with it.
+        unsafe {
+            device.texture_from_raw(
+                image,
+                &desc,
+                Some(release),
+                hal::vulkan::TextureMemory::External,
+            )
+        }
+    };
+    // SAFETY: the hal texture was made on this device with this descriptor.
+    Ok(unsafe {
+        gpu.device.create_texture_from_hal::<Vulkan>(
+            hal_texture,
+            &wgpu::TextureDescriptor {
+                label: Some("external colour"),
+                size: extent,
+                mip_level_count: 1,
+                sample_count: 1,
+                dimension: wgpu::TextureDimension::D2,
+                format,
+                usage,
+                view_formats: &[],
+            },
+            wgpu::TextureUses::UNINITIALIZED,
+        )
+    })
+}
