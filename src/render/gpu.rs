@@ -35,6 +35,8 @@ pub const COLOR_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Rgba8UnormSrg
 pub const DEPTH_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Depth32Float;
 
 const CAMERA_BLOCK: u64 = 256;
+/// One frame in this many measures its GPU time.
+pub const TIMESTAMP_EVERY: u64 = 16;
 const INSTANCE_BYTES: u64 = 128;
 
 #[repr(C)]
@@ -797,6 +799,9 @@ pub struct GpuRenderer {
     last_uploads: usize,
     last_writes: usize,
     grid: Option<((i32, i32), wgpu::Buffer, u32)>,
+    /// Frames drawn, and whether the last one wrote timestamps.
+    frames: u64,
+    stamped: bool,
 }
 
 impl std::fmt::Debug for GpuRenderer {
@@ -881,6 +886,8 @@ impl GpuRenderer {
             last_uploads: 0,
             last_writes: 0,
             grid: None,
+            frames: 0,
+            stamped: false,
         })
     }
 
@@ -1077,6 +1084,11 @@ impl GpuRenderer {
                 target.layers
             );
         }
+        // Timestamps on one frame in TIMESTAMP_EVERY: plenty for telemetry, and writing them
+        // costs a CPU rasteriser about 2 ms a frame.
+        let stamp = self.frames.is_multiple_of(TIMESTAMP_EVERY);
+        self.frames += 1;
+        self.stamped = stamp;
         let stereo = eyes.len() == 2;
         let multiview = stereo && self.settings.multiview && self.gpu.multiview() && target.arrayed;
         // Cameras.
@@ -1206,14 +1218,15 @@ impl GpuRenderer {
                     ((c + 0.055) / 1.055).powf(2.4)
                 }
             };
-            let ts = self
-                .timer
-                .as_ref()
-                .map(|t| wgpu::RenderPassTimestampWrites {
-                    query_set: &t.set,
-                    beginning_of_pass_write_index: Some(2 * k as u32),
-                    end_of_pass_write_index: Some(2 * k as u32 + 1),
-                });
+            let ts =
+                self.timer
+                    .as_ref()
+                    .filter(|_| stamp)
+                    .map(|t| wgpu::RenderPassTimestampWrites {
+                        query_set: &t.set,
+                        beginning_of_pass_write_index: Some(2 * k as u32),
+                        end_of_pass_write_index: Some(2 * k as u32 + 1),
+                    });
             let mut pass = enc.begin_render_pass(&wgpu::RenderPassDescriptor {
                 label: Some("scene"),
                 color_attachments: &[Some(wgpu::RenderPassColorAttachment {
@@ -1330,7 +1343,7 @@ impl GpuRenderer {
                 );
             }
         }
-        if let Some(t) = &self.timer {
+        if let Some(t) = self.timer.as_ref().filter(|_| stamp) {
             let n = 2 * n_passes as u32;
             enc.resolve_query_set(&t.set, 0..n, &t.resolve, 0);
             enc.copy_buffer_to_buffer(&t.resolve, 0, &t.read, 0, 32);
@@ -1468,7 +1481,7 @@ impl GpuRenderer {
             && self.target.as_ref().is_some_and(|t| t.arrayed)
             && self.gpu.multiview();
         let passes = if eyes.len() == 2 && !multiview { 2 } else { 1 };
-        let gpu_time = if self.timer.is_some() {
+        let gpu_time = if self.timer.is_some() && self.stamped {
             self.gpu_time(passes)
         } else {
             self.wait().ok().and(None)
