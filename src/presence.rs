@@ -76,6 +76,18 @@ pub enum ElementRef {
     Face(ObjectId, FaceId),
 }
 
+impl ElementRef {
+    /// The object the element belongs to.
+    pub fn object(&self) -> ObjectId {
+        match *self {
+            ElementRef::Object(o)
+            | ElementRef::Vertex(o, _)
+            | ElementRef::Edge(o, _)
+            | ElementRef::Face(o, _) => o,
+        }
+    }
+}
+
 /// The editor tools, as presence names them (the numbering is part of the wire format: append
 /// only).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]

@@ -295,6 +295,15 @@ impl Run {
     }
 }
 
+/// A line's words, without its comment.
+fn words(line: &str) -> Vec<&str> {
+    line.split('#')
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect()
+}
+
 /// Runs a script file as the user `key`. Errors name the file and line.
 pub fn run(path: &Path, key: theta_crdt::sign::Keypair) -> Result<()> {
     let text =
@@ -305,10 +314,9 @@ pub fn run(path: &Path, key: theta_crdt::sign::Keypair) -> Result<()> {
         key,
     };
     for (i, line) in text.lines().enumerate() {
-        let line = line.split('#').next().unwrap_or("");
-        let words: Vec<&str> = line.split_whitespace().collect();
+        let words = words(line);
         r.line(&words)
-            .with_context(|| format!("{}:{}: {}", path.display(), i + 1, line.trim()))?;
+            .with_context(|| format!("{}:{}: {}", path.display(), i + 1, words.join(" ")))?;
     }
     if let Some((s, _)) = r.session.take() {
         s.close()?;
@@ -352,8 +360,7 @@ pub fn interactive(
     let (mut ok, mut failed) = (0usize, 0usize);
     for (i, line) in input.lines().enumerate() {
         let line = line.context("reading standard input")?;
-        let text = line.split('#').next().unwrap_or("");
-        let words: Vec<&str> = text.split_whitespace().collect();
+        let words = words(&line);
         if matches!(words.first(), Some(&"new") | Some(&"open")) {
             eprintln!(
                 "theta: line {}: `{}` is for scripts; this session is already open",

@@ -43,6 +43,8 @@ pub struct Metrics {
     pub rejections: Family<Labels, Counter>,
     /// Rejections that named a conflicting command, by strategy.
     pub conflicts: Family<Labels, Counter>,
+    /// All rejections (the sum of `rejections`, which a family cannot give; not exported).
+    pub rejected_total: Counter,
     /// Commands waiting for their dependencies.
     pub pending: Gauge,
     /// Time to verify one batch of signatures (a single command is a batch of one).
@@ -95,6 +97,7 @@ impl Metrics {
             commands: Family::default(),
             rejections: Family::default(),
             conflicts: Family::default(),
+            rejected_total: Counter::default(),
             pending: Gauge::default(),
             verify_seconds: seconds_histogram(),
             signatures: Counter::default(),
@@ -211,6 +214,7 @@ impl Metrics {
         for e in events {
             if let theta_crdt::scene::Event::Rejected(r) = e {
                 let strategy = theta_crdt::command::Strategy::of_kind(r.kind).name();
+                self.rejected_total.inc();
                 self.rejections
                     .get_or_create(&l(&[("strategy", strategy), ("kind", r.kind)]))
                     .inc();
@@ -329,17 +333,9 @@ pub fn render() -> String {
 /// slowest systems.
 pub fn overlay() -> Vec<String> {
     let m = metrics();
-    let rejected: u64 = {
-        // Families cannot be iterated; the text form is the one complete view.
-        render()
-            .lines()
-            .filter(|l| l.starts_with("theta_rejections_total{"))
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
-            .sum()
-    };
     let mut lines = vec![
         format!("commands/s {:.1}", m.commands_per_second()),
-        format!("rejected {rejected}"),
+        format!("rejected {}", m.rejected_total.get()),
         format!("pending {}", m.pending.get()),
         format!("signatures verified {}", m.signatures.get()),
         format!("wire compression {:.1}%", m.compression_ratio() * 100.0),

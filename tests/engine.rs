@@ -13,31 +13,8 @@ use theta_crdt::sign::Keypair;
 use theta_crdt::workload::author_key;
 use theta_mesh::{MaterialId, Primitive, Vec3};
 
-struct Doc {
-    key: Keypair,
-    replica: Replica,
-}
-
-impl Doc {
-    fn new() -> Doc {
-        let key = author_key(0);
-        let g = author::genesis(&key, "engine");
-        let v = verify_command(&g).unwrap();
-        let mut replica = Replica::new(v.id());
-        replica.insert(v).unwrap();
-        replica.settle();
-        Doc { key, replica }
-    }
-
-    /// Makes an edit; returns its id and the fold's change events.
-    fn edit(&mut self, op: Op) -> (theta_crdt::ids::CommandId, Vec<theta_crdt::scene::Event>) {
-        let b = author::sign(&self.key, self.replica.log(), op);
-        let v = verify_command(&b).unwrap();
-        let id = v.id();
-        self.replica.insert(v).unwrap();
-        (id, self.replica.settle())
-    }
-}
+mod common;
+use common::Doc;
 
 fn cube(name: &str, x: f32) -> Op {
     Op::CreateObject {

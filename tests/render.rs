@@ -13,12 +13,8 @@ use theta::presence::{ElementRef, Pose, Presence, Ray};
 use theta::render::camera::{self, Eye};
 use theta::render::gpu::GpuRenderer;
 use theta::render::{Image, Renderer, Settings, compare};
-use theta_crdt::author;
 use theta_crdt::command::{ObjectTransform, Op};
-use theta_crdt::fold::Replica;
 use theta_crdt::ids::{DerivedIds, ObjectId};
-use theta_crdt::log::verify_command;
-use theta_crdt::sign::Keypair;
 use theta_crdt::workload::author_key;
 use theta_mesh::{MaterialId, Primitive, Quat, Vec3};
 
@@ -26,43 +22,22 @@ use theta_mesh::{MaterialId, Primitive, Quat, Vec3};
 const MAX_DIFFERING: f64 = 0.005;
 const THRESHOLD: u8 = 8;
 
-struct Doc {
-    key: Keypair,
-    replica: Replica,
-}
+mod common;
+use common::Doc;
 
-impl Doc {
-    fn new() -> Doc {
-        let key = author_key(0);
-        let g = author::genesis(&key, "render");
-        let v = verify_command(&g).unwrap();
-        let mut replica = Replica::new(v.id());
-        replica.insert(v).unwrap();
-        replica.settle();
-        Doc { key, replica }
-    }
-
-    fn edit(&mut self, op: Op) -> (ObjectId, Vec<theta_crdt::scene::Event>) {
-        let b = author::sign(&self.key, self.replica.log(), op);
-        let v = verify_command(&b).unwrap();
-        let id = v.id();
-        self.replica.insert(v).unwrap();
-        (DerivedIds::new(&id).object(), self.replica.settle())
-    }
-
-    fn add(&mut self, engine: &mut Engine, name: &str, p: Primitive, m: u32, at: Vec3) -> ObjectId {
-        let (id, ev) = self.edit(Op::CreateObject {
-            name: name.into(),
-            primitive: p,
-            material: MaterialId(m),
-            transform: ObjectTransform {
-                translation: at,
-                ..ObjectTransform::IDENTITY
-            },
-        });
-        engine.apply(self.replica.scene(), &ev);
-        id
-    }
+/// Adds an object to the document and the engine.
+fn add(doc: &mut Doc, engine: &mut Engine, name: &str, p: Primitive, m: u32, at: Vec3) -> ObjectId {
+    let (id, ev) = doc.edit(Op::CreateObject {
+        name: name.into(),
+        primitive: p,
+        material: MaterialId(m),
+        transform: ObjectTransform {
+            translation: at,
+            ..ObjectTransform::IDENTITY
+        },
+    });
+    engine.apply(doc.replica.scene(), &ev);
+    DerivedIds::new(&id).object()
 }
 
 /// The reference scene: palette colours, glass, gem, a rotated object, an object a peer has
@@ -71,7 +46,8 @@ impl Doc {
 fn scene() -> (Doc, Engine, ObjectId, ObjectId) {
     let mut doc = Doc::new();
     let mut engine = Engine::new(doc.replica.scene());
-    let red = doc.add(
+    let red = add(
+        &mut doc,
         &mut engine,
         "tower",
         Primitive::Cuboid {
@@ -80,7 +56,8 @@ fn scene() -> (Doc, Engine, ObjectId, ObjectId) {
         2,
         Vec3::new(0.0, 0.8, 0.0),
     );
-    doc.add(
+    add(
+        &mut doc,
         &mut engine,
         "glass",
         Primitive::Icosphere {
@@ -90,14 +67,16 @@ fn scene() -> (Doc, Engine, ObjectId, ObjectId) {
         MaterialId::GLASS.0,
         Vec3::new(1.3, 0.5, 0.3),
     );
-    doc.add(
+    add(
+        &mut doc,
         &mut engine,
         "gem",
         Primitive::Icosahedron { radius: 0.4 },
         MaterialId::GEM.0,
         Vec3::new(-1.2, 0.4, 0.5),
     );
-    let cyl = doc.add(
+    let cyl = add(
+        &mut doc,
         &mut engine,
         "drum",
         Primitive::Cylinder {
@@ -260,7 +239,8 @@ fn only_what_changed_is_uploaded_and_many_objects_take_one_draw() {
     let mut engine = Engine::new(doc.replica.scene());
     let mut ids = Vec::new();
     for i in 0..60 {
-        ids.push(doc.add(
+        ids.push(add(
+            &mut doc,
             &mut engine,
             &format!("b{i}"),
             Primitive::Cuboid { size: Vec3::ONE },

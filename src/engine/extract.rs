@@ -92,6 +92,8 @@ pub struct RenderFrame {
     /// Preview meshes already built, by entity, for the transform they show.
     cache: HashMap<Entity, (Vec<ElementRef>, [u32; 10], RenderMesh)>,
     revision: u64,
+    /// Triangles per object, kept as meshes change (so `triangles` is not a per-frame scan).
+    counts: HashMap<Entity, usize>,
 }
 
 impl RenderFrame {
@@ -191,6 +193,7 @@ pub(crate) fn extract(
             }
             rf.removed.push(e);
             rf.cache.remove(&e);
+            rf.triangles -= rf.counts.remove(&e).unwrap_or(0);
         }
     }
     rf.uploads.extend(meshes_changed.iter());
@@ -213,7 +216,7 @@ pub(crate) fn extract(
     for (targets, t) in drags {
         let mut elements: HashMap<Entity, Vec<ElementRef>> = HashMap::new();
         for e in &targets {
-            let Some(&ent) = map.0.get(&tools::object_of(e)) else {
+            let Some(&ent) = map.0.get(&e.object()) else {
                 continue;
             };
             if overrides.contains_key(&ent) {
@@ -239,12 +242,12 @@ pub(crate) fn extract(
     // Highlights by me.
     let mut mine: HashMap<Entity, (bool, bool)> = HashMap::new();
     for e in &editor.selection {
-        if let Some(&ent) = map.0.get(&tools::object_of(e)) {
+        if let Some(&ent) = map.0.get(&e.object()) {
             mine.entry(ent).or_default().0 = true;
         }
     }
     if let Some(h) = &editor.hovered
-        && let Some(&ent) = map.0.get(&tools::object_of(h))
+        && let Some(&ent) = map.0.get(&h.object())
     {
         mine.entry(ent).or_default().1 = true;
     }
@@ -273,6 +276,8 @@ pub(crate) fn extract(
         let Ok((obj, placement, mesh, inter, shape)) = all.get(ent) else {
             continue;
         };
+        let n = mesh.triangle_count();
+        rf.triangles = rf.triangles + n - rf.counts.insert(ent, n).unwrap_or(0);
         let (me_sel, me_hov) = mine.get(&ent).copied().unwrap_or_default();
         let first = |keys: &[[u8; 32]]| {
             let mut k: Vec<&[u8; 32]> = keys.iter().collect();
@@ -355,7 +360,6 @@ pub(crate) fn extract(
             pointer: ctl.pointer,
         });
     }
-    rf.triangles = all.iter().map(|(_, _, m, _, _)| m.triangle_count()).sum();
 }
 
 fn element_selection(els: &[ElementRef]) -> Selection {

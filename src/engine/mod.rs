@@ -341,8 +341,12 @@ impl Engine {
             .collect();
         p.tool = ed.tool;
         p.drag = ed.presence_drag();
-        self.world.insert_resource(LocalColour(p.colour));
         p
+    }
+
+    /// The colour my selection and hover are drawn in (0xRRGGBBAA; the same as my presence's).
+    pub fn set_local_colour(&mut self, colour: u32) {
+        self.world.insert_resource(LocalColour(colour));
     }
 
     /// The entity of an object.

@@ -262,15 +262,6 @@ fn despawn(world: &mut World, id: ObjectId) {
     }
 }
 
-fn object_of(r: &ElementRef) -> ObjectId {
-    match *r {
-        ElementRef::Object(o)
-        | ElementRef::Vertex(o, _)
-        | ElementRef::Edge(o, _)
-        | ElementRef::Face(o, _) => o,
-    }
-}
-
 pub(crate) fn set_peers(world: &mut World, peers: &[(PeerKey, Presence)]) {
     world.init_resource::<Peers>();
     let listed: std::collections::HashSet<PeerKey> = peers.iter().map(|(k, _)| *k).collect();
@@ -329,7 +320,7 @@ pub(crate) fn set_peers(world: &mut World, peers: &[(PeerKey, Presence)]) {
         let objects = &world.resource::<Objects>().0;
         for (key, p) in peers {
             for s in &p.selected {
-                if let Some(e) = objects.get(&object_of(s)) {
+                if let Some(e) = objects.get(&s.object()) {
                     let m = marks.entry(*e).or_default();
                     if !m.selected_by.contains(key) {
                         m.selected_by.push(*key);
@@ -337,7 +328,7 @@ pub(crate) fn set_peers(world: &mut World, peers: &[(PeerKey, Presence)]) {
                 }
             }
             if let Some(h) = &p.hovered
-                && let Some(e) = objects.get(&object_of(h))
+                && let Some(e) = objects.get(&h.object())
             {
                 marks.entry(*e).or_default().hovered_by.push(*key);
             }

@@ -343,16 +343,6 @@ impl Editor {
     }
 }
 
-/// The object an element belongs to.
-pub fn object_of(r: &ElementRef) -> ObjectId {
-    match *r {
-        ElementRef::Object(o)
-        | ElementRef::Vertex(o, _)
-        | ElementRef::Edge(o, _)
-        | ElementRef::Face(o, _) => o,
-    }
-}
-
 // ---- Object frame maths (the author's machine computes these; the fold sees only results) ----
 
 fn conj(q: Quat) -> Quat {
@@ -606,7 +596,7 @@ impl<'a> View<'a, '_, '_> {
     }
 
     fn has(&self, e: &ElementRef) -> bool {
-        let Some((_, s, _)) = self.get(&object_of(e)) else {
+        let Some((_, s, _)) = self.get(&e.object()) else {
             return false;
         };
         match e {
@@ -622,7 +612,7 @@ impl<'a> View<'a, '_, '_> {
         let mut sum = Vec3::ZERO;
         let mut n = 0u32;
         for e in targets {
-            let Some((t, s, _)) = self.get(&object_of(e)) else {
+            let Some((t, s, _)) = self.get(&e.object()) else {
                 continue;
             };
             let p = match e {
@@ -662,7 +652,7 @@ fn selections(targets: &[ElementRef]) -> BTreeMap<ObjectId, ElementSelection> {
 }
 
 fn objects_in(targets: &[ElementRef]) -> Vec<ObjectId> {
-    let mut v: Vec<ObjectId> = targets.iter().map(object_of).collect();
+    let mut v: Vec<ObjectId> = targets.iter().map(ElementRef::object).collect();
     v.sort_unstable();
     v.dedup();
     v
@@ -938,7 +928,7 @@ fn press(ed: &mut Editor, view: &View<'_, '_, '_>, ray: &Ray, hit: Option<Hit>, 
             Some(h) => {
                 let on_face =
                     matches!(h.element, ElementRef::Face(..)) || ed.mode == SelectMode::Object;
-                let face = ElementRef::Face(object_of(&h.element), h.face);
+                let face = ElementRef::Face(h.element.object(), h.face);
                 if !on_face || !ed.selection.contains(&face) {
                     ed.selection = vec![face];
                 }
@@ -960,11 +950,11 @@ fn press(ed: &mut Editor, view: &View<'_, '_, '_>, ray: &Ray, hit: Option<Hit>, 
             // empty space, on the selection.
             if let Some(h) = hit {
                 let target = match tool {
-                    Tool::Paint => ElementRef::Face(object_of(&h.element), h.face),
+                    Tool::Paint => ElementRef::Face(h.element.object(), h.face),
                     _ => h.element,
                 };
                 let target = if tool == Tool::Paint && ed.mode == SelectMode::Object {
-                    ElementRef::Object(object_of(&h.element))
+                    ElementRef::Object(h.element.object())
                 } else {
                     target
                 };

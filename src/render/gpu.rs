@@ -263,18 +263,36 @@ struct Prepared {
     edges: Vec<u32>,
 }
 
+/// The corners of a unit cube's triangles (the kernel's box, triangulated once), for peers'
+/// heads and hands.
+fn unit_cube() -> &'static [[f32; 3]] {
+    static CUBE: std::sync::OnceLock<Vec<[f32; 3]>> = std::sync::OnceLock::new();
+    CUBE.get_or_init(|| {
+        theta_mesh::Primitive::Cuboid {
+            size: theta_mesh::Vec3::ONE,
+        }
+        .build(&mut theta_mesh::SeqIds::new(1), theta_mesh::MaterialId(0))
+        .map(|m| {
+            let t = m.triangulate();
+            t.indices.iter().map(|&i| t.positions[i as usize]).collect()
+        })
+        .unwrap_or_default()
+    })
+}
+
+/// An sRGB channel (0..1) as linear light.
+fn srgb_to_linear(c: f32) -> f32 {
+    if c <= 0.04045 {
+        c / 12.92
+    } else {
+        ((c + 0.055) / 1.055).powf(2.4)
+    }
+}
+
 /// An sRGB colour as linear light in 10-bit channels (red in the low bits) and a 2-bit alpha:
 /// converted once at upload, so no vertex pays for the sRGB curve.
 fn linear_10_10_10_2(rgba: [u8; 4]) -> u32 {
-    let lin = |c: u8| {
-        let c = f32::from(c) / 255.0;
-        let l = if c <= 0.04045 {
-            c / 12.92
-        } else {
-            ((c + 0.055) / 1.055).powf(2.4)
-        };
-        (l * 1023.0).round() as u32 & 0x3ff
-    };
+    let lin = |c: u8| (srgb_to_linear(f32::from(c) / 255.0) * 1023.0).round() as u32 & 0x3ff;
     let a = (u32::from(rgba[3]) * 3 + 127) / 255;
     lin(rgba[0]) | (lin(rgba[1]) << 10) | (lin(rgba[2]) << 20) | (a << 30)
 }
@@ -1024,25 +1042,12 @@ impl GpuRenderer {
                     colour: u32| {
             let q = glam::Quat::from_xyzw(q.x, q.y, q.z, q.w).normalize();
             let c = glam::Vec3::new(c.x, c.y, c.z);
-            let corner = |i: usize| {
-                let s = |b: usize| if i & b != 0 { h } else { -h };
-                let p = c + q * glam::Vec3::new(s(1), s(2), s(4));
-                [p.x, p.y, p.z]
-            };
-            for f in [
-                [1, 3, 7, 5],
-                [0, 4, 6, 2],
-                [2, 6, 7, 3],
-                [0, 1, 5, 4],
-                [4, 5, 7, 6],
-                [0, 2, 3, 1],
-            ] {
-                for k in [0, 1, 2, 0, 2, 3] {
-                    out.push(OverlayVertex {
-                        pos: corner(f[k]),
-                        colour,
-                    });
-                }
+            for p in unit_cube() {
+                let p = c + q * (glam::Vec3::from(*p) * (2.0 * h));
+                out.push(OverlayVertex {
+                    pos: [p.x, p.y, p.z],
+                    colour,
+                });
             }
         };
         for a in &engine.render_frame().avatars {
@@ -1211,13 +1216,6 @@ impl GpuRenderer {
                 Some(m) => (m, Some(scratch_view.as_ref().unwrap_or(&color_view))),
                 None => (&color_view, None),
             };
-            let lin = |c: f32| {
-                if c <= 0.04045 {
-                    c / 12.92
-                } else {
-                    ((c + 0.055) / 1.055).powf(2.4)
-                }
-            };
             let ts =
                 self.timer
                     .as_ref()
@@ -1235,9 +1233,9 @@ impl GpuRenderer {
                     resolve_target: resolve,
                     ops: wgpu::Operations {
                         load: wgpu::LoadOp::Clear(wgpu::Color {
-                            r: lin(clear[0]) as f64,
-                            g: lin(clear[1]) as f64,
-                            b: lin(clear[2]) as f64,
+                            r: f64::from(srgb_to_linear(clear[0])),
+                            g: f64::from(srgb_to_linear(clear[1])),
+                            b: f64::from(srgb_to_linear(clear[2])),
                             a: 1.0,
                         }),
                         store: if resolve.is_some() {
@@ -1266,24 +1264,21 @@ impl GpuRenderer {
             };
             pass.set_bind_group(0, &group, &offsets);
             pass.set_vertex_buffer(0, self.store.vertices.buffer.slice(..));
-            if ctop > 0 {
-                pass.set_pipeline(&p.culled);
-                pass.set_index_buffer(
-                    self.store.culled.buffer.slice(..),
-                    wgpu::IndexFormat::Uint32,
-                );
-                pass.draw_indexed(0..ctop, 0, 0..1);
-                calls += 1;
-            }
-            if otop > 0 {
-                pass.set_pipeline(&p.opaque);
-                pass.set_index_buffer(
-                    self.store.opaque.buffer.slice(..),
-                    wgpu::IndexFormat::Uint32,
-                );
-                pass.draw_indexed(0..otop, 0, 0..1);
-                calls += 1;
-            }
+            // The shared scene buffers, each drawn whole in one call (freed ranges hold
+            // degenerate triangles).
+            let scene_draw =
+                |pass: &mut wgpu::RenderPass<'_>, pipeline, indices: &Grow, count: u32| {
+                    if count == 0 {
+                        return 0;
+                    }
+                    pass.set_pipeline(pipeline);
+                    pass.set_vertex_buffer(0, self.store.vertices.buffer.slice(..));
+                    pass.set_index_buffer(indices.buffer.slice(..), wgpu::IndexFormat::Uint32);
+                    pass.draw_indexed(0..count, 0, 0..1);
+                    1
+                };
+            calls += scene_draw(&mut pass, &p.culled, &self.store.culled, ctop);
+            calls += scene_draw(&mut pass, &p.opaque, &self.store.opaque, otop);
             if !tris.is_empty() {
                 pass.set_pipeline(&p.overlay_tris);
                 pass.set_vertex_buffer(0, self.overlay.buffer.slice(..));
@@ -1307,13 +1302,7 @@ impl GpuRenderer {
                 pass.draw(0..grid_count, 0..1);
                 calls += 1;
             }
-            if gtop > 0 {
-                pass.set_pipeline(&p.glass);
-                pass.set_vertex_buffer(0, self.store.vertices.buffer.slice(..));
-                pass.set_index_buffer(self.store.glass.buffer.slice(..), wgpu::IndexFormat::Uint32);
-                pass.draw_indexed(0..gtop, 0, 0..1);
-                calls += 1;
-            }
+            calls += scene_draw(&mut pass, &p.glass, &self.store.glass, gtop);
             if r1 > r0 {
                 pass.set_pipeline(&p.overlay_lines);
                 pass.set_vertex_buffer(0, self.overlay.buffer.slice(..));
