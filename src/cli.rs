@@ -132,6 +132,28 @@ enum Command {
         #[command(flatten)]
         net: NetArgs,
     },
+    /// Open the desktop editor on a session file (created if missing; default: the last one),
+    /// or join a session with `--join TICKET`. Needs a display.
+    #[cfg(feature = "desktop")]
+    Edit {
+        /// The session file (.theta).
+        file: Option<PathBuf>,
+        /// Join the session of this ticket (kept in FILE, or in the data directory).
+        #[arg(long, value_name = "TICKET")]
+        join: Option<String>,
+        /// Window size.
+        #[arg(long, default_value = "1280x720")]
+        size: String,
+        /// Multisampling: 1 or 4 samples.
+        #[arg(long, default_value_t = 4)]
+        msaa: u32,
+        /// Print `ticket …` at the start and `state <commands> <hash>` whenever the state
+        /// changes (for scripts and tests).
+        #[arg(long)]
+        report: bool,
+        #[command(flatten)]
+        net: NetArgs,
+    },
     /// Measure: `bench engine` the engine's CPU per frame; `bench net`, `bench presence` and
     /// `bench wire` the network layer, with real peers on loopback in this process (see
     /// docs/PERFORMANCE.md).
@@ -223,6 +245,23 @@ enum BenchWhat {
     },
     /// Bytes on the wire for a generated session: compact batches, zstd and the shipped
     /// dictionary against each signed command sent whole.
+    /// The desktop editor's frame rate with its panels open, in a real window (needs a display:
+    /// `xvfb-run -a` on a machine without one).
+    #[cfg(feature = "desktop")]
+    Desktop {
+        /// Scene size in triangles (spread over icospheres of 1,280 each).
+        #[arg(long, default_value_t = 20_000)]
+        triangles: usize,
+        /// Window size.
+        #[arg(long, default_value = "1280x720")]
+        size: String,
+        /// Frames measured.
+        #[arg(long, default_value_t = 300)]
+        frames: u64,
+        /// Multisampling: 1 or 4 samples.
+        #[arg(long, default_value_t = 4)]
+        msaa: u32,
+    },
     #[cfg(feature = "net")]
     Wire {
         /// Commands in the generated session.
@@ -359,14 +398,49 @@ fn quiet_on_closed_stdout() {
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
         None => {
+            #[cfg(feature = "desktop")]
+            if crate::desktop::display_problem().is_none() {
+                return crate::desktop::run(crate::desktop::Options::default());
+            }
+            #[cfg(feature = "desktop")]
+            let why = crate::desktop::display_problem().unwrap_or_default();
+            #[cfg(not(feature = "desktop"))]
+            let why = "this build has no desktop editor".to_owned();
             println!(
-                "theta {}: this build has no desktop editor or VR mode yet; headless commands: \
-                 new, open, run, info, export, merge, host, join, bench, primitive, convert, \
-                 colors (see `theta --help`)",
+                "theta {}: {why}, so no editor window; headless commands: new, open, run, info, \
+                 export, merge, host, join, render, bench, primitive, convert, colors (see \
+                 `theta --help`)",
                 env!("CARGO_PKG_VERSION")
             );
             Ok(())
         }
+        #[cfg(feature = "desktop")]
+        Some(Command::Edit {
+            file,
+            join,
+            size,
+            msaa,
+            report,
+            net,
+        }) => crate::desktop::run(crate::desktop::Options {
+            file,
+            join,
+            net: net.options(),
+            size: parse_size(&size)?,
+            report,
+            bench: None,
+            msaa,
+        }),
+        #[cfg(feature = "desktop")]
+        Some(Command::Bench {
+            what:
+                BenchWhat::Desktop {
+                    triangles,
+                    size,
+                    frames,
+                    msaa,
+                },
+        }) => bench_desktop(triangles, parse_size(&size)?, frames, msaa),
         Some(Command::Primitive {
             kind,
             out,
@@ -767,7 +841,20 @@ pub(crate) fn export_session(file: &Path, out: &Path) -> Result<()> {
         let _p = crate::progress::spinner(format!("opening {}", file.display()));
         crate::store::SessionFile::open_session(file)?
     };
-    let scene = s.opened.replica.scene();
+    let (objects, vertices, faces) = export_scene(s.opened.replica.scene(), out)?;
+    println!(
+        "wrote {}: {objects} objects, {vertices} vertices, {faces} faces",
+        out.display(),
+    );
+    Ok(())
+}
+
+/// Writes a scene's objects, placed, to a model file (.glb, or .obj with its .mtl). Returns the
+/// objects, vertices and faces written.
+pub(crate) fn export_scene(
+    scene: &theta_crdt::scene::Scene,
+    out: &Path,
+) -> Result<(usize, usize, usize)> {
     let bar = crate::progress::bar(scene.object_count() as u64, "placing objects");
     let placed: Vec<(String, Mesh, Vec3)> = scene
         .objects()
@@ -798,12 +885,7 @@ pub(crate) fn export_session(file: &Path, out: &Path) -> Result<()> {
     let (v, f) = placed.iter().fold((0, 0), |(v, f), (_, m, _)| {
         (v + m.vertex_count(), f + m.face_count())
     });
-    println!(
-        "wrote {}: {} objects, {v} vertices, {f} faces",
-        out.display(),
-        placed.len()
-    );
-    Ok(())
+    Ok((placed.len(), v, f))
 }
 
 /// True if the file starts with the session-file magic.
@@ -894,4 +976,87 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         let _ = fs::remove_file(&tmp);
     }
     result
+}
+
+/// `WxH` in pixels.
+#[cfg(feature = "desktop")]
+fn parse_size(s: &str) -> Result<(u32, u32)> {
+    let (w, h) = s
+        .split_once('x')
+        .with_context(|| format!("size {s:?} is not WIDTHxHEIGHT"))?;
+    let (w, h): (u32, u32) = (
+        w.parse()
+            .with_context(|| format!("size {s:?}: bad width"))?,
+        h.parse()
+            .with_context(|| format!("size {s:?}: bad height"))?,
+    );
+    if !(64..=8192).contains(&w) || !(64..=8192).contains(&h) {
+        bail!("size {s:?}: each side must be 64 to 8192 pixels");
+    }
+    Ok((w, h))
+}
+
+/// `theta bench desktop`: a session of icospheres in a temporary file, opened in the editor,
+/// which draws `frames` frames as fast as it can and prints its figures.
+#[cfg(feature = "desktop")]
+fn bench_desktop(triangles: usize, size: (u32, u32), frames: u64, msaa: u32) -> Result<()> {
+    use theta_crdt::command::{ObjectTransform, Op};
+    if let Some(p) = crate::desktop::display_problem() {
+        bail!("{p}: run it under `xvfb-run -a` on a machine without a display");
+    }
+    let dir = tempfile_dir()?;
+    let file = dir.join("bench.theta");
+    let dir_key = crate::identity::data_dir()?;
+    let key =
+        theta_crdt::sign::Keypair::from_secret(crate::identity::load_or_create_secret(&dir_key)?);
+    let mut s = crate::session::Session::create(&file, &key, "bench")?;
+    // An icosphere of level 3 has 1,280 triangles.
+    let n = triangles.div_ceil(1280).max(1);
+    let side = (n as f64).sqrt().ceil() as usize;
+    let ops = (0..n).map(|i| Op::CreateObject {
+        name: format!("ball {i}"),
+        primitive: Primitive::Icosphere {
+            radius: 0.3,
+            level: 3,
+        },
+        material: MaterialId((i % 24) as u32),
+        transform: ObjectTransform {
+            translation: Vec3::new(
+                (i % side) as f32 * 0.8 - side as f32 * 0.4,
+                0.3,
+                (i / side) as f32 * 0.8 - side as f32 * 0.4,
+            ),
+            ..ObjectTransform::IDENTITY
+        },
+    });
+    s.edit_many(ops)?;
+    s.close()?;
+    let r = crate::desktop::run(crate::desktop::Options {
+        file: Some(file),
+        join: None,
+        net: crate::live::NetOptions {
+            local: true,
+            bind: Some("127.0.0.1:0".parse()?),
+            ..Default::default()
+        },
+        size,
+        report: false,
+        bench: Some(frames),
+        msaa,
+    });
+    let _ = fs::remove_dir_all(&dir);
+    r
+}
+
+/// A fresh directory under the system's temporary directory.
+#[cfg(feature = "desktop")]
+fn tempfile_dir() -> Result<PathBuf> {
+    let base = std::env::temp_dir();
+    for n in 0..1000u32 {
+        let d = base.join(format!("theta-bench-{}-{n}", std::process::id()));
+        if fs::create_dir(&d).is_ok() {
+            return Ok(d);
+        }
+    }
+    bail!("no temporary directory could be made in {}", base.display())
 }

@@ -6,6 +6,8 @@
 //! `docs/ARCHITECTURE.md`.
 
 pub mod cli;
+#[cfg(feature = "desktop")]
+pub mod desktop;
 pub mod engine;
 pub mod identity;
 #[cfg(feature = "net")]

@@ -64,6 +64,7 @@ pub enum Launch {
 }
 
 /// Network settings from the command line.
+#[derive(Clone, Debug, Default)]
 pub struct NetOptions {
     /// `--local`.
     pub local: bool,
@@ -95,7 +96,16 @@ pub fn run(launch: Launch, net: NetOptions) -> Result<()> {
     rt.block_on(run_async(launch, net))
 }
 
-async fn run_async(launch: Launch, net: NetOptions) -> Result<()> {
+/// Starts this user's node for a launch: the identity from the data directory, the session
+/// opened, created or joined, the endpoint bound. Node events arrive on the receiver.
+pub async fn start(
+    launch: Launch,
+    net: NetOptions,
+) -> Result<(
+    Node,
+    mpsc::UnboundedReceiver<NodeEvent>,
+    theta_crdt::sign::Keypair,
+)> {
     let dir = crate::identity::data_dir()?;
     let secret = crate::identity::load_or_create_secret(&dir)?;
     let key = theta_crdt::sign::Keypair::from_secret(secret);
@@ -148,38 +158,45 @@ async fn run_async(launch: Launch, net: NetOptions) -> Result<()> {
             Start::Join { ticket, file }
         }
     };
-    let (ev_tx, mut ev_rx) = mpsc::unbounded_channel();
+    let (ev_tx, ev_rx) = mpsc::unbounded_channel();
     let node = Node::start(cfg, secret, start, ev_tx).await?;
+    Ok((node, ev_rx, key))
+}
+
+/// Samples each peer's link figures into the metrics registry once a second, while the node
+/// lives (the task holds it only for a moment at a time).
+pub fn spawn_link_metrics(node: std::sync::Weak<Node>) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tick.tick().await;
+            let Some(node) = node.upgrade() else { break };
+            let m = crate::telemetry::metrics();
+            let peers = node.peers();
+            m.peers.set(peers.len() as i64);
+            for (id, _, s) in peers {
+                m.peer(
+                    &id.fmt_short().to_string(),
+                    s.rtt_us,
+                    s.jitter_us,
+                    s.bytes_sent,
+                    s.bytes_received,
+                );
+            }
+        }
+    });
+}
+
+async fn run_async(launch: Launch, net: NetOptions) -> Result<()> {
+    let (node, mut ev_rx, key) = start(launch, net).await?;
     println!("id {}", node.id());
     println!(
         "ticket {}",
         node.ticket(Role::Editor, DEFAULT_TICKET_TTL)?
             .to_string_form()
     );
-    // Link figures into the metrics registry once a second.
     let node = std::sync::Arc::new(node);
-    {
-        let node = std::sync::Arc::downgrade(&node);
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(1));
-            loop {
-                tick.tick().await;
-                let Some(node) = node.upgrade() else { break };
-                let m = crate::telemetry::metrics();
-                let peers = node.peers();
-                m.peers.set(peers.len() as i64);
-                for (id, _, s) in peers {
-                    m.peer(
-                        &id.fmt_short().to_string(),
-                        s.rtt_us,
-                        s.jitter_us,
-                        s.bytes_sent,
-                        s.bytes_received,
-                    );
-                }
-            }
-        });
-    }
+    spawn_link_metrics(std::sync::Arc::downgrade(&node));
     tokio::spawn(async move {
         while let Some(e) = ev_rx.recv().await {
             match e {
@@ -385,12 +402,11 @@ async fn command(
                 ),
             };
             let id = node.id();
-            let b = id.as_bytes();
             node.set_presence(Presence {
                 head: Some(Pose::at(Vec3::new(f(x)?, f(y)?, f(z)?))),
                 tool,
                 name: node.display_name().to_owned(),
-                colour: u32::from_be_bytes([b[0], b[1], b[2], 0xff]),
+                colour: crate::presence::colour_of(id.as_bytes()),
                 ..Presence::default()
             });
             Ok(Some("presence-set".into()))

@@ -386,6 +386,25 @@ impl<K: std::hash::Hash + Eq + Clone> Table<K> {
     }
 }
 
+/// A person's colour (0xRRGGBBAA) for their avatar, pointer and highlights, chosen from their
+/// key among colours that stand apart from each other and from the palette's greys.
+pub fn colour_of(key: &[u8; 32]) -> u32 {
+    const COLOURS: [u32; 8] = [
+        0xe6_3c_3c_ff, // red
+        0x2e_86_de_ff, // blue
+        0x27_ae_60_ff, // green
+        0xf3_9c_12_ff, // orange
+        0x8e_44_ad_ff, // purple
+        0x16_a0_85_ff, // teal
+        0xe8_43_93_ff, // pink
+        0xd4_ac_0d_ff, // gold
+    ];
+    let h = key
+        .iter()
+        .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(*b)));
+    COLOURS[(h % 8) as usize]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -57,6 +57,9 @@ pub struct Session {
     file: SessionFile,
     since_checkpoint: usize,
     checkpoint_every: usize,
+    /// The fold's events not yet taken, once someone asked to keep them (a window that
+    /// projects the scene while the network feeds it).
+    feed: Option<Vec<Event>>,
 }
 
 /// What a batch from a peer did.
@@ -107,6 +110,7 @@ impl Session {
             file,
             since_checkpoint: 1,
             checkpoint_every: CHECKPOINT_EVERY,
+            feed: None,
         })
     }
 
@@ -128,6 +132,7 @@ impl Session {
                 file: o.file,
                 since_checkpoint: since,
                 checkpoint_every: CHECKPOINT_EVERY,
+                feed: None,
             },
             report,
         ))
@@ -138,6 +143,17 @@ impl Session {
     pub fn set_intervals(&mut self, checkpoint_every: usize, min_compaction_bytes: u64) {
         self.checkpoint_every = checkpoint_every.max(1);
         self.file.set_min_compaction(min_compaction_bytes);
+    }
+
+    /// Keeps the fold's change events from now on, for [`Session::take_events`] (whoever drives
+    /// the session — the network — then need not pass them on).
+    pub fn keep_events(&mut self) {
+        self.feed.get_or_insert_with(Vec::new);
+    }
+
+    /// The change events since the last call (empty unless [`Session::keep_events`] was called).
+    pub fn take_events(&mut self) -> Vec<Event> {
+        self.feed.as_mut().map(std::mem::take).unwrap_or_default()
     }
 
     /// The replica (log and scene).
@@ -238,7 +254,10 @@ impl Session {
     }
 
     /// Counts applied commands and the fold's rejections, and the pending queue.
-    fn count(&self, n: usize, origin: &str, events: &[Event]) {
+    fn count(&mut self, n: usize, origin: &str, events: &[Event]) {
+        if let Some(f) = &mut self.feed {
+            f.extend_from_slice(events);
+        }
         let m = crate::telemetry::metrics();
         m.applied(origin, n as u64);
         m.rejected(events);
@@ -265,13 +284,18 @@ impl Session {
         Ok(())
     }
 
-    /// Signs and saves several edits with one group commit, folds them, and returns their
-    /// signed bytes (to broadcast).
-    pub fn edit_many(&mut self, ops: impl IntoIterator<Item = Op>) -> Result<Vec<Vec<u8>>> {
+    /// Signs and saves several edits with one group commit, folds them, and returns their ids
+    /// and signed bytes (to broadcast).
+    pub fn edit_many(
+        &mut self,
+        ops: impl IntoIterator<Item = Op>,
+    ) -> Result<Vec<(CommandId, Vec<u8>)>> {
         let mut signed = Vec::new();
+        let mut ids = Vec::new();
         for op in ops {
             let v = author::sign_local(&self.key, self.replica.log(), op)
                 .map_err(|e| anyhow!("the edit does not encode: {e}"))?;
+            ids.push(v.id());
             signed.push(v.bytes().to_vec());
             self.replica.insert(v).context("inserting the edit")?;
         }
@@ -282,7 +306,7 @@ impl Session {
         let events = self.replica.settle();
         self.count(signed.len(), "local", &events);
         self.maybe_checkpoint()?;
-        Ok(signed)
+        Ok(ids.into_iter().zip(signed).collect())
     }
 
     /// The user's key.

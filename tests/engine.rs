@@ -803,7 +803,9 @@ fn every_tool_turns_gestures_and_actions_into_commands_the_fold_accepts() {
     );
     let ops = rig.commit();
     assert!(
-        matches!(&ops[..], [Op::CreateObject { transform, .. }] if transform.translation.y == 0.0),
+        // Standing on the ground: lifted by the icosahedron's depth below its centre (0.255 m),
+        // snapped to the 5 cm grid.
+        matches!(&ops[..], [Op::CreateObject { transform, .. }] if transform.translation.y == 0.25),
         "on the ground: {ops:?}"
     );
     assert_eq!(rig.doc.replica.scene().object_count(), 4);

@@ -161,6 +161,11 @@ pub enum Action {
     Redo,
     /// Drops the drag in progress without committing it.
     CancelDrag,
+    /// Renames the selected object (the first selected, or the object of the first selected
+    /// element).
+    Rename(String),
+    /// Sets an object's placement exactly (the property inspector's typed values).
+    Place(ObjectId, ObjectTransform),
 }
 
 /// What a drag does.
@@ -295,6 +300,13 @@ impl Editor {
             ids.push(id);
         }
         Ok(ids)
+    }
+
+    /// Drops the commands waiting to be signed (signing failed); returns how many.
+    pub fn discard_pending(&mut self) -> usize {
+        let n = self.outbox.len();
+        self.outbox.clear();
+        n
     }
 
     /// Commands of mine that undo would take back, oldest first.
@@ -938,11 +950,20 @@ fn press(ed: &mut Editor, view: &View<'_, '_, '_>, ray: &Ray, hit: Option<Hit>, 
             None => ed.notice("extrude: point at a face"),
         },
         Tool::Insert => {
-            // On what the pointer is over, else on the ground, else a metre along the ray.
-            let at = hit.map(|h| h.point).unwrap_or_else(|| {
+            // On what the pointer is over, else on the ground, else a metre along the ray;
+            // on a floor (the ground, or an upward face) it stands on it rather than in it.
+            let floor = hit.is_none_or(|h| h.normal.y > 0.7);
+            let mut at = hit.map(|h| h.point).unwrap_or_else(|| {
                 ray_plane(ray, Vec3::ZERO, Vec3::new(0.0, 1.0, 0.0))
                     .unwrap_or(ray.origin + ray.direction)
             });
+            if floor
+                && let Ok(m) = ed
+                    .insert_primitive()
+                    .build(&mut theta_mesh::SeqIds::new(1), MaterialId(0))
+            {
+                at.y -= m.bounds().min.y;
+            }
             run_action(ed, view, Action::Insert(at));
         }
         tool => {
@@ -1007,6 +1028,20 @@ fn run_action(ed: &mut Editor, view: &View<'_, '_, '_>, a: Action) {
         }
         Action::ClearSelection => ed.selection.clear(),
         Action::CancelDrag => ed.drag = None,
+        Action::Rename(name) => match sel.first() {
+            Some(e) => ed.push(Op::RenameObject {
+                object: e.object(),
+                name,
+            }),
+            None => empty(ed, "rename"),
+        },
+        Action::Place(object, transform) => {
+            if view.get(&object).is_some() {
+                ed.push(Op::SetObjectTransform { object, transform });
+            } else {
+                ed.notice("place: no such object");
+            }
+        }
         Action::Translate(delta) => {
             if sel.is_empty() {
                 return empty(ed, "move");

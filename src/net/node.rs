@@ -607,16 +607,21 @@ impl Node {
 
     /// Makes edits as this user (durable first, one group commit), then broadcasts them.
     pub async fn edit_ops(&self, ops: Vec<theta_crdt::command::Op>) -> Result<usize> {
+        Ok(self.edit(ops).await?.len())
+    }
+
+    /// [`Node::edit_ops`], returning the new commands' ids (in order).
+    pub async fn edit(&self, ops: Vec<theta_crdt::command::Op>) -> Result<Vec<CommandId>> {
         let signed = {
             let mut s = lock(&self.inner.session);
             s.edit_many(ops)?
         };
-        let n = signed.len();
+        let (ids, signed): (Vec<CommandId>, Vec<Vec<u8>>) = signed.into_iter().unzip();
         self.inner
             .log_len
             .send_replace(lock(&self.inner.session).replica().log().len());
         broadcast(&self.inner, &signed).await;
-        Ok(n)
+        Ok(ids)
     }
 
     /// Broadcasts raw bytes as a command batch, unchecked (tests of hostile peers only).

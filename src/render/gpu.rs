@@ -38,6 +38,8 @@ const CAMERA_BLOCK: u64 = 256;
 /// One frame in this many measures its GPU time.
 pub const TIMESTAMP_EVERY: u64 = 16;
 const INSTANCE_BYTES: u64 = 128;
+/// How close to an eye a peer's head may be and still be drawn, metres.
+const NEAR_HEAD: f32 = 0.5;
 
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Pod, Zeroable)]
@@ -376,6 +378,8 @@ pub struct Target {
     pub size: (u32, u32),
     /// Layers (1: mono, 2: stereo).
     pub layers: u32,
+    /// The colour format (the renderer's own, or a window surface's).
+    pub format: wgpu::TextureFormat,
     /// Multisampled colour: one array texture, or one texture per layer where the device has
     /// no multisampled arrays.
     msaa: Vec<wgpu::Texture>,
@@ -410,8 +414,8 @@ impl Target {
         Target::around(gpu, color, size, layers, samples)
     }
 
-    /// A target around a colour texture someone else owns (e.g. a swapchain image of
-    /// [`COLOR_FORMAT`] with `layers` layers, usable as a render attachment).
+    /// A target around a colour texture someone else owns (e.g. a swapchain image or a window
+    /// surface's texture, with `layers` layers, usable as a render attachment, of an sRGB format).
     pub fn around(
         gpu: &Gpu,
         color: wgpu::Texture,
@@ -446,17 +450,19 @@ impl Target {
                 view_formats: &[],
             })
         };
+        let format = color.format();
         let msaa = if samples > 1 {
-            (0..count).map(|_| make("msaa", COLOR_FORMAT)).collect()
+            (0..count).map(|_| make("msaa", format)).collect()
         } else {
             Vec::new()
         };
         let depth = (0..count).map(|_| make("depth", DEPTH_FORMAT)).collect();
-        let scratch = (samples > 1 && layers > 1).then(|| Target::scratch(gpu, size));
+        let scratch = (samples > 1 && layers > 1).then(|| Target::scratch(gpu, size, format));
         Target {
             color,
             size,
             layers,
+            format,
             msaa,
             depth,
             arrayed,
@@ -464,7 +470,7 @@ impl Target {
         }
     }
 
-    fn scratch(gpu: &Gpu, size: (u32, u32)) -> wgpu::Texture {
+    fn scratch(gpu: &Gpu, size: (u32, u32), format: wgpu::TextureFormat) -> wgpu::Texture {
         gpu.device.create_texture(&wgpu::TextureDescriptor {
             label: Some("eye resolve"),
             size: wgpu::Extent3d {
@@ -475,7 +481,7 @@ impl Target {
             mip_level_count: 1,
             sample_count: 1,
             dimension: wgpu::TextureDimension::D2,
-            format: COLOR_FORMAT,
+            format,
             usage: wgpu::TextureUsages::RENDER_ATTACHMENT | wgpu::TextureUsages::COPY_SRC,
             view_formats: &[],
         })
@@ -505,14 +511,16 @@ impl Target {
                 view_formats: &[],
             })
         };
+        let format = color.format();
         Target {
             color,
             size,
             layers,
-            msaa: (0..layers).map(|_| make("msaa", COLOR_FORMAT)).collect(),
+            format,
+            msaa: (0..layers).map(|_| make("msaa", format)).collect(),
             depth: (0..layers).map(|_| make("depth", DEPTH_FORMAT)).collect(),
             arrayed: false,
-            scratch: Some(Target::scratch(gpu, size)),
+            scratch: Some(Target::scratch(gpu, size, format)),
         }
     }
 
@@ -588,7 +596,7 @@ fn shader_source(multiview: bool) -> String {
 }
 
 impl Pipelines {
-    fn new(gpu: &Gpu, multiview: bool, samples: u32) -> Pipelines {
+    fn new(gpu: &Gpu, multiview: bool, samples: u32, format: wgpu::TextureFormat) -> Pipelines {
         let device = &gpu.device;
         let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
             label: Some("theta.wgsl"),
@@ -679,7 +687,7 @@ impl Pipelines {
                     entry_point: Some(fs),
                     compilation_options: Default::default(),
                     targets: &[Some(wgpu::ColorTargetState {
-                        format: COLOR_FORMAT,
+                        format,
                         blend,
                         write_mask: wgpu::ColorWrites::ALL,
                     })],
@@ -809,7 +817,7 @@ pub struct GpuRenderer {
     books: Books,
     store: Store,
     cameras: wgpu::Buffer,
-    pipelines: HashMap<(bool, u32), Pipelines>,
+    pipelines: HashMap<(bool, u32, wgpu::TextureFormat), Pipelines>,
     overlay: Grow,
     timer: Option<Timer>,
     target: Option<Target>,
@@ -1025,15 +1033,18 @@ impl GpuRenderer {
         }
     }
 
-    fn pipelines(&mut self, multiview: bool) -> &Pipelines {
+    fn pipelines(&mut self, multiview: bool, format: wgpu::TextureFormat) -> &Pipelines {
         let samples = self.settings.msaa;
         let gpu = &self.gpu;
         self.pipelines
-            .entry((multiview, samples))
-            .or_insert_with(|| Pipelines::new(gpu, multiview, samples))
+            .entry((multiview, samples, format))
+            .or_insert_with(|| Pipelines::new(gpu, multiview, samples, format))
     }
 
-    fn overlay_geometry(engine: &Engine) -> (Vec<OverlayVertex>, Vec<OverlayVertex>) {
+    /// Peers' heads, hands and pointers. A head within [`NEAR_HEAD`] of an eye is left out: a
+    /// peer standing where I stand (following me, or at the same default view) would otherwise
+    /// fill my view from inside their head.
+    fn overlay_geometry(engine: &Engine, eyes: &[Eye]) -> (Vec<OverlayVertex>, Vec<OverlayVertex>) {
         let (mut tris, mut lines) = (Vec::new(), Vec::new());
         let cube = |out: &mut Vec<OverlayVertex>,
                     c: theta_mesh::Vec3,
@@ -1050,9 +1061,17 @@ impl GpuRenderer {
                 });
             }
         };
+        let near = |p: theta_mesh::Vec3| {
+            eyes.iter().any(|e| {
+                let d = e.pose.position - p;
+                d.dot(d) < NEAR_HEAD * NEAR_HEAD
+            })
+        };
         for a in &engine.render_frame().avatars {
             let colour = a.colour.swap_bytes();
-            if let Some(h) = a.head {
+            if let Some(h) = a.head
+                && !near(h.position)
+            {
                 cube(&mut tris, h.position, h.orientation, 0.11, colour);
             }
             for h in a.hands.iter().flatten() {
@@ -1110,7 +1129,7 @@ impl GpuRenderer {
             .queue
             .write_buffer(&self.cameras, 0, bytemuck::cast_slice(&cams));
         // Overlay geometry.
-        let (tris, lines) = GpuRenderer::overlay_geometry(engine);
+        let (tris, lines) = GpuRenderer::overlay_geometry(engine, eyes);
         // The grid lives in its own buffer, rewritten only when the eye reaches another spot;
         // heads, hands and rays are rewritten every frame (they are small).
         let mut grid_count = 0u32;
@@ -1158,8 +1177,8 @@ impl GpuRenderer {
             .collect();
         let clear = self.settings.clear;
         let (ctop, otop, gtop) = (self.store.ctop, self.store.otop, self.store.gtop);
-        self.pipelines(multiview);
-        let p = &self.pipelines[&(multiview, self.settings.msaa)];
+        self.pipelines(multiview, target.format);
+        let p = &self.pipelines[&(multiview, self.settings.msaa, target.format)];
         let bind = |dynamic: bool| {
             self.gpu
                 .device
@@ -1413,11 +1432,21 @@ impl GpuRenderer {
         let mut images = Vec::new();
         {
             let data = slice.get_mapped_range().map_err(|e| anyhow!("{e}"))?;
+            let bgra = matches!(
+                target.format,
+                wgpu::TextureFormat::Bgra8UnormSrgb | wgpu::TextureFormat::Bgra8Unorm
+            );
             for l in 0..target.layers {
                 let mut rgba = Vec::with_capacity((w * h * 4) as usize);
                 for y in 0..h {
                     let at = ((l * h + y) * row) as usize;
                     rgba.extend_from_slice(&data[at..at + (w * 4) as usize]);
+                }
+                if bgra {
+                    // A window surface's order: blue first.
+                    for p in rgba.chunks_exact_mut(4) {
+                        p.swap(0, 2);
+                    }
                 }
                 images.push(Image {
                     width: w,
