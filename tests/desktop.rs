@@ -8,6 +8,8 @@
 //! its own X server there, and gives each editor its own home directory. It waits on the lines
 //! the editors print (`--report`) and on `xdotool --sync`, never on sleeps.
 
+#![cfg(feature = "desktop")]
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
