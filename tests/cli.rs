@@ -8,6 +8,9 @@ fn theta(args: &[&str], dir: &Path) -> Output {
         .args(args)
         .current_dir(dir)
         .env("HOME", dir)
+        // No display: a bare `theta` would open the editor where there is one.
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY")
         .output()
         .expect("run theta")
 }
@@ -28,6 +31,22 @@ fn bare_theta_explains_itself_without_failing() {
     let out = String::from_utf8_lossy(&o.stdout);
     assert_eq!(out.lines().count(), 1, "one line: {out}");
     assert!(out.contains("headless commands"));
+    assert!(out.contains("no display"), "{out}");
+}
+
+#[test]
+#[cfg(feature = "desktop")]
+fn asking_for_a_window_without_a_display_fails_in_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [&["edit", "s.theta"][..], &["bench", "desktop"]] {
+        let o = theta(args, dir.path());
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {}", text(&o));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(err.lines().count(), 1, "one line: {err}");
+        assert!(err.contains("no display"), "{err}");
+        // Nothing was made.
+        assert!(!dir.path().join("s.theta").exists());
+    }
 }
 
 #[test]

@@ -108,6 +108,11 @@ struct Editor {
     tool: Option<(u8, u32)>,
     /// Whether a text field has the keyboard, as last reported.
     typing: bool,
+    /// Its camera as last reported: x, y, z, yaw°, pitch°, and whether it follows someone.
+    camera: Option<([f32; 5], bool)>,
+    /// Messages the window showed, and screenshots it saved.
+    messages: Vec<String>,
+    screenshots: Vec<PathBuf>,
     ticket: Option<String>,
     window: String,
 }
@@ -147,6 +152,9 @@ impl Editor {
             highlights: None,
             tool: None,
             typing: false,
+            camera: None,
+            messages: Vec::new(),
+            screenshots: Vec::new(),
             ticket: None,
             window: String::new(),
         }
@@ -170,6 +178,13 @@ impl Editor {
         } else if let Some(t) = l.strip_prefix("tool ") {
             let w: Vec<&str> = t.split_whitespace().collect();
             self.tool = Some((w[0].parse().unwrap(), w[2].parse().unwrap()));
+        } else if let Some(c) = l.strip_prefix("camera ") {
+            let w: Vec<f32> = c.split_whitespace().map(|v| v.parse().unwrap()).collect();
+            self.camera = Some(([w[0], w[1], w[2], w[3], w[4]], w[5] == 1.0));
+        } else if let Some(m) = l.strip_prefix("message ") {
+            self.messages.push(m.to_owned());
+        } else if let Some(p) = l.strip_prefix("screenshot ") {
+            self.screenshots.push(PathBuf::from(p));
         } else if let Some(t) = l.strip_prefix("typing ") {
             self.typing = t == "1";
         } else if let Some(n) = l.strip_prefix("highlights ") {
@@ -222,6 +237,41 @@ fn converge(a: &mut Editor, b: &mut Editor, n: usize) -> (usize, String) {
     }
 }
 
+/// With `THETA_GUIDE_SHOTS=<dir>`, the editor's own screenshot (F12) of its window, copied into
+/// that directory as `<name>.png`: this is how `docs/USER_GUIDE.md`'s pictures are made.
+fn guide_shot(x: &Xvfb, e: &mut Editor, name: &str) {
+    let Some(dir) = std::env::var_os("THETA_GUIDE_SHOTS") else {
+        return;
+    };
+    x.xdo(&["windowfocus", "--sync", &e.window]);
+    let had = e.screenshots.len();
+    x.xdo(&["key", "F12"]);
+    e.wait("the editor's screenshot", |e| e.screenshots.len() > had);
+    let from = e.screenshots.last().unwrap().clone();
+    std::fs::copy(&from, Path::new(&dir).join(format!("{name}.png"))).unwrap();
+}
+
+/// Whether two reported views are the same (to the report's rounding).
+fn same_view(a: &[f32; 5], b: &[f32; 5]) -> bool {
+    a.iter().zip(b).all(|(x, y)| (x - y).abs() < 0.02)
+}
+
+/// The share of pixels of the 3D view (between the panels) that differ by more than 24 in some
+/// channel between the windows at `a` and `b`.
+fn view_difference(img: &Image, a: (u32, u32), b: (u32, u32)) -> f64 {
+    let (mut differ, mut all) = (0u64, 0u64);
+    for y in (40..680).step_by(2) {
+        for x in (200..1020).step_by(2) {
+            let (p, q) = (at(img, a, x, y), at(img, b, x, y));
+            all += 1;
+            if p.iter().zip(q).any(|(u, v)| u.abs_diff(v) > 24) {
+                differ += 1;
+            }
+        }
+    }
+    differ as f64 / all as f64
+}
+
 fn is_red(p: [u8; 4]) -> bool {
     let [r, g, b, _] = p.map(u32::from);
     r > 90 && r > 2 * g && r > 2 * b
@@ -248,6 +298,11 @@ fn two_editors_model_together_through_real_input() {
     ana.wait("ana's ticket and first frame", |e| {
         e.ticket.is_some() && e.state.is_some()
     });
+    ana.window = x
+        .xdo(&["search", "--sync", "--name", "ana.theta"])
+        .trim()
+        .to_owned();
+    guide_shot(&x, &mut ana, "start");
     let ticket = ana.ticket.clone().unwrap();
     let mut ben = Editor::start(
         &x,
@@ -259,10 +314,6 @@ fn two_editors_model_together_through_real_input() {
     let (joined, _) = converge(&mut ana, &mut ben, 2);
 
     // The windows: Ana's at the left of the screen, Ben's moved to the right.
-    ana.window = x
-        .xdo(&["search", "--sync", "--name", "ana.theta"])
-        .trim()
-        .to_owned();
     ben.window = x
         .xdo(&["search", "--sync", "--name", "ben.theta"])
         .trim()
@@ -271,6 +322,8 @@ fn two_editors_model_together_through_real_input() {
     let b0 = (1300u32, 0u32);
     x.xdo(&["windowmove", "--sync", &ben.window, "1300", "0"]);
     x.xdo(&["windowmove", "--sync", &ana.window, "0", "0"]);
+    guide_shot(&x, &mut ana, "host");
+    guide_shot(&x, &mut ben, "join");
     // Where the cube goes: a point on the ground in the middle of the view.
     let (px, py) = (610u32, 420u32);
     let before = x.screenshot(&dir.path().join("before.png"));
@@ -352,14 +405,63 @@ fn two_editors_model_together_through_real_input() {
     ana.wait("ben's selection in ana's window", |e| {
         e.highlights == Some(1)
     });
+    guide_shot(&x, &mut ben, "model");
 
-    // Both close with Ctrl+Q; then both files hold the same scene, with the renamed cube.
-    for e in [&mut ana, &mut ben] {
-        x.xdo(&["windowfocus", "--sync", &e.window]);
-        x.xdo(&["key", "ctrl+q"]);
-        let st = e.child.wait().unwrap();
-        assert!(st.success(), "editor exit {st:?}: {}", e.stderr());
-    }
+    // Ana exports the model: Ctrl+E takes her to the file field, where she types a path and
+    // presses Return.
+    x.xdo(&["windowfocus", "--sync", &ana.window]);
+    x.xdo(&["key", "ctrl+e"]);
+    ana.wait("the file field to take the keyboard", |e| e.typing);
+    x.xdo(&["type", "--delay", "30", "model.glb"]);
+    x.xdo(&["key", "Return"]);
+    ana.wait("the export", |e| {
+        e.messages
+            .iter()
+            .any(|m| m.starts_with("exported 1 objects"))
+    });
+    let glb = std::fs::read(ana.home.join("model.glb")).unwrap();
+    assert_eq!(&glb[..4], b"glTF", "a binary glTF file");
+    guide_shot(&x, &mut ana, "export");
+
+    // Ben clears his selection (Escape) and follows Ana (Ctrl+F); Ana orbits her view with the
+    // middle button and takes the pointer off the scene. Ben's view follows hers until he moves
+    // it himself (the wheel).
+    x.xdo(&["windowfocus", "--sync", &ben.window]);
+    x.xdo(&["mousemove", "--sync", &(b0.0 + 100).to_string(), "600"]);
+    x.xdo(&["key", "Escape"]);
+    ben.wait("ben's selection to clear", |e| e.highlights == Some(0));
+    x.xdo(&["key", "ctrl+f"]);
+    ben.wait("ben to follow", |e| e.camera.is_some_and(|c| c.1));
+    x.xdo(&["windowfocus", "--sync", &ana.window]);
+    let start = ana.camera.unwrap().0;
+    x.xdo(&["mousemove", "--sync", "700", "500"]);
+    x.xdo(&["mousedown", "2"]);
+    x.xdo(&["mousemove", "--sync", "820", "470"]);
+    x.xdo(&["mouseup", "2"]);
+    x.xdo(&["mousemove", "--sync", "100", "600"]);
+    ana.wait("ana's orbit", |e| {
+        e.camera.is_some_and(|c| !same_view(&c.0, &start)) && e.highlights == Some(0)
+    });
+    let hers = ana.camera.unwrap().0;
+    ben.wait("ben's view to follow ana's", |e| {
+        e.camera.is_some_and(|c| c.1 && same_view(&c.0, &hers)) && e.highlights == Some(0)
+    });
+    let followed = x.screenshot(&dir.path().join("followed.png"));
+    let d = view_difference(&followed, a0, b0);
+    assert!(d < 0.02, "{:.1}% of the followed view differs", d * 100.0);
+    x.xdo(&["windowfocus", "--sync", &ben.window]);
+    x.xdo(&["mousemove", "--sync", &(b0.0 + 600).to_string(), "400"]);
+    x.xdo(&["click", "5"]);
+    ben.wait("ben to stop following", |e| e.camera.is_some_and(|c| !c.1));
+
+    // Ana closes with Ctrl+Q; Ben's editor is killed outright (SIGKILL). Both files then hold
+    // the same scene, with the renamed cube: nothing shown was unsaved.
+    x.xdo(&["windowfocus", "--sync", &ana.window]);
+    x.xdo(&["key", "ctrl+q"]);
+    let st = ana.child.wait().unwrap();
+    assert!(st.success(), "editor exit {st:?}: {}", ana.stderr());
+    ben.child.kill().unwrap();
+    ben.child.wait().unwrap();
     let info = |home: &Path, file: &str| {
         let out = Command::new(env!("CARGO_BIN_EXE_theta"))
             .args(["export"])

@@ -439,6 +439,14 @@ impl Log {
         self.order.iter().filter_map(|(_, id)| self.entries.get(id))
     }
 
+    /// All commands in the total order, last first (a history panel reads the newest few).
+    pub fn ordered_rev(&self) -> impl Iterator<Item = &Arc<Entry>> + '_ {
+        self.order
+            .iter()
+            .rev()
+            .filter_map(|(_, id)| self.entries.get(id))
+    }
+
     /// The commands after `key` in the total order (all of them for `None`).
     pub fn ordered_after(&self, key: Option<OrderKey>) -> impl Iterator<Item = &Arc<Entry>> + '_ {
         use std::ops::Bound::{Excluded, Unbounded};

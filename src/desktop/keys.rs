@@ -21,6 +21,8 @@ pub enum Command {
     Frame(bool),
     /// Toggles fly mode (WASD moves, right drag looks).
     Fly,
+    /// Follows the first collaborator's view (again: stops).
+    Follow,
     /// Renames the selection: focuses the inspector's name field.
     Rename,
     /// Toggles the telemetry overlay.
@@ -216,6 +218,12 @@ pub fn table() -> Vec<Shortcut> {
             C::Fly,
             "fly mode on/off (WASD, Q/E down/up, right drag looks)",
         ),
+        s(
+            "f",
+            CTRL,
+            C::Follow,
+            "follow a collaborator's view (again: stop)",
+        ),
         s("F2", NONE, C::Rename, "rename the selected object"),
         s("F3", NONE, C::Overlay, "telemetry overlay on/off"),
         s("F1", NONE, C::Help, "this list on/off"),
@@ -226,12 +234,7 @@ pub fn table() -> Vec<Shortcut> {
             "screenshot into the data directory",
         ),
         s("n", CTRL, C::New, "new session"),
-        s(
-            "o",
-            CTRL,
-            C::Open,
-            "open a session or import a model (type its path)",
-        ),
+        s("o", CTRL, C::Open, "open a session file (type its path)"),
         s(
             "s",
             CTRL,
@@ -295,6 +298,25 @@ mod tests {
                     a.label()
                 );
             }
+        }
+    }
+
+    #[test]
+    fn the_user_guide_lists_every_shortcut() {
+        let guide = include_str!("../../docs/USER_GUIDE.md");
+        for s in table() {
+            let row = format!("| `{}` | {} |", s.label(), s.what);
+            assert!(
+                guide.contains(&row),
+                "docs/USER_GUIDE.md lacks the row {row}"
+            );
+        }
+        for (k, what) in MOUSE {
+            let row = format!("| {k} | {what} |");
+            assert!(
+                guide.contains(&row),
+                "docs/USER_GUIDE.md lacks the row {row}"
+            );
         }
     }
 

@@ -19,7 +19,9 @@
 //! and scripts wait for it), `highlights <n>` whenever the number of objects drawn highlighted
 //! (selected or hovered, by me or by peers) changes, `tool <wire number> material <id>` whenever
 //! the tool or the material in hand changes, `typing 1` / `typing 0` when a text field takes or
-//! gives up the keyboard, and `ticket <ticket>` at the start.
+//! gives up the keyboard, `camera <x> <y> <z> <yaw°> <pitch°> <following 0|1>` when the view
+//! moves, `screenshot <path>` when one is saved, `message <text>` for every
+//! message the window shows the user, and `ticket <ticket>` at the start.
 
 pub mod keys;
 pub mod ui;
@@ -166,6 +168,7 @@ pub fn run(opts: Options) -> Result<()> {
         reported_highlights: None,
         reported_tool: None,
         reported_typing: None,
+        reported_camera: None,
         frame_clock: Instant::now(),
         bench: opts.bench.map(|frames| Bench {
             frames,
@@ -371,6 +374,8 @@ struct App {
     reported_tool: Option<(u8, u32)>,
     /// Whether a text field had the keyboard, last reported.
     reported_typing: Option<bool>,
+    /// The camera (position, yaw, pitch, following) last reported.
+    reported_camera: Option<String>,
     frame_clock: Instant,
     bench: Option<Bench>,
     opts: Options,
@@ -384,6 +389,9 @@ impl App {
     fn message(&mut self, m: impl Into<String>) {
         let m = m.into();
         tracing::info!(message = %m, "editor");
+        if self.opts.report {
+            println!("message {m}");
+        }
         self.messages.push(m);
         if self.messages.len() > 200 {
             self.messages.remove(0);
@@ -779,9 +787,13 @@ impl App {
                 .read(target)
                 .and_then(|imgs| imgs.first().context("no image")?.save_png(&path));
             match r {
-                Ok(()) => self
-                    .messages
-                    .push(format!("screenshot saved to {}", path.display())),
+                Ok(()) => {
+                    if self.opts.report {
+                        println!("screenshot {}", path.display());
+                    }
+                    self.messages
+                        .push(format!("screenshot saved to {}", path.display()));
+                }
                 Err(e) => self.messages.push(format!("no screenshot: {e:#}")),
             }
         }
@@ -824,6 +836,20 @@ impl App {
             if self.reported_typing != Some(typing) {
                 self.reported_typing = Some(typing);
                 println!("typing {}", u8::from(typing));
+            }
+            let c = self.camera;
+            let cam = format!(
+                "{:.3} {:.3} {:.3} {:.2} {:.2} {}",
+                c.position.x,
+                c.position.y,
+                c.position.z,
+                c.yaw.to_degrees(),
+                c.pitch.to_degrees(),
+                u8::from(self.follow.peer.is_some())
+            );
+            if self.reported_camera.as_deref() != Some(&cam) {
+                println!("camera {cam}");
+                self.reported_camera = Some(cam);
             }
             if self.reported_highlights != Some(lit) {
                 self.reported_highlights = Some(lit);
@@ -912,14 +938,9 @@ impl App {
             let whole = selection
                 .iter()
                 .all(|e| matches!(e, crate::presence::ElementRef::Object(_)));
-            let rejected: std::collections::HashSet<_> =
-                r.rejections().iter().map(|(id, _)| *id).collect();
             let history = r
                 .log()
-                .ordered()
-                .collect::<Vec<_>>()
-                .into_iter()
-                .rev()
+                .ordered_rev()
                 .take(40)
                 .map(|e| ui::HistoryRow {
                     author: names
@@ -928,7 +949,7 @@ impl App {
                         .unwrap_or_else(|| short(&e.author)),
                     mine: e.author == me,
                     kind: e.op().map(|o| o.kind()).unwrap_or("?"),
-                    rejected: rejected.contains(&e.id),
+                    rejected: r.rejections().contains_key(&e.id),
                 })
                 .collect();
             ui::Model {
@@ -979,9 +1000,11 @@ impl App {
             R::Act(a) => self.session.engine.act(a),
             R::Follow(p) => {
                 self.follow.peer = p;
-                if p.is_some() {
-                    self.message("following: move the camera to stop");
-                }
+                self.message(if p.is_some() {
+                    "following: move the camera to stop"
+                } else {
+                    "stopped following"
+                });
             }
             R::SetRole(author, role) => {
                 let op = Op::GrantRole { author, role };
@@ -1143,6 +1166,20 @@ impl App {
                     "orbit mode"
                 });
             }
+            Command::Follow => {
+                if self.follow.peer.is_some() {
+                    self.follow.user_moved();
+                    self.message("stopped following");
+                } else {
+                    match self.session.node.peers().first() {
+                        Some((id, name, _)) => {
+                            self.follow.peer = Some(*id.as_bytes());
+                            self.message(format!("following {name}: move the camera to stop"));
+                        }
+                        None => self.message("nobody to follow: no one else is here"),
+                    }
+                }
+            }
             Command::Rename => self.ui.focus_name = true,
             Command::Overlay => self.ui.overlay = !self.ui.overlay,
             Command::Help => self.ui.help = !self.ui.help,
@@ -1168,7 +1205,10 @@ impl App {
                 };
                 self.switch(opts);
             }
-            Command::Open | Command::Export => self.ui.focus_path = true,
+            Command::Open | Command::Export => {
+                self.ui.focus_path = true;
+                self.ui.path_exports = c == Command::Export;
+            }
             Command::Save => {
                 let r = self.session.node.with_session(|s| s.checkpoint());
                 match r {

@@ -124,6 +124,8 @@ pub struct UiState {
     pub path: String,
     /// Focus the file field next frame.
     pub focus_path: bool,
+    /// What Enter in the file field does: open (Ctrl+O) or export (Ctrl+E).
+    pub path_exports: bool,
     /// The custom colour.
     pub custom: [u8; 3],
     /// The role a ticket grants.
@@ -144,6 +146,7 @@ impl Default for UiState {
             focus_name: false,
             path: String::new(),
             focus_path: false,
+            path_exports: false,
             custom: [0xd0, 0x50, 0x30],
             ticket_role: Role::Editor,
             session_name: String::new(),
@@ -322,7 +325,7 @@ fn file_bar(ui: &mut egui::Ui, st: &mut UiState, m: &Model, out: &mut Vec<Reques
         let field = ui.add(
             egui::TextEdit::singleline(&mut st.path)
                 .id(egui::Id::unique("path"))
-                .hint_text("path: a .theta session, or a .glb/.obj model")
+                .hint_text("path: a .theta session to open, or a .glb/.obj to export")
                 .desired_width(320.0),
         );
         if st.focus_path {
@@ -331,7 +334,7 @@ fn file_bar(ui: &mut egui::Ui, st: &mut UiState, m: &Model, out: &mut Vec<Reques
         }
         let path = st.path.trim().to_owned();
         let enter = field.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
-        if (ui.button("Open").clicked() || enter) && !path.is_empty() {
+        if (ui.button("Open").clicked() || (enter && !st.path_exports)) && !path.is_empty() {
             out.push(Request::Open(path.clone()));
         }
         if ui.button("Save").clicked() {
@@ -340,7 +343,7 @@ fn file_bar(ui: &mut egui::Ui, st: &mut UiState, m: &Model, out: &mut Vec<Reques
         if ui.button("Save as").clicked() && !path.is_empty() {
             out.push(Request::SaveAs(path.clone()));
         }
-        if ui.button("Export").clicked() && !path.is_empty() {
+        if (ui.button("Export").clicked() || (enter && st.path_exports)) && !path.is_empty() {
             out.push(Request::Export(path));
         }
         ui.separator();
@@ -612,7 +615,7 @@ fn session_panel(ui: &mut egui::Ui, st: &mut UiState, m: &Model, out: &mut Vec<R
     match &m.ticket {
         Ok(t) => {
             ui.horizontal(|ui| {
-                let short: String = t.chars().take(22).collect();
+                let short: String = t.chars().take(14).collect();
                 ui.monospace(format!("{short}…"));
                 if ui.button("Copy ticket").clicked() {
                     out.push(Request::Copy(t.clone()));
@@ -684,12 +687,7 @@ fn history(ui: &mut egui::Ui, m: &Model, out: &mut Vec<Request>) {
         }
     });
     for h in &m.history {
-        let text = format!(
-            "{}{} {}",
-            if h.mine { "● " } else { "○ " },
-            h.author,
-            h.kind
-        );
+        let text = format!("{} {}", h.author, h.kind);
         let mut rich = egui::RichText::new(text);
         if h.rejected {
             rich = rich
