@@ -187,6 +187,20 @@ pub fn spawn_link_metrics(node: std::sync::Weak<Node>) {
     });
 }
 
+/// The node once nothing else holds it (the metrics ticker holds it only for a moment at a
+/// time), to shut it down.
+pub async fn sole(mut node: std::sync::Arc<Node>) -> Node {
+    loop {
+        match std::sync::Arc::try_unwrap(node) {
+            Ok(n) => return n,
+            Err(shared) => {
+                node = shared;
+                tokio::task::yield_now().await;
+            }
+        }
+    }
+}
+
 async fn run_async(launch: Launch, net: NetOptions) -> Result<()> {
     let (node, mut ev_rx, key) = start(launch, net).await?;
     println!("id {}", node.id());
@@ -229,18 +243,7 @@ async fn run_async(launch: Launch, net: NetOptions) -> Result<()> {
             Err(e) => println!("error {e:#}"),
         }
     }
-    // The metrics ticker holds the node only for a moment at a time.
-    let mut node = node;
-    let node = loop {
-        match std::sync::Arc::try_unwrap(node) {
-            Ok(n) => break n,
-            Err(shared) => {
-                node = shared;
-                tokio::task::yield_now().await;
-            }
-        }
-    };
-    node.shutdown().await?;
+    sole(node).await.shutdown().await?;
     println!("bye");
     Ok(())
 }

@@ -125,18 +125,6 @@ fn choose_file(opts: &Options, dir: &Path) -> Result<PathBuf> {
     unreachable!("some name is free")
 }
 
-/// Writes a small file atomically (temporary file, fsync, rename).
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    use std::io::Write;
-    let tmp = path.with_extension("tmp");
-    let mut f =
-        std::fs::File::create(&tmp).with_context(|| format!("writing {}", tmp.display()))?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
-    Ok(())
-}
-
 /// Opens the editor window and runs it until it is closed.
 pub fn run(opts: Options) -> Result<()> {
     if let Some(p) = display_problem() {
@@ -213,17 +201,7 @@ impl Live {
     fn close(self, rt: &tokio::runtime::Runtime) -> Result<()> {
         let Live { node, engine, .. } = self;
         drop(engine);
-        let mut node = node;
-        let node = loop {
-            match Arc::try_unwrap(node) {
-                Ok(n) => break n,
-                Err(shared) => {
-                    node = shared;
-                    std::thread::sleep(Duration::from_millis(1));
-                }
-            }
-        };
-        rt.block_on(node.shutdown())
+        rt.block_on(async { crate::live::sole(node).await.shutdown().await })
     }
 }
 
@@ -273,7 +251,7 @@ fn start_session(rt: &tokio::runtime::Runtime, opts: &Options, dir: &Path) -> Re
                 .map_or_else(String::new, |id| id.to_string())
         )),
     };
-    let _ = write_atomic(&last_session_record(dir), file.to_string_lossy().as_bytes());
+    let _ = crate::cli::write_atomic(&last_session_record(dir), file.to_string_lossy().as_bytes());
     let name = node.display_name().to_owned();
     let colour = crate::presence::colour_of(&me.0);
     let mut live = Live {
@@ -628,7 +606,10 @@ impl App {
             .gfx
             .as_ref()
             .is_some_and(|g| g.egui.egui_wants_pointer_input() || g.egui.is_pointer_over_egui());
-        let tools_see = !egui_wants_pointer && !self.mouse.camera_drag;
+        // The tools see the pointer off the panels and outside camera drags, and always while
+        // they hold a drag of their own.
+        let tools_see = (!egui_wants_pointer && !self.mouse.camera_drag)
+            || self.session.engine.editor().drag.is_some();
         let m = self.mouse;
         let mut bits = 0;
         if m.mods.shift {
@@ -644,17 +625,10 @@ impl App {
             camera: self.camera.pose(),
             fov_y: self.camera.fov_y,
             viewport: (w, h),
-            mouse: if tools_see || self.session.engine.editor().drag.is_some() {
-                m.pos
-            } else {
-                None
-            },
+            mouse: if tools_see { m.pos } else { None },
             buttons: (
-                (m.left || m.left_click)
-                    && (tools_see || self.session.engine.editor().drag.is_some())
-                    && !m.mods.alt,
-                (m.right || m.right_click)
-                    && (tools_see || self.session.engine.editor().drag.is_some()),
+                (m.left || m.left_click) && tools_see && !m.mods.alt,
+                (m.right || m.right_click) && tools_see,
             ),
             keys: bits,
         };
@@ -1114,7 +1088,7 @@ impl App {
         }
         let copied = std::fs::read(&self.session.file)
             .with_context(|| format!("reading {}", self.session.file.display()))
-            .and_then(|b| write_atomic(&p, &b));
+            .and_then(|b| crate::cli::write_atomic(&p, &b));
         match copied {
             Ok(()) => {
                 let opts = Options {

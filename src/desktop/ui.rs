@@ -542,30 +542,30 @@ fn inspector(ui: &mut egui::Ui, st: &mut UiState, m: &Model, out: &mut Vec<Reque
             if p.0 != *id {
                 *p = fresh;
             }
-            let mut done = false;
-            let mut dragging = false;
+            // Released (a drag ended, or typing left the field), and still being edited.
+            let (mut done, mut dragging) = (false, false);
+            let mut field = |r: egui::Response| {
+                done |= r.drag_stopped() || r.lost_focus();
+                dragging |= r.dragged() || r.has_focus();
+            };
             egui::Grid::new("placement").num_columns(4).show(ui, |ui| {
                 ui.label("position");
                 for v in &mut p.1 {
-                    let r = ui.add(egui::DragValue::new(v).speed(0.05).max_decimals(3));
-                    done |= r.drag_stopped() || r.lost_focus();
-                    dragging |= r.dragged() || r.has_focus();
+                    field(ui.add(egui::DragValue::new(v).speed(0.05).max_decimals(3)));
                 }
                 ui.end_row();
                 ui.label("turn °");
-                let r = ui.add(egui::DragValue::new(&mut p.2).speed(1.0).max_decimals(1));
-                done |= r.drag_stopped() || r.lost_focus();
-                dragging |= r.dragged() || r.has_focus();
+                field(ui.add(egui::DragValue::new(&mut p.2).speed(1.0).max_decimals(1)));
                 ui.end_row();
                 ui.label("scale");
-                let r = ui.add(
-                    egui::DragValue::new(&mut p.3)
-                        .speed(0.01)
-                        .range(0.01..=100.0)
-                        .max_decimals(3),
+                field(
+                    ui.add(
+                        egui::DragValue::new(&mut p.3)
+                            .speed(0.01)
+                            .range(0.01..=100.0)
+                            .max_decimals(3),
+                    ),
                 );
-                done |= r.drag_stopped() || r.lost_focus();
-                dragging |= r.dragged() || r.has_focus();
                 ui.end_row();
             });
             if done && *p != fresh {

@@ -41,11 +41,11 @@ impl ViewCamera {
     pub fn looking_at(eye: Vec3, target: Vec3) -> ViewCamera {
         let d = target - eye;
         let distance = d.length().clamp(DISTANCE.0, DISTANCE.1);
-        let f = d.normalize_or(Vec3::NEG_Z);
+        let (yaw, pitch) = heading(d.normalize_or(Vec3::NEG_Z));
         ViewCamera {
             position: eye,
-            yaw: (-f.x).atan2(-f.z),
-            pitch: f.y.clamp(-1.0, 1.0).asin().clamp(-PITCH_LIMIT, PITCH_LIMIT),
+            yaw,
+            pitch,
             distance,
             fov_y: 50f32.to_radians(),
         }
@@ -135,8 +135,7 @@ impl ViewCamera {
         let f = Quat::from_xyzw(q.x, q.y, q.z, q.w).normalize() * Vec3::NEG_Z;
         let p = head.position;
         self.position = Vec3::new(p.x, p.y, p.z);
-        self.yaw = (-f.x).atan2(-f.z);
-        self.pitch = f.y.clamp(-1.0, 1.0).asin().clamp(-PITCH_LIMIT, PITCH_LIMIT);
+        (self.yaw, self.pitch) = heading(f);
     }
 
     /// Where a world point lands in a `w`×`h` view, in pixels from the top left (`None` behind
@@ -152,6 +151,14 @@ impl ViewCamera {
         let y = c.y / -c.z / tan;
         Some(((x + 1.0) * 0.5 * w, (1.0 - y) * 0.5 * h))
     }
+}
+
+/// The yaw and pitch that look along the unit direction `f`.
+fn heading(f: Vec3) -> (f32, f32) {
+    (
+        (-f.x).atan2(-f.z),
+        f.y.clamp(-1.0, 1.0).asin().clamp(-PITCH_LIMIT, PITCH_LIMIT),
+    )
 }
 
 fn wrap(a: f32) -> f32 {
