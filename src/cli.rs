@@ -144,9 +144,9 @@ enum Command {
         /// Window size.
         #[arg(long, default_value = "1280x720")]
         size: String,
-        /// Multisampling: 1 or 4 samples.
-        #[arg(long, default_value_t = 4)]
-        msaa: u32,
+        /// Multisampling: 1 or 4 samples (default: 4 on a GPU, 1 on a software rasteriser).
+        #[arg(long)]
+        msaa: Option<u32>,
         /// Print `ticket …` at the start and `state <commands> <hash>` whenever the state
         /// changes (for scripts and tests).
         #[arg(long)]
@@ -258,9 +258,13 @@ enum BenchWhat {
         /// Frames measured.
         #[arg(long, default_value_t = 300)]
         frames: u64,
-        /// Multisampling: 1 or 4 samples.
-        #[arg(long, default_value_t = 4)]
-        msaa: u32,
+        /// Multisampling: 1 or 4 samples (default: 4 on a GPU, 1 on a software rasteriser).
+        #[arg(long)]
+        msaa: Option<u32>,
+        /// Draw the panels again on every frame, as if they changed each time (the worst
+        /// case; by default they are drawn only when they change).
+        #[arg(long)]
+        panels_every_frame: bool,
     },
     #[cfg(feature = "net")]
     Wire {
@@ -429,7 +433,8 @@ fn run(cli: Cli) -> Result<()> {
             size: parse_size(&size)?,
             report,
             bench: None,
-            msaa,
+            msaa: msaa.unwrap_or(0),
+            panels_every_frame: false,
         }),
         #[cfg(feature = "desktop")]
         Some(Command::Bench {
@@ -439,8 +444,15 @@ fn run(cli: Cli) -> Result<()> {
                     size,
                     frames,
                     msaa,
+                    panels_every_frame,
                 },
-        }) => bench_desktop(triangles, parse_size(&size)?, frames, msaa),
+        }) => bench_desktop(
+            triangles,
+            parse_size(&size)?,
+            frames,
+            msaa.unwrap_or(0),
+            panels_every_frame,
+        ),
         Some(Command::Primitive {
             kind,
             out,
@@ -999,7 +1011,13 @@ fn parse_size(s: &str) -> Result<(u32, u32)> {
 /// `theta bench desktop`: a session of icospheres in a temporary file, opened in the editor,
 /// which draws `frames` frames as fast as it can and prints its figures.
 #[cfg(feature = "desktop")]
-fn bench_desktop(triangles: usize, size: (u32, u32), frames: u64, msaa: u32) -> Result<()> {
+fn bench_desktop(
+    triangles: usize,
+    size: (u32, u32),
+    frames: u64,
+    msaa: u32,
+    panels_every_frame: bool,
+) -> Result<()> {
     use theta_crdt::command::{ObjectTransform, Op};
     if let Some(p) = crate::desktop::display_problem() {
         bail!("{p}: run it under `xvfb-run -a` on a machine without a display");
@@ -1043,6 +1061,7 @@ fn bench_desktop(triangles: usize, size: (u32, u32), frames: u64, msaa: u32) -> 
         report: false,
         bench: Some(frames),
         msaa,
+        panels_every_frame,
     });
     let _ = fs::remove_dir_all(&dir);
     r

@@ -24,6 +24,7 @@
 //! message the window shows the user, and `ticket <ticket>` at the start.
 
 pub mod keys;
+pub mod panels;
 pub mod ui;
 pub mod view;
 
@@ -69,8 +70,11 @@ pub struct Options {
     pub report: bool,
     /// Benchmark: draw this many frames as fast as possible, print the figures and close.
     pub bench: Option<u64>,
-    /// Multisampling (1 or 4).
+    /// Multisampling: 1 or 4 samples, or 0 to choose by the adapter (4 on a GPU, 1 on a
+    /// software rasteriser, where four samples cost about twice the frame).
     pub msaa: u32,
+    /// Draw the panels again on every frame, changed or not (the benchmark's worst case).
+    pub panels_every_frame: bool,
 }
 
 impl Default for Options {
@@ -82,7 +86,8 @@ impl Default for Options {
             size: (1280, 720),
             report: false,
             bench: None,
-            msaa: 4,
+            msaa: 0,
+            panels_every_frame: false,
         }
     }
 }
@@ -318,6 +323,11 @@ struct Bench {
     started: Option<Instant>,
     frame_ns: Vec<u64>,
     ui_ns: Vec<u64>,
+    /// Per frame: waiting for the surface's next image, encoding and submitting the scene,
+    /// presenting, laying out the panels (egui), drawing them and laying them over.
+    stages_ns: Vec<[u64; 5]>,
+    /// This frame's stages, set just before `after_present`.
+    stage: [u64; 5],
 }
 
 struct Gfx {
@@ -331,6 +341,8 @@ struct Gfx {
     egui_renderer: egui_wgpu::Renderer,
     /// egui textures to free once the frame that last used them is submitted.
     egui_free: Vec<egui::TextureId>,
+    /// The panels, drawn only when they change and laid over every frame.
+    panels: panels::PanelLayer,
 }
 
 struct App {
@@ -406,6 +418,10 @@ impl App {
         ))
         .map_err(|e| anyhow!("no GPU adapter can draw into the window: {e}"))?;
         let gpu = Gpu::on(adapter)?;
+        if self.opts.msaa == 0 {
+            let cpu = gpu.adapter.get_info().device_type == wgpu::DeviceType::Cpu;
+            self.opts.msaa = if cpu { 1 } else { 4 };
+        }
         let caps = surface.get_capabilities(&gpu.adapter);
         let format = caps
             .formats
@@ -442,6 +458,7 @@ impl App {
         surface.configure(&gpu.device, &config);
         let egui_renderer =
             egui_wgpu::Renderer::new(&gpu.device, format, egui_wgpu::RendererOptions::default());
+        let panels = panels::PanelLayer::new(&gpu.device, format);
         let renderer = GpuRenderer::with_device(
             gpu,
             Settings {
@@ -467,6 +484,7 @@ impl App {
             target: None,
             egui,
             egui_state,
+            panels,
             egui_renderer,
             egui_free: Vec::new(),
         });
@@ -601,6 +619,11 @@ impl App {
                 self.follow.user_moved();
             }
         }
+        if self.bench.is_some() {
+            // The benchmark turns the view a little each frame, as a user orbiting would, so
+            // the scene is drawn anew every time.
+            self.camera.orbit(0.01, 0.0);
+        }
         let (w, h) = self.viewport();
         let egui_wants_pointer = self
             .gfx
@@ -665,10 +688,10 @@ impl App {
             event_loop,
             out.platform_output,
         );
-        let prims = g.egui.tessellate(out.shapes, out.pixels_per_point);
         // Textures are set before painting and freed after; every delta is consumed, even on a
         // frame that ends up not drawn.
         let mut deltas = out.textures_delta;
+        let textures_changed = !deltas.set.is_empty();
         {
             let gpu = g.renderer.gpu();
             for (id, list) in deltas.set.drain() {
@@ -680,7 +703,9 @@ impl App {
         }
         g.egui_free.extend(deltas.free.drain());
         let pixels_per_point = out.pixels_per_point;
-        let mut ui_time = t_ui.elapsed();
+        let shapes = out.shapes;
+        let layout = t_ui.elapsed();
+        let mut ui_time = layout;
         for r in requests {
             self.request(event_loop, r)?;
         }
@@ -688,7 +713,7 @@ impl App {
             return Ok(());
         };
         // The scene.
-        g.renderer.sync(&self.session.engine)?;
+        let t_acquire = Instant::now();
         let tex = match g.surface.get_current_texture() {
             wgpu::CurrentSurfaceTexture::Success(t)
             | wgpu::CurrentSurfaceTexture::Suboptimal(t) => t,
@@ -714,47 +739,46 @@ impl App {
         }
         let target = g.target.as_mut().context("target")?;
         target.color = tex.texture.clone();
+        let t_scene = Instant::now();
+        let acquire = t_scene - t_acquire;
+        g.renderer.sync(&self.session.engine)?;
         let eye = Eye {
             pose: self.camera.pose(),
             fov: Fov::symmetric(self.camera.fov_y, w / h.max(1.0)),
             near: 0.05,
         };
         g.renderer.draw(&self.session.engine, &[eye], target)?;
-        // The panels over it.
+        let scene = t_scene.elapsed();
+        // The panels over it: drawn again only when they changed.
         let t_ui2 = Instant::now();
         let gpu = g.renderer.gpu();
-        let sd = egui_wgpu::ScreenDescriptor {
-            size_in_pixels: [size.0, size.1],
-            pixels_per_point,
-        };
-        let mut enc = gpu.device.create_command_encoder(&Default::default());
-        let mut cmds =
-            g.egui_renderer
-                .update_buffers(&gpu.device, &gpu.queue, &mut enc, &prims, &sd);
-        {
-            let view = tex.texture.create_view(&Default::default());
-            let pass = enc.begin_render_pass(&wgpu::RenderPassDescriptor {
-                label: Some("panels"),
-                color_attachments: &[Some(wgpu::RenderPassColorAttachment {
-                    view: &view,
-                    depth_slice: None,
-                    resolve_target: None,
-                    ops: wgpu::Operations {
-                        load: wgpu::LoadOp::Load,
-                        store: wgpu::StoreOp::Store,
-                    },
-                })],
-                ..Default::default()
-            });
-            let mut pass = pass.forget_lifetime();
-            g.egui_renderer.render(&mut pass, &prims, &sd);
+        let redraw = self.opts.panels_every_frame
+            || !g
+                .panels
+                .holds(&shapes, pixels_per_point, size, textures_changed);
+        let mut cmds = Vec::new();
+        if redraw {
+            let prims = g.egui.tessellate(shapes.clone(), pixels_per_point);
+            cmds = g.panels.draw(
+                &gpu.device,
+                &gpu.queue,
+                &mut g.egui_renderer,
+                shapes,
+                &prims,
+                pixels_per_point,
+                size,
+            );
         }
+        let mut enc = gpu.device.create_command_encoder(&Default::default());
+        let view = tex.texture.create_view(&Default::default());
+        g.panels.composite(&mut enc, &view);
         cmds.push(enc.finish());
         gpu.queue.submit(cmds);
         for id in std::mem::take(&mut g.egui_free) {
             g.egui_renderer.free_texture(&id);
         }
-        ui_time += t_ui2.elapsed();
+        let panels_drawn = t_ui2.elapsed();
+        ui_time += panels_drawn;
         if let Some(path) = self.screenshot.take() {
             let r = g
                 .renderer
@@ -771,9 +795,14 @@ impl App {
                 Err(e) => self.messages.push(format!("no screenshot: {e:#}")),
             }
         }
+        let t_present = Instant::now();
         g.window.pre_present_notify();
         g.renderer.gpu().queue.present(tex);
+        let present = t_present.elapsed();
         g.renderer.gpu().check()?;
+        if let Some(b) = self.bench.as_mut() {
+            b.stage = [acquire, scene, present, layout, panels_drawn].map(|d| d.as_nanos() as u64);
+        }
         self.after_present(t0.elapsed(), ui_time, event_loop);
         Ok(())
     }
@@ -830,6 +859,9 @@ impl App {
                 println!("highlights {lit}");
             }
         }
+        let viewport = self.viewport();
+        let redraws = self.gfx.as_ref().map_or(0, |g| g.panels.redraws);
+        let tris: usize = self.session.engine.render_frame().triangles;
         if let Some(b) = self.bench.as_mut() {
             // The first frames build pipelines and upload the scene: not counted.
             const WARMUP: u64 = 30;
@@ -839,6 +871,7 @@ impl App {
             } else if b.done > WARMUP {
                 b.frame_ns.push(frame.as_nanos() as u64);
                 b.ui_ns.push(ui.as_nanos() as u64);
+                b.stages_ns.push(b.stage);
             }
             if b.done >= WARMUP + b.frames {
                 let wall = b.started.map_or(Duration::ZERO, |s| s.elapsed());
@@ -848,18 +881,35 @@ impl App {
                 f.sort_unstable();
                 let ui_sum: u64 = b.ui_ns.iter().sum();
                 let frame_sum: u64 = b.frame_ns.iter().sum();
-                let tris: usize = self.session.engine.render_frame().triangles;
                 println!(
-                    "bench desktop: {} frames at {}x{}, {} triangles, panels open: {:.1} fps, frame p50 {:.2} ms p99 {:.2} ms, ui {:.2} ms per frame ({:.1}% of the frame)",
+                    "bench desktop: {} frames at {}x{}, {} triangles, MSAA {}, panels open: {:.1} fps, frame p50 {:.2} ms p99 {:.2} ms, ui {:.2} ms per frame ({:.1}% of the frame)",
                     b.frame_ns.len(),
-                    self.viewport().0,
-                    self.viewport().1,
+                    viewport.0,
+                    viewport.1,
                     tris,
+                    self.opts.msaa,
                     fps,
                     f[f.len() / 2] as f64 / 1e6,
                     f[(f.len() * 99 / 100).min(f.len() - 1)] as f64 / 1e6,
                     ui_sum as f64 / n / 1e6,
                     100.0 * ui_sum as f64 / frame_sum.max(1) as f64,
+                );
+                let mean =
+                    |k: usize| b.stages_ns.iter().map(|s| s[k]).sum::<u64>() as f64 / n / 1e6;
+                println!(
+                    "bench desktop: per frame, waiting for the surface {:.2} ms, scene {:.2} ms, present {:.2} ms, panels laid out {:.2} ms, panels drawn and laid over {:.2} ms; panels drawn {} times in {} frames{}",
+                    mean(0),
+                    mean(1),
+                    mean(2),
+                    mean(3),
+                    mean(4),
+                    redraws,
+                    b.done,
+                    if self.opts.panels_every_frame {
+                        " (forced every frame)"
+                    } else {
+                        ""
+                    },
                 );
                 event_loop.exit();
             }
