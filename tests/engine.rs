@@ -688,6 +688,121 @@ fn rotate_and_scale_drags_snap_and_the_grip_grabs_whatever_the_tool() {
     rig.engine.matches(rig.doc.replica.scene()).unwrap();
 }
 
+/// A ray from `from` through `to`.
+fn ray_through(from: Vec3, to: Vec3) -> Option<Ray> {
+    Some(Ray {
+        origin: from,
+        direction: (to - from).normalized().unwrap(),
+    })
+}
+
+#[test]
+fn the_gizmo_moves_along_turns_about_and_stretches_along_one_axis() {
+    use theta::engine::tools::Axis;
+    let mut rig = Rig::new();
+    let a = rig.edit(cube("a", 0.0));
+    // Nothing selected: no gizmo, even with the grab tool.
+    rig.act(Action::SetTool(Tool::Grab));
+    rig.frame(ray_at(3.0, 3.0), false, false);
+    assert_eq!(rig.engine.editor().gizmo, None);
+    rig.act(Action::SetTool(Tool::Select));
+    rig.frame(ray_at(0.1, 0.1), true, false);
+    rig.frame(ray_at(0.1, 0.1), false, false);
+    rig.act(Action::SetTool(Tool::Grab));
+    // The move gizmo at the cube's centre, a fixed share of the distance from the eye.
+    let eye = Vec3::new(0.0, 0.0, 5.0);
+    rig.frame(ray_through(eye, Vec3::new(3.0, 3.0, 0.0)), false, false);
+    let g = rig.engine.editor().gizmo.expect("a gizmo on the selection");
+    assert_eq!(g.mode, GrabMode::Move);
+    assert!(g.pivot.length() < 1e-5, "{:?}", g.pivot);
+    assert!((g.size - 5.0 * theta::engine::tools::GIZMO_SHARE).abs() < 1e-4);
+    assert_eq!(g.hovered, None);
+    assert_eq!(rig.engine.render_frame().gizmo, Some(g));
+    // Pointing at the X arrow lights it and hides the cube behind it from the pointer.
+    let on_x = Vec3::new(g.size * 0.6, 0.0, 0.0);
+    rig.frame(ray_through(eye, on_x), false, false);
+    assert_eq!(rig.engine.editor().gizmo.unwrap().hovered, Some(Axis::X));
+    assert_eq!(rig.engine.editor().hovered, None);
+    // Dragged up and to the right, it moves along X only, snapped to the grid.
+    rig.frame(ray_through(eye, on_x), true, false);
+    let to = on_x + Vec3::new(0.52, 0.7, 0.0);
+    rig.frame(ray_through(eye, to), true, false);
+    assert_eq!(rig.engine.editor().gizmo.unwrap().active, Some(Axis::X));
+    rig.frame(ray_through(eye, to), false, false);
+    let ops = rig.commit();
+    let [Op::MoveObject { delta, .. }] = ops.as_slice() else {
+        panic!("{ops:?}")
+    };
+    assert!(
+        (delta.x - 0.5).abs() < 1e-5 && delta.y == 0.0 && delta.z == 0.0,
+        "{delta:?}"
+    );
+    // Rotate: the ring about Z, dragged a quarter turn, turns the cube 90° about Z only.
+    rig.act(Action::SetGrab(GrabMode::Rotate));
+    let eye = Vec3::new(0.5, 0.0, 5.0);
+    let pivot = Vec3::new(0.5, 0.0, 0.0);
+    rig.frame(ray_through(eye, Vec3::new(3.0, 3.0, 0.0)), false, false);
+    let g = rig.engine.editor().gizmo.unwrap();
+    assert!((g.pivot - pivot).length() < 1e-4, "{:?}", g.pivot);
+    let ring = |deg: f32| {
+        let th = deg.to_radians();
+        pivot + Vec3::new(th.cos(), th.sin(), 0.0) * g.size
+    };
+    rig.frame(ray_through(eye, ring(0.0)), false, false);
+    assert_eq!(rig.engine.editor().gizmo.unwrap().hovered, Some(Axis::Z));
+    rig.frame(ray_through(eye, ring(0.0)), true, false);
+    rig.frame(ray_through(eye, ring(88.0)), true, false);
+    rig.frame(ray_through(eye, ring(88.0)), false, false);
+    let ops = rig.commit();
+    let [Op::SetObjectTransform { transform, .. }] = ops.as_slice() else {
+        panic!("{ops:?}")
+    };
+    let q = transform.rotation;
+    assert!(q.x.abs() < 1e-5 && q.y.abs() < 1e-5, "{q:?}");
+    let angle = 2.0 * q.z.atan2(q.w);
+    assert!(
+        (angle - std::f32::consts::FRAC_PI_2).abs() < 1e-4,
+        "{angle}"
+    );
+    assert!((transform.translation - pivot).length() < 1e-4);
+    // Scale: the Y stalk dragged to twice its length doubles the cube along world Y, which
+    // after the quarter turn is the cube's own X.
+    rig.act(Action::SetGrab(GrabMode::Scale));
+    rig.frame(
+        ray_through(eye, pivot + Vec3::new(0.0, 0.5 * g.size, 0.0)),
+        false,
+        false,
+    );
+    assert_eq!(rig.engine.editor().gizmo.unwrap().hovered, Some(Axis::Y));
+    rig.frame(
+        ray_through(eye, pivot + Vec3::new(0.0, 0.5 * g.size, 0.0)),
+        true,
+        false,
+    );
+    rig.frame(
+        ray_through(eye, pivot + Vec3::new(0.0, g.size, 0.0)),
+        true,
+        false,
+    );
+    rig.frame(
+        ray_through(eye, pivot + Vec3::new(0.0, g.size, 0.0)),
+        false,
+        false,
+    );
+    let ops = rig.commit();
+    let [Op::SetObjectTransform { transform, .. }] = ops.as_slice() else {
+        panic!("{ops:?}")
+    };
+    let s = transform.scale;
+    assert!(
+        (s.x - 2.0).abs() < 1e-4 && (s.y - 1.0).abs() < 1e-4 && (s.z - 1.0).abs() < 1e-4,
+        "{s:?}"
+    );
+    assert!((rig.placement(a).translation - pivot).length() < 1e-4);
+    assert_eq!(rig.rejected, 0);
+    rig.engine.matches(rig.doc.replica.scene()).unwrap();
+}
+
 #[test]
 fn every_tool_turns_gestures_and_actions_into_commands_the_fold_accepts() {
     let mut rig = Rig::new();

@@ -181,6 +181,69 @@ fn the_reference_scene_matches_its_golden_image() {
 }
 
 #[test]
+fn the_grab_tools_gizmo_is_drawn_on_the_selection_in_the_axes_colours() {
+    use theta::engine::input::Desktop;
+    use theta::engine::tools::{Axis, GrabMode};
+    let (_doc, mut engine, _, _) = scene();
+    let size = (320, 240);
+    let e = eye(size);
+    let mut r = renderer();
+    let mut shot = |engine: &mut Engine| {
+        // The pointer in a corner, off the gizmo: it only says where the eye is.
+        engine.set_input(Desktop {
+            camera: e.pose,
+            fov_y: 50f32.to_radians(),
+            viewport: (size.0 as f32, size.1 as f32),
+            mouse: Some((2.0, 2.0)),
+            ..Desktop::default()
+        });
+        engine.step();
+        r.sync(engine).unwrap();
+        r.render(engine, &[e], size).unwrap().0.remove(0)
+    };
+    let plain = shot(&mut engine);
+    assert_eq!(
+        engine.editor().gizmo,
+        None,
+        "the select tool shows no gizmo"
+    );
+    engine.act(Action::SetTool(theta::presence::Tool::Grab));
+    let with = shot(&mut engine);
+    let g = engine
+        .editor()
+        .gizmo
+        .expect("the grab tool's gizmo on the selected tower");
+    assert_eq!(g.mode, GrabMode::Move);
+    assert_eq!(engine.render_frame().gizmo, Some(g));
+    let project = |p: Vec3| {
+        let c = e.view_projection() * glam::Vec4::new(p.x, p.y, p.z, 1.0);
+        let (x, y) = (c.x / c.w, c.y / c.w);
+        (
+            ((x + 1.0) * 0.5 * size.0 as f32) as i32,
+            ((1.0 - y) * 0.5 * size.1 as f32) as i32,
+        )
+    };
+    // Each arrow's cone, near its tip, is drawn in its axis' colour.
+    for (axis, want) in [(Axis::X, 0usize), (Axis::Y, 1), (Axis::Z, 2)] {
+        let (cx, cy) = project(g.pivot + axis.unit() * (g.size * 0.93));
+        let mut found = false;
+        for y in cy - 2..=cy + 2 {
+            for x in cx - 2..=cx + 2 {
+                let px = with.pixel(x as u32, y as u32);
+                let lead = px[want] as i32;
+                let others = (0..3)
+                    .filter(|&k| k != want)
+                    .map(|k| px[k] as i32)
+                    .max()
+                    .unwrap();
+                found |= lead > 150 && lead - others > 60 && px != plain.pixel(x as u32, y as u32);
+            }
+        }
+        assert!(found, "no {axis:?}-coloured cone near ({cx}, {cy})");
+    }
+}
+
+#[test]
 fn stereo_eyes_differ_as_their_poses_say() {
     let (_doc, engine, _, _) = scene();
     let mut r = renderer();

@@ -83,6 +83,8 @@ pub struct RenderFrame {
     pub previews: Vec<(Entity, RenderMesh)>,
     /// Other peers.
     pub avatars: Vec<Avatar>,
+    /// The grab tool's gizmo, drawn over the scene.
+    pub gizmo: Option<tools::Gizmo>,
     /// Triangles in the frame.
     pub triangles: usize,
     /// The entities overridden by a drag last frame (to restore them when it ends).
@@ -349,6 +351,7 @@ pub(crate) fn extract(
     rf.overridden = overrides.keys().copied().collect();
     rf.mine = mine;
 
+    rf.gizmo = editor.gizmo;
     rf.avatars.clear();
     let mut ps: Vec<(&Peer, &TrackedPose, &ControllerState)> = peers.iter().collect();
     ps.sort_by_key(|p| p.0.key);

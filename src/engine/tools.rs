@@ -196,6 +196,10 @@ pub struct Drag {
     pub transform: Transform,
     /// Extrusions: the distance so far, snapped.
     pub distance: f32,
+    /// The gizmo handle it was started from: moves slide along this axis, rotations turn about
+    /// it, scales stretch along it. `None`: free (the pointer's plane, the vertical axis,
+    /// uniform).
+    pub constraint: Option<Axis>,
     /// Which button holds it: the trigger (tool) or the grip (grab).
     grip: bool,
 }
@@ -245,6 +249,8 @@ pub struct Editor {
     pub hover_point: Option<Vec3>,
     /// The drag in progress.
     pub drag: Option<Drag>,
+    /// The grab tool's gizmo on the selection this frame, if it shows one.
+    pub gizmo: Option<Gizmo>,
     /// Why something the user asked for did nothing (for the UI), oldest first.
     pub notices: Vec<String>,
     actions: Vec<Action>,
@@ -253,6 +259,8 @@ pub struct Editor {
     undone: Vec<CommandId>,
     trigger: bool,
     grip: bool,
+    /// Where the pointer last came from (the gizmo keeps its size while the pointer is away).
+    eye: Option<Vec3>,
 }
 
 impl Editor {
@@ -417,11 +425,26 @@ pub fn transform_placement(t: &ObjectTransform, w: &Transform) -> ObjectTransfor
                 .unwrap_or(t.rotation),
             scale: t.scale,
         },
-        Transform::Scale { factors, pivot } => ObjectTransform {
-            translation: pivot + (t.translation - pivot).mul_elem(factors),
-            rotation: t.rotation,
-            scale: t.scale.mul_elem(factors),
-        },
+        Transform::Scale { factors, pivot } => {
+            // A placement scales along the object's own axes: a stretch along world axes
+            // becomes, for each of its axes, how much the stretch lengthens it (exact when the
+            // object's axes lie along the world's, as after snapped turns).
+            let local = if factors.x == factors.y && factors.y == factors.z {
+                factors
+            } else {
+                let along = |e: Vec3| t.rotation.rotate(e).mul_elem(factors).length();
+                Vec3::new(
+                    along(Vec3::new(1.0, 0.0, 0.0)),
+                    along(Vec3::new(0.0, 1.0, 0.0)),
+                    along(Vec3::new(0.0, 0.0, 1.0)),
+                )
+            };
+            ObjectTransform {
+                translation: pivot + (t.translation - pivot).mul_elem(factors),
+                rotation: t.rotation,
+                scale: t.scale.mul_elem(local),
+            }
+        }
     }
 }
 
@@ -443,6 +466,205 @@ fn ray_axis(ray: &Ray, start: Vec3, axis: Vec3) -> Option<f32> {
         return None;
     }
     Some((b * ray.direction.dot(w) - axis.dot(w)) / den)
+}
+
+// ---- The gizmo ----
+
+/// A world axis: a gizmo handle.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Axis {
+    /// +X (red).
+    X,
+    /// +Y, up (green).
+    Y,
+    /// +Z (blue).
+    Z,
+}
+
+impl Axis {
+    /// The three, in order.
+    pub const ALL: [Axis; 3] = [Axis::X, Axis::Y, Axis::Z];
+
+    /// Its unit vector.
+    pub fn unit(self) -> Vec3 {
+        match self {
+            Axis::X => Vec3::new(1.0, 0.0, 0.0),
+            Axis::Y => Vec3::new(0.0, 1.0, 0.0),
+            Axis::Z => Vec3::new(0.0, 0.0, 1.0),
+        }
+    }
+}
+
+/// A gizmo handle's length (a ring's radius) as a share of its distance from the pointer's
+/// origin: the gizmo keeps one size on screen wherever it is.
+pub const GIZMO_SHARE: f32 = 0.15;
+/// How close to a handle (a share of the gizmo's size) the pointer picks it.
+const GIZMO_REACH: f32 = 0.08;
+
+/// The grab tool's gizmo on the selection: three arrows (move), three rings (rotate) or three
+/// stalks with boxes (scale) at the selection's centre. Dragging a handle moves along, turns
+/// about or stretches along its axis only; the rest of the selection drags as before.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Gizmo {
+    /// What it does.
+    pub mode: GrabMode,
+    /// Where it stands, world frame (the selection's centre, moved with a drag in progress).
+    pub pivot: Vec3,
+    /// A handle's length and a ring's radius, metres.
+    pub size: f32,
+    /// The handle under the pointer.
+    pub hovered: Option<Axis>,
+    /// The handle being dragged.
+    pub active: Option<Axis>,
+}
+
+impl Gizmo {
+    /// The handle the ray meets, nearest along the ray first, with the distance along it.
+    pub fn pick(&self, ray: &Ray) -> Option<(Axis, f32)> {
+        let reach = self.size * GIZMO_REACH;
+        let mut best: Option<(Axis, f32)> = None;
+        for axis in Axis::ALL {
+            let a = axis.unit();
+            let along = match self.mode {
+                GrabMode::Move | GrabMode::Scale => {
+                    let Some(t) = ray_axis(ray, self.pivot, a) else {
+                        continue;
+                    };
+                    // The stalk, not the centre where the three meet.
+                    if !(self.size * 0.15..=self.size * 1.1).contains(&t) {
+                        continue;
+                    }
+                    let w = self.pivot + a * t - ray.origin;
+                    let s = w.dot(ray.direction);
+                    if s <= 0.0 || (w - ray.direction * s).length() > reach {
+                        continue;
+                    }
+                    s
+                }
+                GrabMode::Rotate => {
+                    let Some(p) = ray_plane(ray, self.pivot, a) else {
+                        continue;
+                    };
+                    if ((p - self.pivot).length() - self.size).abs() > reach {
+                        continue;
+                    }
+                    (p - ray.origin).length()
+                }
+            };
+            if best.is_none_or(|(_, d)| along < d) {
+                best = Some((axis, along));
+            }
+        }
+        best
+    }
+}
+
+/// The gizmo for this frame: the grab tool in hand and something selected (or a drag of it in
+/// progress). `eye` is where the pointer comes from.
+fn gizmo_for(ed: &Editor, view: &View<'_, '_, '_>, eye: Option<Vec3>) -> Option<Gizmo> {
+    if ed.tool != Tool::Grab {
+        return None;
+    }
+    let eye = eye?;
+    let (mode, pivot, active) = match &ed.drag {
+        Some(d) => {
+            let DragKind::Grab(mode) = d.kind else {
+                return None;
+            };
+            let pivot = match d.transform {
+                Transform::Translate(v) => d.pivot + v,
+                _ => d.pivot,
+            };
+            (mode, pivot, d.constraint)
+        }
+        None if ed.selection.is_empty() => return None,
+        None => (ed.grab, view.centre(&ed.selection)?, None),
+    };
+    let size = (pivot - eye).length() * GIZMO_SHARE;
+    (size > 1e-4).then_some(Gizmo {
+        mode,
+        pivot,
+        size,
+        hovered: None,
+        active,
+    })
+}
+
+/// Starts a drag from a gizmo handle.
+fn begin_gizmo_drag(ed: &mut Editor, g: &Gizmo, ray: &Ray, axis: Axis) {
+    let a = axis.unit();
+    let start = match g.mode {
+        GrabMode::Move | GrabMode::Scale => {
+            g.pivot + a * ray_axis(ray, g.pivot, a).unwrap_or(g.size)
+        }
+        GrabMode::Rotate => match ray_plane(ray, g.pivot, a) {
+            Some(p) => p,
+            None => return,
+        },
+    };
+    let transform = match g.mode {
+        GrabMode::Move => Transform::Translate(Vec3::ZERO),
+        GrabMode::Rotate => Transform::Rotate {
+            rotation: Quat::IDENTITY,
+            pivot: g.pivot,
+        },
+        GrabMode::Scale => Transform::Scale {
+            factors: Vec3::ONE,
+            pivot: g.pivot,
+        },
+    };
+    ed.drag = Some(Drag {
+        kind: DragKind::Grab(g.mode),
+        targets: ed.selection.clone(),
+        start,
+        pivot: g.pivot,
+        plane_normal: a,
+        axis: a,
+        transform,
+        distance: 0.0,
+        constraint: Some(axis),
+        grip: false,
+    });
+}
+
+/// A drag held to one axis: the transform from where it started to where the ray points now.
+fn constrained(
+    mode: GrabMode,
+    axis: Axis,
+    start: Vec3,
+    pivot: Vec3,
+    ray: &Ray,
+    s: &Snap,
+) -> Option<Transform> {
+    let a = axis.unit();
+    Some(match mode {
+        GrabMode::Move => Transform::Translate(a * snap_to(ray_axis(ray, start, a)?, s.grid)),
+        GrabMode::Rotate => {
+            let p = ray_plane(ray, pivot, a)?;
+            let (u, v) = (start - pivot, p - pivot);
+            // The signed angle from where it started, about the axis (right-handed).
+            let angle = snap_to(a.dot(u.cross(v)).atan2(u.dot(v)), s.angle);
+            let rotation = if angle == 0.0 {
+                Quat::IDENTITY
+            } else {
+                Quat::from_axis_angle(a, angle).unwrap_or(Quat::IDENTITY)
+            };
+            Transform::Rotate { rotation, pivot }
+        }
+        GrabMode::Scale => {
+            let t0 = (start - pivot).dot(a);
+            let t = ray_axis(ray, pivot, a)?;
+            let f = if t0.abs() > 1e-6 { t / t0 } else { 1.0 };
+            let f = snap_to(f, s.scale).max(if s.scale > 0.0 { s.scale } else { 0.01 });
+            let mut factors = Vec3::ONE;
+            match axis {
+                Axis::X => factors.x = f,
+                Axis::Y => factors.y = f,
+                Axis::Z => factors.z = f,
+            }
+            Transform::Scale { factors, pivot }
+        }
+    })
 }
 
 // ---- Picking ----
@@ -754,6 +976,12 @@ fn update_drag(d: &mut Drag, ray: &Ray, no_snap: bool, snap: &Snap) {
         }
         return;
     }
+    if let (DragKind::Grab(mode), Some(axis)) = (d.kind, d.constraint) {
+        if let Some(t) = constrained(mode, axis, d.start, d.pivot, ray, &s) {
+            d.transform = t;
+        }
+        return;
+    }
     let Some(p) = ray_plane(ray, d.start, d.plane_normal) else {
         return;
     };
@@ -819,7 +1047,19 @@ pub(crate) fn run_editor(
     }
     let controls = user.iter().next().copied().unwrap_or_default();
     let ray = controls.pointer;
-    let hit = ray.and_then(|r| {
+    if let Some(r) = &ray {
+        ed.eye = Some(r.origin);
+    }
+    ed.gizmo = gizmo_for(ed, &view, ed.eye);
+    let handle = match (&mut ed.gizmo, &ray) {
+        (Some(g), Some(r)) if ed.drag.is_none() => {
+            g.hovered = g.pick(r).map(|(axis, _)| axis);
+            g.hovered
+        }
+        _ => None,
+    };
+    // A handle under the pointer hides what is behind it.
+    let hit = ray.filter(|_| handle.is_none()).and_then(|r| {
         pick(
             view.q.iter().map(|(id, p, s, _)| (id.0, &p.0, s)),
             &r,
@@ -853,6 +1093,11 @@ pub(crate) fn run_editor(
         && let (Some(r), Some(h)) = (ray, hit)
     {
         begin_drag(ed, &view, &r, &h, DragKind::Grab(GrabMode::Move), true);
+    } else if ed.drag.is_none()
+        && pressed
+        && let (Some(r), Some(axis), Some(g)) = (ray, handle, ed.gizmo)
+    {
+        begin_gizmo_drag(ed, &g, &r, axis);
     } else if ed.drag.is_none()
         && pressed
         && let Some(r) = ray
@@ -913,6 +1158,7 @@ fn begin_drag(
         axis,
         transform,
         distance: 0.0,
+        constraint: None,
         grip,
     });
 }
@@ -1055,6 +1301,7 @@ fn run_action(ed: &mut Editor, view: &View<'_, '_, '_>, a: Action) {
                 axis: Vec3::ZERO,
                 transform: Transform::Translate(delta),
                 distance: 0.0,
+                constraint: None,
                 grip: false,
             };
             for op in drag_commands(view, &d) {

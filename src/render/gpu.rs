@@ -265,6 +265,75 @@ struct Prepared {
     edges: Vec<u32>,
 }
 
+/// The grab tool's gizmo: per axis a line with a cone (move), a box (scale) at its end, or a
+/// ring about it (rotate); red, green and blue for X, Y and Z, yellow for the handle under the
+/// pointer or in hand.
+fn gizmo_geometry(
+    g: &crate::engine::tools::Gizmo,
+    tris: &mut Vec<OverlayVertex>,
+    lines: &mut Vec<OverlayVertex>,
+) {
+    use crate::engine::tools::{Axis, GrabMode};
+    let c = glam::Vec3::new(g.pivot.x, g.pivot.y, g.pivot.z);
+    let v = |p: glam::Vec3, colour: u32| OverlayVertex {
+        pos: [p.x, p.y, p.z],
+        colour: colour.swap_bytes(),
+    };
+    for axis in Axis::ALL {
+        let u = axis.unit();
+        let a = glam::Vec3::new(u.x, u.y, u.z);
+        // Two directions across the axis.
+        let (p, q) = a.any_orthonormal_pair();
+        let lit = g.hovered == Some(axis) || g.active == Some(axis);
+        let colour = if lit {
+            0xffd0_20ff
+        } else {
+            match axis {
+                Axis::X => 0xe0_4040ff,
+                Axis::Y => 0x40_c040ff,
+                Axis::Z => 0x40_60e0ff,
+            }
+        };
+        match g.mode {
+            GrabMode::Move | GrabMode::Scale => {
+                let tip = c + a * g.size;
+                lines.push(v(c + a * (g.size * 0.15), colour));
+                lines.push(v(tip, colour));
+                let r = g.size * 0.06;
+                if g.mode == GrabMode::Move {
+                    const SIDES: usize = 8;
+                    let base = tip - a * (g.size * 0.2);
+                    let apex = tip;
+                    for i in 0..SIDES {
+                        let t = |k: usize| {
+                            let th = k as f32 / SIDES as f32 * std::f32::consts::TAU;
+                            base + (p * th.cos() + q * th.sin()) * r
+                        };
+                        let (e0, e1) = (t(i), t(i + 1));
+                        tris.extend([v(e0, colour), v(e1, colour), v(apex, colour)]);
+                        tris.extend([v(e1, colour), v(e0, colour), v(base, colour)]);
+                    }
+                } else {
+                    for p in unit_cube() {
+                        tris.push(v(tip + glam::Vec3::from(*p) * (2.0 * r), colour));
+                    }
+                }
+            }
+            GrabMode::Rotate => {
+                const SEGMENTS: usize = 48;
+                let at = |k: usize| {
+                    let th = k as f32 / SEGMENTS as f32 * std::f32::consts::TAU;
+                    c + (p * th.cos() + q * th.sin()) * g.size
+                };
+                for i in 0..SEGMENTS {
+                    lines.push(v(at(i), colour));
+                    lines.push(v(at(i + 1), colour));
+                }
+            }
+        }
+    }
+}
+
 /// The corners of a unit cube's triangles (the kernel's box, triangulated once), for peers'
 /// heads and hands.
 fn unit_cube() -> &'static [[f32; 3]] {
@@ -573,6 +642,9 @@ struct Pipelines {
     wire: wgpu::RenderPipeline,
     overlay_tris: wgpu::RenderPipeline,
     overlay_lines: wgpu::RenderPipeline,
+    /// The gizmo: drawn over everything (no depth test), so the selection never hides it.
+    gizmo_tris: wgpu::RenderPipeline,
+    gizmo_lines: wgpu::RenderPipeline,
 }
 
 fn shader_source(multiview: bool) -> String {
@@ -649,14 +721,15 @@ impl Pipelines {
         })];
         let mv = multiview.then(|| NonZeroU32::new(0b11)).flatten();
         let blend = Some(wgpu::BlendState::ALPHA_BLENDING);
-        let make = |label: &str,
-                    vs: &str,
-                    fs: &str,
-                    buffers: &[Option<wgpu::VertexBufferLayout<'_>>],
-                    topology: wgpu::PrimitiveTopology,
-                    depth_write: bool,
-                    blend: Option<wgpu::BlendState>,
-                    cull: Option<wgpu::Face>| {
+        let make_any = |label: &str,
+                        vs: &str,
+                        fs: &str,
+                        buffers: &[Option<wgpu::VertexBufferLayout<'_>>],
+                        topology: wgpu::PrimitiveTopology,
+                        depth_write: bool,
+                        blend: Option<wgpu::BlendState>,
+                        cull: Option<wgpu::Face>,
+                        on_top: bool| {
             device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
                 label: Some(label),
                 layout: Some(&pl),
@@ -674,7 +747,11 @@ impl Pipelines {
                 depth_stencil: Some(wgpu::DepthStencilState {
                     format: DEPTH_FORMAT,
                     depth_write_enabled: Some(depth_write),
-                    depth_compare: Some(wgpu::CompareFunction::GreaterEqual),
+                    depth_compare: Some(if on_top {
+                        wgpu::CompareFunction::Always
+                    } else {
+                        wgpu::CompareFunction::GreaterEqual
+                    }),
                     stencil: Default::default(),
                     bias: Default::default(),
                 }),
@@ -695,6 +772,26 @@ impl Pipelines {
                 multiview_mask: mv,
                 cache: None,
             })
+        };
+        let make = |label: &str,
+                    vs: &str,
+                    fs: &str,
+                    buffers: &[Option<wgpu::VertexBufferLayout<'_>>],
+                    topology: wgpu::PrimitiveTopology,
+                    depth_write: bool,
+                    blend: Option<wgpu::BlendState>,
+                    cull: Option<wgpu::Face>| {
+            make_any(
+                label,
+                vs,
+                fs,
+                buffers,
+                topology,
+                depth_write,
+                blend,
+                cull,
+                false,
+            )
         };
         use wgpu::PrimitiveTopology::{LineList, TriangleList};
         Pipelines {
@@ -759,6 +856,28 @@ impl Pipelines {
                 false,
                 blend,
                 None,
+            ),
+            gizmo_tris: make_any(
+                "gizmo",
+                "vs_overlay",
+                "fs_line",
+                &overlay_buffers,
+                TriangleList,
+                false,
+                None,
+                None,
+                true,
+            ),
+            gizmo_lines: make_any(
+                "gizmo lines",
+                "vs_overlay",
+                "fs_line",
+                &overlay_buffers,
+                LineList,
+                false,
+                None,
+                None,
+                true,
             ),
             layout,
         }
@@ -1044,7 +1163,8 @@ impl GpuRenderer {
     /// Peers' heads, hands and pointers. A head within [`NEAR_HEAD`] of an eye is left out: a
     /// peer standing where I stand (following me, or at the same default view) would otherwise
     /// fill my view from inside their head.
-    fn overlay_geometry(engine: &Engine, eyes: &[Eye]) -> (Vec<OverlayVertex>, Vec<OverlayVertex>) {
+    /// Also the gizmo's triangles and lines, drawn over everything.
+    fn overlay_geometry(engine: &Engine, eyes: &[Eye]) -> [Vec<OverlayVertex>; 4] {
         let (mut tris, mut lines) = (Vec::new(), Vec::new());
         let cube = |out: &mut Vec<OverlayVertex>,
                     c: theta_mesh::Vec3,
@@ -1090,7 +1210,11 @@ impl GpuRenderer {
                 });
             }
         }
-        (tris, lines)
+        let (mut gizmo_tris, mut gizmo_lines) = (Vec::new(), Vec::new());
+        if let Some(g) = &engine.render_frame().gizmo {
+            gizmo_geometry(g, &mut gizmo_tris, &mut gizmo_lines);
+        }
+        [tris, lines, gizmo_tris, gizmo_lines]
     }
 
     /// Draws a frame for `eyes` into `target` (as many layers as eyes), without reading it back.
@@ -1129,7 +1253,7 @@ impl GpuRenderer {
             .queue
             .write_buffer(&self.cameras, 0, bytemuck::cast_slice(&cams));
         // Overlay geometry.
-        let (tris, lines) = GpuRenderer::overlay_geometry(engine, eyes);
+        let [tris, lines, gizmo_tris, gizmo_lines] = GpuRenderer::overlay_geometry(engine, eyes);
         // The grid lives in its own buffer, rewritten only when the eye reaches another spot;
         // heads, hands and rays are rewritten every frame (they are small).
         let mut grid_count = 0u32;
@@ -1151,14 +1275,18 @@ impl GpuRenderer {
             }
             grid_count = self.grid.as_ref().map_or(0, |(_, _, n)| *n);
         }
-        let overlay_bytes =
-            ((tris.len() + lines.len()) * std::mem::size_of::<OverlayVertex>()) as u64;
+        let overlay_bytes = ((tris.len() + lines.len() + gizmo_tris.len() + gizmo_lines.len())
+            * std::mem::size_of::<OverlayVertex>()) as u64;
         self.overlay.reserve(&self.gpu, overlay_bytes, 0);
         let r0 = tris.len() as u32;
         let r1 = r0 + lines.len() as u32;
+        let r2 = r1 + gizmo_tris.len() as u32;
+        let r3 = r2 + gizmo_lines.len() as u32;
         if overlay_bytes > 0 {
             let mut all = tris.clone();
             all.extend_from_slice(&lines);
+            all.extend_from_slice(&gizmo_tris);
+            all.extend_from_slice(&gizmo_lines);
             self.gpu
                 .queue
                 .write_buffer(&self.overlay.buffer, 0, bytemuck::cast_slice(&all));
@@ -1327,6 +1455,19 @@ impl GpuRenderer {
                 pass.set_vertex_buffer(0, self.overlay.buffer.slice(..));
                 pass.draw(r0..r1, 0..1);
                 calls += 1;
+            }
+            if r3 > r1 {
+                pass.set_vertex_buffer(0, self.overlay.buffer.slice(..));
+                if r2 > r1 {
+                    pass.set_pipeline(&p.gizmo_tris);
+                    pass.draw(r1..r2, 0..1);
+                    calls += 1;
+                }
+                if r3 > r2 {
+                    pass.set_pipeline(&p.gizmo_lines);
+                    pass.draw(r2..r3, 0..1);
+                    calls += 1;
+                }
             }
             drop(pass);
             if let Some((l, t)) = via_scratch {
