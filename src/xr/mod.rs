@@ -1,7 +1,9 @@
-//! VR mode. What is here so far needs no OpenXR runtime: [`comfort`], the turning, moving,
-//! vignette and play-area logic a headset session runs every frame, and [`panel`], the editor's
-//! panels hung in the world and used by pointing. The OpenXR session itself (instance, Vulkan
+//! VR mode. What is here so far needs no OpenXR runtime: [`actions`], the actions, their
+//! bindings on the common controllers and their mapping onto the engine's input; [`comfort`],
+//! the turning, moving, vignette and play-area logic a headset session runs every frame; and
+//! [`panel`], the editor's panels hung in the world and used by pointing. The OpenXR session itself (instance, Vulkan
 //! handover, swapchains, actions) joins them behind the `vr-openxr` feature.
 
+pub mod actions;
 pub mod comfort;
 pub mod panel;
