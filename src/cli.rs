@@ -132,6 +132,18 @@ enum Command {
         #[command(flatten)]
         net: NetArgs,
     },
+    /// VR mode: the session in a headset through OpenXR. Without one (no loader, no runtime, no
+    /// headset) it says why in one line and opens the desktop editor instead.
+    #[cfg(feature = "vr-openxr")]
+    Vr {
+        /// The session file (.theta).
+        file: Option<PathBuf>,
+        /// Join the session of this ticket (kept in FILE, or in the data directory).
+        #[arg(long, value_name = "TICKET")]
+        join: Option<String>,
+        #[command(flatten)]
+        net: NetArgs,
+    },
     /// Open the desktop editor on a session file (created if missing; default: the last one),
     /// or join a session with `--join TICKET`. Needs a display.
     #[cfg(feature = "desktop")]
@@ -358,6 +370,8 @@ enum Kind {
 
 /// Runs the command line; errors print one clear line and give exit code 1.
 pub fn main() -> ExitCode {
+    #[cfg(feature = "vr-openxr")]
+    quiet_xr_loader();
     quiet_on_closed_stdout();
     let cli = Cli::parse();
     crate::telemetry::init();
@@ -376,6 +390,20 @@ pub fn main() -> ExitCode {
             eprintln!("theta: error: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Keeps the OpenXR loader's own diagnostics out of the user's terminal unless they asked for
+/// them (`XR_LOADER_DEBUG` set). Called first thing in `main`.
+#[cfg(feature = "vr-openxr")]
+#[expect(
+    unsafe_code,
+    reason = "setting an environment variable is unsafe once threads run; this runs before any"
+)]
+fn quiet_xr_loader() {
+    if std::env::var_os("XR_LOADER_DEBUG").is_none() {
+        // SAFETY: the first thing the process does, before any thread is started.
+        unsafe { std::env::set_var("XR_LOADER_DEBUG", "none") };
     }
 }
 
@@ -417,6 +445,30 @@ fn run(cli: Cli) -> Result<()> {
                 env!("CARGO_PKG_VERSION")
             );
             Ok(())
+        }
+        #[cfg(feature = "vr-openxr")]
+        Some(Command::Vr { file, join, net }) => {
+            let why = match crate::xr::probe::probe(&crate::xr::probe::loader_path()) {
+                Ok(found) => format!(
+                    "found {} with {}, but Theta's OpenXR session is not built yet",
+                    found.runtime, found.system
+                ),
+                Err(u) => u.to_string(),
+            };
+            eprintln!("theta: VR: {why}");
+            if let Some(p) = crate::desktop::display_problem() {
+                bail!(
+                    "{p}, so no desktop editor either; headless commands: new, open, run, info, \
+                     export, merge, host, join, render, bench (see `theta --help`)"
+                );
+            }
+            eprintln!("theta: opening the desktop editor instead");
+            crate::desktop::run(crate::desktop::Options {
+                file,
+                join,
+                net: net.options(),
+                ..Default::default()
+            })
         }
         #[cfg(feature = "desktop")]
         Some(Command::Edit {

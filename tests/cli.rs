@@ -49,6 +49,76 @@ fn asking_for_a_window_without_a_display_fails_in_one_line() {
     }
 }
 
+/// `theta vr` in `dir` with these extra environment variables, no display, no runtime
+/// configured anywhere but where the test says.
+#[cfg(feature = "vr-openxr")]
+fn theta_vr(dir: &Path, env: &[(&str, &str)]) -> Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_theta"));
+    c.arg("vr")
+        .arg("s.theta")
+        .current_dir(dir)
+        .env("HOME", dir)
+        .env("XDG_CONFIG_HOME", dir.join("config"))
+        .env("XDG_CONFIG_DIRS", dir.join("etc"))
+        .env_remove("XR_RUNTIME_JSON")
+        .env_remove("XR_LOADER_DEBUG")
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY");
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().expect("run theta")
+}
+
+#[test]
+#[cfg(feature = "vr-openxr")]
+fn vr_without_a_loader_a_runtime_or_a_display_says_why_in_one_line_each() {
+    let dir = tempfile::tempdir().unwrap();
+    let check = |o: &Output, vr: &str| {
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{}", text(o));
+        assert!(!err.contains("panicked"), "{err}");
+        let lines: Vec<&str> = err.lines().collect();
+        assert_eq!(lines.len(), 2, "a line for VR, one for the window: {err}");
+        assert!(
+            lines[0].starts_with("theta: VR: ") && lines[0].contains(vr),
+            "{err}"
+        );
+        assert!(lines[1].contains("no display"), "{err}");
+        // Nothing was made.
+        assert!(!dir.path().join("s.theta").exists());
+    };
+    // No loader: the file named, and how to get one.
+    let o = theta_vr(
+        dir.path(),
+        &[("THETA_OPENXR_LOADER", "/nonexistent/libopenxr_loader.so.1")],
+    );
+    check(&o, "no OpenXR loader (/nonexistent/libopenxr_loader.so.1");
+    // The system's loader (.ci/setup installs libopenxr-loader1), no runtime configured.
+    let o = theta_vr(dir.path(), &[]);
+    check(&o, "no OpenXR runtime is active");
+    // A runtime manifest naming a library that is not there: the same, and the loader's own
+    // complaints stay out of the terminal.
+    let manifest = dir.path().join("runtime.json");
+    std::fs::write(
+        &manifest,
+        r#"{"file_format_version": "1.0.0", "runtime": {"library_path": "/nonexistent/libruntime.so"}}"#,
+    )
+    .unwrap();
+    let o = theta_vr(
+        dir.path(),
+        &[("XR_RUNTIME_JSON", manifest.to_str().unwrap())],
+    );
+    check(&o, "no OpenXR runtime is active");
+    // A manifest that is not JSON at all.
+    std::fs::write(&manifest, "\u{0}not json{").unwrap();
+    let o = theta_vr(
+        dir.path(),
+        &[("XR_RUNTIME_JSON", manifest.to_str().unwrap())],
+    );
+    check(&o, "OpenXR runtime");
+}
+
 #[test]
 fn primitive_convert_and_info_round_trip() {
     let dir = tempfile::tempdir().unwrap();
