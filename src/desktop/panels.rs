@@ -209,21 +209,14 @@ impl PanelLayer {
         size: (u32, u32),
     ) -> Vec<wgpu::CommandBuffer> {
         if self.texture.as_ref().is_none_or(|t| t.2 != size) {
-            let texture = device.create_texture(&wgpu::TextureDescriptor {
-                label: Some("panel layer"),
-                size: wgpu::Extent3d {
-                    width: size.0,
-                    height: size.1,
-                    depth_or_array_layers: 1,
-                },
-                mip_level_count: 1,
-                sample_count: 1,
-                dimension: wgpu::TextureDimension::D2,
-                format: self.format,
-                usage: wgpu::TextureUsages::RENDER_ATTACHMENT
-                    | wgpu::TextureUsages::TEXTURE_BINDING,
-                view_formats: &[],
-            });
+            let texture = crate::render::gpu::flat_texture(
+                device,
+                "panel layer",
+                size,
+                1,
+                self.format,
+                wgpu::TextureUsages::RENDER_ATTACHMENT | wgpu::TextureUsages::TEXTURE_BINDING,
+            );
             let view = texture.create_view(&Default::default());
             let group = device.create_bind_group(&wgpu::BindGroupDescriptor {
                 label: Some("panel layer"),

@@ -334,6 +334,31 @@ fn gizmo_geometry(
     }
 }
 
+/// A 2D texture of one layer and one mip level, with `samples` samples a pixel.
+pub fn flat_texture(
+    device: &wgpu::Device,
+    label: &str,
+    size: (u32, u32),
+    samples: u32,
+    format: wgpu::TextureFormat,
+    usage: wgpu::TextureUsages,
+) -> wgpu::Texture {
+    device.create_texture(&wgpu::TextureDescriptor {
+        label: Some(label),
+        size: wgpu::Extent3d {
+            width: size.0,
+            height: size.1,
+            depth_or_array_layers: 1,
+        },
+        mip_level_count: 1,
+        sample_count: samples,
+        dimension: wgpu::TextureDimension::D2,
+        format,
+        usage,
+        view_formats: &[],
+    })
+}
+
 /// The corners of a unit cube's triangles (the kernel's box, triangulated once), for peers'
 /// heads and hands.
 fn unit_cube() -> &'static [[f32; 3]] {
@@ -540,20 +565,14 @@ impl Target {
     }
 
     fn scratch(gpu: &Gpu, size: (u32, u32), format: wgpu::TextureFormat) -> wgpu::Texture {
-        gpu.device.create_texture(&wgpu::TextureDescriptor {
-            label: Some("eye resolve"),
-            size: wgpu::Extent3d {
-                width: size.0,
-                height: size.1,
-                depth_or_array_layers: 1,
-            },
-            mip_level_count: 1,
-            sample_count: 1,
-            dimension: wgpu::TextureDimension::D2,
+        flat_texture(
+            &gpu.device,
+            "eye resolve",
+            size,
+            1,
             format,
-            usage: wgpu::TextureUsages::RENDER_ATTACHMENT | wgpu::TextureUsages::COPY_SRC,
-            view_formats: &[],
-        })
+            wgpu::TextureUsages::RENDER_ATTACHMENT | wgpu::TextureUsages::COPY_SRC,
+        )
     }
 
     /// Like [`Target::around`], with one multisampled texture per eye (for one pass per eye).
@@ -565,20 +584,14 @@ impl Target {
         samples: u32,
     ) -> Target {
         let make = |label: &str, format| {
-            gpu.device.create_texture(&wgpu::TextureDescriptor {
-                label: Some(label),
-                size: wgpu::Extent3d {
-                    width: size.0,
-                    height: size.1,
-                    depth_or_array_layers: 1,
-                },
-                mip_level_count: 1,
-                sample_count: samples,
-                dimension: wgpu::TextureDimension::D2,
+            flat_texture(
+                &gpu.device,
+                label,
+                size,
+                samples,
                 format,
-                usage: wgpu::TextureUsages::RENDER_ATTACHMENT,
-                view_formats: &[],
-            })
+                wgpu::TextureUsages::RENDER_ATTACHMENT,
+            )
         };
         let format = color.format();
         Target {
@@ -721,15 +734,15 @@ impl Pipelines {
         })];
         let mv = multiview.then(|| NonZeroU32::new(0b11)).flatten();
         let blend = Some(wgpu::BlendState::ALPHA_BLENDING);
-        let make_any = |label: &str,
-                        vs: &str,
-                        fs: &str,
-                        buffers: &[Option<wgpu::VertexBufferLayout<'_>>],
-                        topology: wgpu::PrimitiveTopology,
-                        depth_write: bool,
-                        blend: Option<wgpu::BlendState>,
-                        cull: Option<wgpu::Face>,
-                        on_top: bool| {
+        let make = |label: &str,
+                    vs: &str,
+                    fs: &str,
+                    buffers: &[Option<wgpu::VertexBufferLayout<'_>>],
+                    topology: wgpu::PrimitiveTopology,
+                    depth_write: bool,
+                    blend: Option<wgpu::BlendState>,
+                    cull: Option<wgpu::Face>,
+                    on_top: bool| {
             device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
                 label: Some(label),
                 layout: Some(&pl),
@@ -773,26 +786,6 @@ impl Pipelines {
                 cache: None,
             })
         };
-        let make = |label: &str,
-                    vs: &str,
-                    fs: &str,
-                    buffers: &[Option<wgpu::VertexBufferLayout<'_>>],
-                    topology: wgpu::PrimitiveTopology,
-                    depth_write: bool,
-                    blend: Option<wgpu::BlendState>,
-                    cull: Option<wgpu::Face>| {
-            make_any(
-                label,
-                vs,
-                fs,
-                buffers,
-                topology,
-                depth_write,
-                blend,
-                cull,
-                false,
-            )
-        };
         use wgpu::PrimitiveTopology::{LineList, TriangleList};
         Pipelines {
             // Closed meshes cull their back faces; open ones (being edited, with holes) draw
@@ -806,6 +799,7 @@ impl Pipelines {
                 true,
                 None,
                 Some(wgpu::Face::Back),
+                false,
             ),
             opaque: make(
                 "opaque",
@@ -816,6 +810,7 @@ impl Pipelines {
                 true,
                 None,
                 None,
+                false,
             ),
             glass: make(
                 "glass",
@@ -826,6 +821,7 @@ impl Pipelines {
                 false,
                 blend,
                 None,
+                false,
             ),
             wire: make(
                 "wire",
@@ -836,6 +832,7 @@ impl Pipelines {
                 false,
                 None,
                 None,
+                false,
             ),
             overlay_tris: make(
                 "overlay",
@@ -846,6 +843,7 @@ impl Pipelines {
                 true,
                 None,
                 None,
+                false,
             ),
             overlay_lines: make(
                 "rays",
@@ -856,8 +854,9 @@ impl Pipelines {
                 false,
                 blend,
                 None,
+                false,
             ),
-            gizmo_tris: make_any(
+            gizmo_tris: make(
                 "gizmo",
                 "vs_overlay",
                 "fs_line",
@@ -868,7 +867,7 @@ impl Pipelines {
                 None,
                 true,
             ),
-            gizmo_lines: make_any(
+            gizmo_lines: make(
                 "gizmo lines",
                 "vs_overlay",
                 "fs_line",

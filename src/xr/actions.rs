@@ -138,55 +138,58 @@ pub const PROFILES: [&str; 4] = [
 /// Every suggested binding, profile by profile (the components each profile has, per the
 /// OpenXR specification's interaction profile list).
 pub fn bindings() -> Vec<Binding> {
+    // Touch and Index share the analogue inputs; their face and menu buttons differ.
+    const ANALOGUE: [(XrAction, &str); 3] = [
+        (XrAction::Trigger, "input/trigger/value"),
+        (XrAction::Squeeze, "input/squeeze/value"),
+        (XrAction::Stick, "input/thumbstick"),
+    ];
     let mut out = Vec::new();
     for profile in PROFILES {
         for hand in [Hand::Left, Hand::Right] {
-            let components: &[(XrAction, &str)] = match (profile, hand) {
+            let components: Vec<(XrAction, &str)> = match (profile, hand) {
                 (p, h) if p.ends_with("oculus/touch_controller") => match h {
-                    Hand::Left => &[
-                        (XrAction::Trigger, "input/trigger/value"),
-                        (XrAction::Squeeze, "input/squeeze/value"),
-                        (XrAction::Stick, "input/thumbstick"),
-                        (XrAction::Primary, "input/x/click"),
-                        (XrAction::Secondary, "input/y/click"),
-                        (XrAction::Menu, "input/menu/click"),
-                    ],
+                    Hand::Left => [
+                        &ANALOGUE[..],
+                        &[
+                            (XrAction::Primary, "input/x/click"),
+                            (XrAction::Secondary, "input/y/click"),
+                            (XrAction::Menu, "input/menu/click"),
+                        ],
+                    ]
+                    .concat(),
                     // The right Touch controller's menu button is the system's.
-                    Hand::Right => &[
-                        (XrAction::Trigger, "input/trigger/value"),
-                        (XrAction::Squeeze, "input/squeeze/value"),
-                        (XrAction::Stick, "input/thumbstick"),
-                        (XrAction::Primary, "input/a/click"),
-                        (XrAction::Secondary, "input/b/click"),
-                    ],
+                    Hand::Right => [
+                        &ANALOGUE[..],
+                        &[
+                            (XrAction::Primary, "input/a/click"),
+                            (XrAction::Secondary, "input/b/click"),
+                        ],
+                    ]
+                    .concat(),
                 },
                 // Index has no menu button (its system button is reserved): B stands in on the
                 // left hand.
-                (p, h) if p.ends_with("valve/index_controller") => match h {
-                    Hand::Left => &[
-                        (XrAction::Trigger, "input/trigger/value"),
-                        (XrAction::Squeeze, "input/squeeze/value"),
-                        (XrAction::Stick, "input/thumbstick"),
+                (p, h) if p.ends_with("valve/index_controller") => [
+                    &ANALOGUE[..],
+                    &[
                         (XrAction::Primary, "input/a/click"),
-                        (XrAction::Menu, "input/b/click"),
+                        match h {
+                            Hand::Left => (XrAction::Menu, "input/b/click"),
+                            Hand::Right => (XrAction::Secondary, "input/b/click"),
+                        },
                     ],
-                    Hand::Right => &[
-                        (XrAction::Trigger, "input/trigger/value"),
-                        (XrAction::Squeeze, "input/squeeze/value"),
-                        (XrAction::Stick, "input/thumbstick"),
-                        (XrAction::Primary, "input/a/click"),
-                        (XrAction::Secondary, "input/b/click"),
-                    ],
-                },
+                ]
+                .concat(),
                 // Vive wands: a clicky grip, a trackpad, a menu button, no face buttons.
-                (p, _) if p.ends_with("htc/vive_controller") => &[
+                (p, _) if p.ends_with("htc/vive_controller") => vec![
                     (XrAction::Trigger, "input/trigger/value"),
                     (XrAction::Squeeze, "input/squeeze/click"),
                     (XrAction::Stick, "input/trackpad"),
                     (XrAction::Menu, "input/menu/click"),
                 ],
                 // The simple controller: select and menu only.
-                _ => &[
+                _ => vec![
                     (XrAction::Trigger, "input/select/click"),
                     (XrAction::Menu, "input/menu/click"),
                 ],
@@ -196,7 +199,7 @@ pub fn bindings() -> Vec<Binding> {
                 (XrAction::Grip, "input/grip/pose"),
                 (XrAction::Haptic, "output/haptic"),
             ];
-            for (action, component) in base.iter().chain(components) {
+            for (action, component) in base.iter().chain(&components) {
                 out.push(Binding {
                     profile,
                     action: *action,
