@@ -483,3 +483,63 @@ fn two_editors_model_together_through_real_input() {
     assert!(a_obj.contains("o Tower"), "{a_obj}");
     assert_eq!(a_obj, b_obj);
 }
+
+/// VR mode without an OpenXR loader, where there is a display: one line saying why, then the
+/// desktop editor on the same session, which closes cleanly with Ctrl+Q.
+#[test]
+#[cfg(feature = "vr-openxr")]
+fn vr_without_openxr_opens_the_desktop_editor_instead() {
+    if !in_loopback_netns("vr_without_openxr_opens_the_desktop_editor_instead") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path();
+    let runtime = home.join("run");
+    std::fs::create_dir_all(&runtime).unwrap();
+    let x = Xvfb::start();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_theta"))
+        .args(["vr", "vr.theta", "--local", "--bind", "127.0.0.1:0"])
+        .current_dir(home)
+        .env("HOME", home)
+        .env("DISPLAY", &x.display)
+        .env("XDG_RUNTIME_DIR", &runtime)
+        .env("THETA_OPENXR_LOADER", home.join("no-such-loader.so"))
+        .env_remove("WAYLAND_DISPLAY")
+        .env_remove("XR_LOADER_DEBUG")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(home.join("stderr.txt")).unwrap())
+        .spawn()
+        .unwrap();
+    // The window appears (xdotool waits for it; `timeout` bounds the wait).
+    let found = Command::new("timeout")
+        .args(["60", "xdotool", "search", "--sync", "--name", "vr.theta"])
+        .env("DISPLAY", &x.display)
+        .output()
+        .unwrap();
+    let stderr = || std::fs::read_to_string(home.join("stderr.txt")).unwrap_or_default();
+    assert!(
+        found.status.success(),
+        "no editor window within 60 s; stderr:\n{}",
+        stderr()
+    );
+    let window = String::from_utf8_lossy(&found.stdout)
+        .lines()
+        .next()
+        .unwrap()
+        .to_owned();
+    x.xdo(&["windowfocus", "--sync", &window]);
+    x.xdo(&["key", "ctrl+q"]);
+    let st = child.wait().unwrap();
+    let err = stderr();
+    assert!(st.success(), "editor exit {st:?}: {err}");
+    let mut lines = err.lines();
+    let first = lines.next().unwrap_or_default();
+    assert!(first.starts_with("theta: VR: no OpenXR loader ("), "{err}");
+    assert_eq!(
+        lines.next(),
+        Some("theta: opening the desktop editor instead"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(home.join("vr.theta").exists(), "the session file was made");
+}
