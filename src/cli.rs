@@ -368,6 +368,10 @@ enum Kind {
     Grid,
 }
 
+/// The commands that need no display, for the lines that say a window cannot open.
+pub const HEADLESS_COMMANDS: &str =
+    "new, open, run, info, export, merge, host, join, render, bench, primitive, convert, colors";
+
 /// Runs the command line; errors print one clear line and give exit code 1.
 pub fn main() -> ExitCode {
     #[cfg(feature = "vr-openxr")]
@@ -439,9 +443,8 @@ fn run(cli: Cli) -> Result<()> {
             #[cfg(not(feature = "desktop"))]
             let why = "this build has no desktop editor".to_owned();
             println!(
-                "theta {}: {why}, so no editor window; headless commands: new, open, run, info, \
-                 export, merge, host, join, render, bench, primitive, convert, colors (see \
-                 `theta --help`)",
+                "theta {}: {why}, so no editor window; headless commands: {HEADLESS_COMMANDS} \
+                 (see `theta --help`)",
                 env!("CARGO_PKG_VERSION")
             );
             Ok(())
@@ -456,13 +459,10 @@ fn run(cli: Cli) -> Result<()> {
                 Err(u) => u.to_string(),
             };
             eprintln!("theta: VR: {why}");
-            if let Some(p) = crate::desktop::display_problem() {
-                bail!(
-                    "{p}, so no desktop editor either; headless commands: new, open, run, info, \
-                     export, merge, host, join, render, bench (see `theta --help`)"
-                );
+            // Without a display the editor says so itself, naming the headless commands.
+            if crate::desktop::display_problem().is_none() {
+                eprintln!("theta: opening the desktop editor instead");
             }
-            eprintln!("theta: opening the desktop editor instead");
             crate::desktop::run(crate::desktop::Options {
                 file,
                 join,

@@ -134,8 +134,9 @@ fn choose_file(opts: &Options, dir: &Path) -> Result<PathBuf> {
 pub fn run(opts: Options) -> Result<()> {
     if let Some(p) = display_problem() {
         bail!(
-            "{p}: the editor needs one; the headless commands (new, open, run, info, export, \
-             host, join, render …) work without (see `theta --help`)"
+            "{p}: the editor needs one; the headless commands ({}) work without (see \
+             `theta --help`)",
+            crate::cli::HEADLESS_COMMANDS
         );
     }
     let event_loop = EventLoop::new().map_err(|e| anyhow!("opening the display: {e}"))?;
@@ -326,8 +327,6 @@ struct Bench {
     /// Per frame: waiting for the surface's next image, encoding and submitting the scene,
     /// presenting, laying out the panels (egui), drawing them and laying them over.
     stages_ns: Vec<[u64; 5]>,
-    /// This frame's stages, set just before `after_present`.
-    stage: [u64; 5],
 }
 
 struct Gfx {
@@ -800,14 +799,19 @@ impl App {
         g.renderer.gpu().queue.present(tex);
         let present = t_present.elapsed();
         g.renderer.gpu().check()?;
-        if let Some(b) = self.bench.as_mut() {
-            b.stage = [acquire, scene, present, layout, panels_drawn].map(|d| d.as_nanos() as u64);
-        }
-        self.after_present(t0.elapsed(), ui_time, event_loop);
+        let stages = [acquire, scene, present, layout, panels_drawn];
+        self.after_present(t0.elapsed(), ui_time, stages, event_loop);
         Ok(())
     }
 
-    fn after_present(&mut self, frame: Duration, ui: Duration, event_loop: &ActiveEventLoop) {
+    /// `stages`: see [`Bench::stages_ns`].
+    fn after_present(
+        &mut self,
+        frame: Duration,
+        ui: Duration,
+        stages: [Duration; 5],
+        event_loop: &ActiveEventLoop,
+    ) {
         if self.opts.report {
             let (len, hash) = self
                 .session
@@ -871,7 +875,7 @@ impl App {
             } else if b.done > WARMUP {
                 b.frame_ns.push(frame.as_nanos() as u64);
                 b.ui_ns.push(ui.as_nanos() as u64);
-                b.stages_ns.push(b.stage);
+                b.stages_ns.push(stages.map(|d| d.as_nanos() as u64));
             }
             if b.done >= WARMUP + b.frames {
                 let wall = b.started.map_or(Duration::ZERO, |s| s.elapsed());

@@ -274,7 +274,7 @@ impl Mapper {
     }
 
     /// One frame: `hands` (left, right) in tracking space, placed in the world by
-    /// `to_world` (the comfort rig). The engine's controller arrays are indexed by hand, and
+    /// `to_world` (the comfort rig's [`place`](super::comfort::Rig::place)). The engine's controller arrays are indexed by hand, and
     /// its right-hand slot is the one the tools read: the dominant hand goes there.
     pub fn map(
         &mut self,
@@ -326,25 +326,12 @@ impl Mapper {
     }
 }
 
-/// The identity placement (tracking space is the world).
-pub fn unplaced(p: Pose) -> Pose {
-    p
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::xr::comfort::Rig;
     use std::collections::HashSet;
-    use theta_mesh::Quat;
-
-    /// A pose turned by a yaw about the origin.
-    fn yawed(p: Pose, yaw: f32) -> Pose {
-        let q = Quat::from_axis_angle(Vec3::new(0.0, 1.0, 0.0), yaw).unwrap();
-        Pose {
-            position: q.rotate(p.position),
-            orientation: q.mul_quat(p.orientation).normalized().unwrap(),
-        }
-    }
+    use std::convert::identity as unplaced;
 
     #[test]
     fn every_profile_binds_pointing_holding_the_tool_and_vibration_on_both_hands() {
@@ -438,7 +425,13 @@ mod tests {
         assert_eq!(c.grip, [0.0, 0.1]);
         assert_eq!(r, Requests::default());
         // The rig's turn applies to the ray: a quarter turn left points along −X.
-        let (c, _) = m.map(hands, |p| yawed(p, std::f32::consts::FRAC_PI_2));
+        let (c, _) = m.map(hands, |p| {
+            Rig {
+                position: Vec3::ZERO,
+                yaw: std::f32::consts::FRAC_PI_2,
+            }
+            .place(p)
+        });
         let d = c.pointer.unwrap().direction;
         assert!((d - Vec3::new(-1.0, 0.0, 0.0)).length() < 1e-5, "{d:?}");
         // Left-handed: the left hand's trigger drives the tool slot.

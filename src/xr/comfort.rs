@@ -8,6 +8,8 @@
 
 use theta_mesh::{Quat, Vec3};
 
+use crate::presence::Pose;
+
 /// The up axis.
 const UP: Vec3 = Vec3 {
     x: 0.0,
@@ -44,12 +46,16 @@ impl Rig {
         self.position + self.rotation().rotate(p)
     }
 
-    /// A tracking-space orientation in the world.
-    pub fn orientation_to_world(&self, q: Quat) -> Quat {
-        self.rotation()
-            .mul_quat(q)
-            .normalized()
-            .unwrap_or(Quat::IDENTITY)
+    /// A tracking-space pose (a controller's, the head's) in the world.
+    pub fn place(&self, p: Pose) -> Pose {
+        Pose {
+            position: self.to_world(p.position),
+            orientation: self
+                .rotation()
+                .mul_quat(p.orientation)
+                .normalized()
+                .unwrap_or(Quat::IDENTITY),
+        }
     }
 
     /// Turns by `angle` about the vertical through `head` (tracking space), so the head stays
