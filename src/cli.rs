@@ -141,6 +141,13 @@ enum Command {
         /// Join the session of this ticket (kept in FILE, or in the data directory).
         #[arg(long, value_name = "TICKET")]
         join: Option<String>,
+        /// Print `state <commands> <hash>` whenever the state changes, and `message <text>`
+        /// for what the user is told (for scripts and tests).
+        #[arg(long)]
+        report: bool,
+        /// The left hand points and runs the tools (the right one holds the palette).
+        #[arg(long)]
+        left_handed: bool,
         #[command(flatten)]
         net: NetArgs,
     },
@@ -255,8 +262,6 @@ enum BenchWhat {
         #[arg(long, value_name = "COMMANDS")]
         late_joiner: Option<usize>,
     },
-    /// Bytes on the wire for a generated session: compact batches, zstd and the shipped
-    /// dictionary against each signed command sent whole.
     /// The desktop editor's frame rate with its panels open, in a real window (needs a display:
     /// `xvfb-run -a` on a machine without one).
     #[cfg(feature = "desktop")]
@@ -278,6 +283,19 @@ enum BenchWhat {
         #[arg(long)]
         panels_every_frame: bool,
     },
+    /// CPU time per VR frame (input, tools, engine, render submission) through the OpenXR
+    /// runtime `XR_RUNTIME_JSON` names (the stand-in runtime in tests and benchmarks).
+    #[cfg(feature = "vr-openxr")]
+    Vr {
+        /// Scene size in triangles (spread over icospheres of 1,280 each).
+        #[arg(long, default_value_t = 100_000)]
+        triangles: usize,
+        /// Frames measured (after ten to warm up).
+        #[arg(long, default_value_t = 300)]
+        frames: u64,
+    },
+    /// Bytes on the wire for a generated session: compact batches, zstd and the shipped
+    /// dictionary against each signed command sent whole.
     #[cfg(feature = "net")]
     Wire {
         /// Commands in the generated session.
@@ -450,15 +468,35 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         #[cfg(feature = "vr-openxr")]
-        Some(Command::Vr { file, join, net }) => {
-            let why = match crate::xr::probe::probe(&crate::xr::probe::loader_path()) {
-                Ok(found) => format!(
-                    "found {} with {}, but Theta's OpenXR session is not built yet",
-                    found.runtime, found.system
-                ),
-                Err(u) => u.to_string(),
+        Some(Command::Vr {
+            file,
+            join,
+            report,
+            left_handed,
+            net,
+        }) => {
+            use crate::xr::session::{Ended, Options, run};
+            let net = net.options();
+            let ended = run(Options {
+                file: file.clone(),
+                join: join.clone(),
+                net: net.clone(),
+                report,
+                bench: None,
+                left_handed,
+            })?;
+            let (file, join) = match ended {
+                Ended::Closed => return Ok(()),
+                Ended::Unavailable(why) => {
+                    eprintln!("theta: VR: {why}");
+                    (file, join)
+                }
+                Ended::Lost { file, why } => {
+                    eprintln!("theta: VR: {why}; your edits are saved in {}", file.display());
+                    // The same session again, from its file.
+                    (Some(file), None)
+                }
             };
-            eprintln!("theta: VR: {why}");
             // Without a display the editor says so itself, naming the headless commands.
             if crate::desktop::display_problem().is_none() {
                 eprintln!("theta: opening the desktop editor instead");
@@ -466,7 +504,8 @@ fn run(cli: Cli) -> Result<()> {
             crate::desktop::run(crate::desktop::Options {
                 file,
                 join,
-                net: net.options(),
+                net,
+                report,
                 ..Default::default()
             })
         }
@@ -505,6 +544,10 @@ fn run(cli: Cli) -> Result<()> {
             msaa.unwrap_or(0),
             panels_every_frame,
         ),
+        #[cfg(feature = "vr-openxr")]
+        Some(Command::Bench {
+            what: BenchWhat::Vr { triangles, frames },
+        }) => bench_vr(triangles, frames),
         Some(Command::Primitive {
             kind,
             out,
@@ -1070,10 +1113,61 @@ fn bench_desktop(
     msaa: u32,
     panels_every_frame: bool,
 ) -> Result<()> {
-    use theta_crdt::command::{ObjectTransform, Op};
     if let Some(p) = crate::desktop::display_problem() {
         bail!("{p}: run it under `xvfb-run -a` on a machine without a display");
     }
+    let file = bench_scene(triangles)?;
+    let r = crate::desktop::run(crate::desktop::Options {
+        file: Some(file.clone()),
+        join: None,
+        net: crate::live::NetOptions {
+            local: true,
+            bind: Some("127.0.0.1:0".parse()?),
+            ..Default::default()
+        },
+        size,
+        report: false,
+        bench: Some(frames),
+        msaa,
+        panels_every_frame,
+    });
+    if let Some(d) = file.parent() {
+        let _ = fs::remove_dir_all(d);
+    }
+    r
+}
+
+/// `theta bench vr`: the VR frame loop on the scene of `bench desktop`, through the runtime
+/// `XR_RUNTIME_JSON` names.
+#[cfg(feature = "vr-openxr")]
+fn bench_vr(triangles: usize, frames: u64) -> Result<()> {
+    use crate::xr::session::{Ended, Options, run};
+    let file = bench_scene(triangles)?;
+    let ended = run(Options {
+        file: Some(file.clone()),
+        net: crate::live::NetOptions {
+            local: true,
+            bind: Some("127.0.0.1:0".parse()?),
+            ..Default::default()
+        },
+        bench: Some(frames),
+        ..Default::default()
+    });
+    if let Some(d) = file.parent() {
+        let _ = std::fs::remove_dir_all(d);
+    }
+    match ended? {
+        Ended::Closed => Ok(()),
+        Ended::Unavailable(why) => bail!("VR: {why}"),
+        Ended::Lost { why, .. } => bail!("VR: {why}"),
+    }
+}
+
+/// A session file in a new temporary directory holding `triangles` triangles of icospheres on a
+/// square grid (the desktop and VR benchmarks' scene).
+#[cfg(feature = "desktop")]
+fn bench_scene(triangles: usize) -> Result<PathBuf> {
+    use theta_crdt::command::{ObjectTransform, Op};
     let dir = tempfile_dir()?;
     let file = dir.join("bench.theta");
     let dir_key = crate::identity::data_dir()?;
@@ -1101,22 +1195,7 @@ fn bench_desktop(
     });
     s.edit_many(ops)?;
     s.close()?;
-    let r = crate::desktop::run(crate::desktop::Options {
-        file: Some(file),
-        join: None,
-        net: crate::live::NetOptions {
-            local: true,
-            bind: Some("127.0.0.1:0".parse()?),
-            ..Default::default()
-        },
-        size,
-        report: false,
-        bench: Some(frames),
-        msaa,
-        panels_every_frame,
-    });
-    let _ = fs::remove_dir_all(&dir);
-    r
+    Ok(file)
 }
 
 /// A fresh directory under the system's temporary directory.

@@ -191,27 +191,34 @@ pub fn run(opts: Options) -> Result<()> {
     result.and(closed)
 }
 
-/// A session open in the window: its node, the engine projecting it, and who I am.
-struct Live {
-    node: Arc<Node>,
+/// A session open in the editor (the window's or the headset's): its node, the engine
+/// projecting it, and who I am.
+pub(crate) struct Live {
+    pub(crate) node: Arc<Node>,
     events: mpsc::UnboundedReceiver<NodeEvent>,
-    engine: Engine,
+    pub(crate) engine: Engine,
     me: AuthorId,
     name: String,
     colour: u32,
-    file: PathBuf,
+    pub(crate) file: PathBuf,
     ticket: (Role, Instant, Result<String, String>),
 }
 
 impl Live {
-    fn close(self, rt: &tokio::runtime::Runtime) -> Result<()> {
+    /// Shuts the node down (the session file holds every edit already).
+    pub(crate) fn close(self, rt: &tokio::runtime::Runtime) -> Result<()> {
         let Live { node, engine, .. } = self;
         drop(engine);
         rt.block_on(async { crate::live::sole(node).await.shutdown().await })
     }
 }
 
-fn start_session(rt: &tokio::runtime::Runtime, opts: &Options, dir: &Path) -> Result<Live> {
+/// Starts the session `opts` asks for (host a file, or join a ticket) with its node.
+pub(crate) fn start_session(
+    rt: &tokio::runtime::Runtime,
+    opts: &Options,
+    dir: &Path,
+) -> Result<Live> {
     let (launch, file) = match &opts.join {
         Some(ticket) => {
             let file = opts.file.clone();
@@ -282,6 +289,103 @@ fn start_session(rt: &tokio::runtime::Runtime, opts: &Options, dir: &Path) -> Re
 }
 
 impl Live {
+    /// Brings the engine up to date with the session and the peers: returns the messages for
+    /// the user (my refused edits, peers coming and going) and the peers' presences.
+    pub(crate) fn pump(&mut self) -> (Vec<String>, Vec<([u8; 32], Presence)>) {
+        let s = self;
+        let mut rejected = Vec::new();
+        let mut names = std::collections::HashMap::new();
+        let peers = s.node.peers();
+        for (id, name, _) in &peers {
+            names.insert(AuthorId(*id.as_bytes()), name.clone());
+        }
+        s.node.with_session(|x| {
+            let events = x.take_events();
+            if !events.is_empty() {
+                s.engine.apply(x.replica().scene(), &events);
+            }
+            for e in &events {
+                if let theta_crdt::scene::Event::Rejected(r) = e {
+                    rejected.push(r.clone());
+                }
+            }
+        });
+        let mut msgs = Vec::new();
+        for r in rejected {
+            if r.author != s.me {
+                continue;
+            }
+            let who = |a: &AuthorId| {
+                if *a == s.me {
+                    "your own".to_owned()
+                } else {
+                    format!("{}'s", names.get(a).cloned().unwrap_or_else(|| short(a)))
+                }
+            };
+            msgs.push(match r.conflict {
+                Some((_, a)) => format!(
+                    "your {} was refused: {} (conflicted with {} edit)",
+                    r.kind,
+                    r.reason,
+                    who(&a)
+                ),
+                None => format!("your {} was refused: {}", r.kind, r.reason),
+            });
+        }
+        while let Ok(e) = s.events.try_recv() {
+            msgs.push(match e {
+                NodeEvent::PeerUp { name, .. } => format!("{name} joined"),
+                NodeEvent::PeerDown { id, reason } => {
+                    crate::telemetry::metrics().peer_gone(&id.fmt_short().to_string());
+                    format!("{} left ({reason})", id.fmt_short())
+                }
+                NodeEvent::Refused { id, reason } => {
+                    format!("refused {}: {reason}", id.fmt_short())
+                }
+                NodeEvent::Banned { id, reason } => {
+                    format!("disconnected {}: {reason}", id.fmt_short())
+                }
+            });
+        }
+        let presences: Vec<([u8; 32], Presence)> = s
+            .node
+            .presence()
+            .into_iter()
+            .map(|(id, r)| (*id.as_bytes(), r.presence))
+            .collect();
+        s.engine.set_peers(&presences);
+        (msgs, presences)
+    }
+
+    /// Signs what the tools made (durable, then broadcast); on failure the edits are dropped
+    /// and the message says so.
+    pub(crate) fn commit(&mut self, rt: &tokio::runtime::Runtime) -> Option<String> {
+        if self.engine.editor().pending().next().is_none() {
+            return None;
+        }
+        let node = self.node.clone();
+        let r = self.engine.commit_edits(|op| {
+            rt.block_on(node.edit(vec![op]))?
+                .pop()
+                .context("the edit made no command")
+        });
+        r.err().map(|e| {
+            let dropped = self.engine.editor_mut().discard_pending();
+            format!("the edit was not saved ({dropped} dropped): {e:#}")
+        })
+    }
+
+    /// Sends my presence, as the engine sees me now.
+    pub(crate) fn send_presence(&mut self) {
+        let base = Presence {
+            name: self.name.clone(),
+            colour: self.colour,
+            ..Presence::default()
+        };
+        let p = self.engine.presence(&base);
+        self.node.set_presence(p);
+    }
+
     fn refresh_ticket(&mut self, role: Role) {
         let t = self
             .node
@@ -500,68 +604,7 @@ impl App {
 
     /// Brings the engine up to date with the session and the peers.
     fn pump(&mut self) {
-        let s = &mut self.session;
-        let mut rejected = Vec::new();
-        let mut names = std::collections::HashMap::new();
-        let peers = s.node.peers();
-        for (id, name, _) in &peers {
-            names.insert(AuthorId(*id.as_bytes()), name.clone());
-        }
-        s.node.with_session(|x| {
-            let events = x.take_events();
-            if !events.is_empty() {
-                s.engine.apply(x.replica().scene(), &events);
-            }
-            for e in &events {
-                if let theta_crdt::scene::Event::Rejected(r) = e {
-                    rejected.push(r.clone());
-                }
-            }
-        });
-        let mut msgs = Vec::new();
-        for r in rejected {
-            if r.author != s.me {
-                continue;
-            }
-            let who = |a: &AuthorId| {
-                if *a == s.me {
-                    "your own".to_owned()
-                } else {
-                    format!("{}'s", names.get(a).cloned().unwrap_or_else(|| short(a)))
-                }
-            };
-            msgs.push(match r.conflict {
-                Some((_, a)) => format!(
-                    "your {} was refused: {} (conflicted with {} edit)",
-                    r.kind,
-                    r.reason,
-                    who(&a)
-                ),
-                None => format!("your {} was refused: {}", r.kind, r.reason),
-            });
-        }
-        while let Ok(e) = s.events.try_recv() {
-            msgs.push(match e {
-                NodeEvent::PeerUp { name, .. } => format!("{name} joined"),
-                NodeEvent::PeerDown { id, reason } => {
-                    crate::telemetry::metrics().peer_gone(&id.fmt_short().to_string());
-                    format!("{} left ({reason})", id.fmt_short())
-                }
-                NodeEvent::Refused { id, reason } => {
-                    format!("refused {}: {reason}", id.fmt_short())
-                }
-                NodeEvent::Banned { id, reason } => {
-                    format!("disconnected {}: {reason}", id.fmt_short())
-                }
-            });
-        }
-        let presences: Vec<([u8; 32], Presence)> = s
-            .node
-            .presence()
-            .into_iter()
-            .map(|(id, r)| (*id.as_bytes(), r.presence))
-            .collect();
-        s.engine.set_peers(&presences);
+        let (msgs, presences) = self.session.pump();
         for m in msgs {
             self.message(m);
         }
@@ -580,20 +623,8 @@ impl App {
 
     /// Signs what the tools made.
     fn commit(&mut self) {
-        let s = &mut self.session;
-        if s.engine.editor().pending().next().is_none() {
-            return;
-        }
-        let node = s.node.clone();
-        let rt = &self.rt;
-        let r = s.engine.commit_edits(|op| {
-            rt.block_on(node.edit(vec![op]))?
-                .pop()
-                .context("the edit made no command")
-        });
-        if let Err(e) = r {
-            let dropped = self.session.engine.editor_mut().discard_pending();
-            self.message(format!("the edit was not saved ({dropped} dropped): {e:#}"));
+        if let Some(m) = self.session.commit(&self.rt) {
+            self.message(m);
         }
     }
 
@@ -663,13 +694,7 @@ impl App {
         for n in notices {
             self.message(n);
         }
-        let base = Presence {
-            name: self.session.name.clone(),
-            colour: self.session.colour,
-            ..Presence::default()
-        };
-        let p = self.session.engine.presence(&base);
-        self.session.node.set_presence(p);
+        self.session.send_presence();
         // The panels.
         let model = self.model();
         let t_ui = Instant::now();

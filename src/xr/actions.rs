@@ -6,12 +6,14 @@
 //! The dominant hand (right unless the user says otherwise) points and runs the tool with its
 //! trigger, grabs with its grip, and turns or teleports with its stick (see
 //! [`comfort`](super::comfort)). The off hand holds the palette: its stick steps through the
-//! colours, X/A undoes, Y/B redoes, and the menu button shows or hides the panels.
+//! colours, X/A undoes, Y/B redoes, and the menu button shows or hides the panels. The dominant
+//! hand's A/B (X/Y for the left-handed) step to the next or previous tool, so every tool is in
+//! reach without the palette panel.
 
 use theta_mesh::Vec3;
 
 use crate::engine::{Action, ControllerState};
-use crate::presence::{Pose, Ray};
+use crate::presence::{Pose, Ray, Tool};
 
 /// A hand.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -241,6 +243,32 @@ pub struct Requests {
     pub colour_step: i32,
     /// Show or hide the panels.
     pub toggle_panels: bool,
+    /// Step this many tools along [`TOOLS`] (the dominant hand's face buttons).
+    pub tool_step: i32,
+}
+
+/// The tools in the order the dominant hand's face buttons step through them.
+pub const TOOLS: [Tool; 12] = [
+    Tool::Select,
+    Tool::Grab,
+    Tool::Extrude,
+    Tool::Inset,
+    Tool::LoopCut,
+    Tool::Subdivide,
+    Tool::Insert,
+    Tool::Paint,
+    Tool::Erase,
+    Tool::Mirror,
+    Tool::Duplicate,
+    Tool::Group,
+];
+
+/// The tool `by` steps from `from` along [`TOOLS`], wrapping round (a tool not in the list
+/// steps from the first).
+pub fn step_tool(from: Tool, by: i32) -> Tool {
+    let n = TOOLS.len() as i32;
+    let i = TOOLS.iter().position(|t| *t == from).unwrap_or(0) as i32;
+    TOOLS[(i + by).rem_euclid(n) as usize]
 }
 
 /// The off hand's stick past this, sideways, steps the colour once per push.
@@ -309,9 +337,14 @@ impl Mapper {
         if pressed(off.secondary, last_off.secondary) {
             req.actions.push(Action::Redo);
         }
-        if pressed(off.menu, last_off.menu)
-            || pressed(dom.menu, self.last[self.dominant.index()].menu)
-        {
+        let last_dom = self.last[self.dominant.index()];
+        if pressed(dom.primary, last_dom.primary) {
+            req.tool_step += 1;
+        }
+        if pressed(dom.secondary, last_dom.secondary) {
+            req.tool_step -= 1;
+        }
+        if pressed(off.menu, last_off.menu) || pressed(dom.menu, last_dom.menu) {
             req.toggle_panels = true;
         }
         let x = off.stick[0];
@@ -467,9 +500,28 @@ mod tests {
         m.map(hands, unplaced);
         hands[0].stick = [-0.8, 0.1];
         assert_eq!(m.map(hands, unplaced).1.colour_step, -1);
-        // The dominant hand's face buttons are not undo.
+        // The dominant hand's face buttons are not undo: they step through the tools, once
+        // per press.
         let mut hands = [HandState::default(); 2];
         hands[1].primary = true;
-        assert!(m.map(hands, unplaced).1.actions.is_empty());
+        let (_, r) = m.map(hands, unplaced);
+        assert!(r.actions.is_empty());
+        assert_eq!(r.tool_step, 1);
+        assert_eq!(m.map(hands, unplaced).1.tool_step, 0, "held");
+        hands[1].primary = false;
+        hands[1].secondary = true;
+        assert_eq!(m.map(hands, unplaced).1.tool_step, -1);
+    }
+
+    #[test]
+    fn tool_steps_walk_the_list_and_wrap_round() {
+        assert_eq!(step_tool(Tool::Select, 1), Tool::Grab);
+        assert_eq!(step_tool(Tool::Select, 6), Tool::Insert);
+        assert_eq!(step_tool(Tool::Insert, -4), Tool::Extrude);
+        assert_eq!(step_tool(Tool::Select, -1), Tool::Group);
+        assert_eq!(step_tool(Tool::Group, 1), Tool::Select);
+        assert_eq!(step_tool(Tool::Other(200), 1), Tool::Grab);
+        let all: HashSet<_> = TOOLS.iter().map(|t| t.to_u8()).collect();
+        assert_eq!(all.len(), TOOLS.len(), "each tool once");
     }
 }

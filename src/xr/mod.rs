@@ -12,3 +12,5 @@ pub mod haptics;
 pub mod panel;
 #[cfg(feature = "vr-openxr")]
 pub mod probe;
+#[cfg(feature = "vr-openxr")]
+pub mod session;

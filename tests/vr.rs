@@ -1,0 +1,313 @@
+//! VR mode end to end: `theta vr` through the system's OpenXR loader and the stand-in runtime
+//! (`xr-standin/`, built by `.ci/test` before the tests), which creates the Vulkan instance and
+//! device on lavapipe, plays a scripted user (head, controllers, buttons), and reports what the
+//! app did, with the eye images it rendered read back from the swapchain. Each test runs in a
+//! network namespace with only loopback (the session's node binds there).
+#![cfg(feature = "vr-openxr")]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::{Value, json};
+
+#[path = "common/netns.rs"]
+mod netns;
+use netns::in_loopback_netns;
+
+/// The stand-in runtime's library, beside the theta binary (cargo puts a workspace's cdylibs
+/// in the same directory).
+fn standin() -> PathBuf {
+    let lib = Path::new(env!("CARGO_BIN_EXE_theta"))
+        .parent()
+        .expect("the binary's directory")
+        .join("libtheta_xr_standin.so");
+    assert!(
+        lib.is_file(),
+        "{} is missing: build it first with `cargo build -p theta-xr-standin` (.ci/test does)",
+        lib.display()
+    );
+    lib
+}
+
+/// A runtime manifest for the stand-in, the script, and the output directory, in `dir`.
+fn runtime(dir: &Path, script: &Value) -> Vec<(String, String)> {
+    let manifest = dir.join("standin.json");
+    std::fs::write(
+        &manifest,
+        json!({
+            "file_format_version": "1.0.0",
+            "runtime": {"name": "Theta stand-in", "library_path": standin()}
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let script_file = dir.join("script.json");
+    std::fs::write(&script_file, script.to_string()).unwrap();
+    vec![
+        ("XR_RUNTIME_JSON".into(), manifest.display().to_string()),
+        (
+            "THETA_XR_STANDIN_SCRIPT".into(),
+            script_file.display().to_string(),
+        ),
+        (
+            "THETA_XR_STANDIN_OUT".into(),
+            dir.join("out").display().to_string(),
+        ),
+    ]
+}
+
+/// `theta vr s.theta --report --local` in `dir`, no display, loopback only.
+fn theta_vr(dir: &Path, env: &[(String, String)]) -> Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_theta"));
+    c.args(["vr", "s.theta", "--report", "--local", "--bind", "127.0.0.1:0"])
+        .current_dir(dir)
+        .env("HOME", dir)
+        .env("XDG_CONFIG_HOME", dir.join("config"))
+        .env("XDG_DATA_HOME", dir.join("data"))
+        .env_remove("XR_LOADER_DEBUG")
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY")
+        .env("WGPU_BACKEND", "vulkan")
+        .env("VK_ICD_FILENAMES", "/usr/share/vulkan/icd.d/lvp_icd.x86_64.json");
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().expect("run theta")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "status {:?}\n--- stdout\n{}\n--- stderr\n{}",
+        o.status,
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn report(dir: &Path) -> Value {
+    let p = dir.join("out/report.json");
+    let s = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    serde_json::from_str(&s).unwrap()
+}
+
+/// The unit quaternion (x, y, z, w) that turns −Z towards `d`.
+fn looking(d: [f32; 3]) -> [f32; 4] {
+    let n = (d[0] * d[0] + d[1] * d[1] + d[2] * d[2]).sqrt();
+    let b = [d[0] / n, d[1] / n, d[2] / n];
+    // a = (0, 0, −1): a × b and 1 + a · b.
+    let axis = [b[1], -b[0], 0.0];
+    let w = 1.0 - b[2];
+    let q = [axis[0], axis[1], axis[2], w];
+    let m = q.iter().map(|c| c * c).sum::<f32>().sqrt();
+    [q[0] / m, q[1] / m, q[2] / m, q[3] / m]
+}
+
+/// A pose from a position and the direction it looks.
+fn pose(at: [f32; 3], towards: [f32; 3]) -> Value {
+    let d = [towards[0] - at[0], towards[1] - at[1], towards[2] - at[2]];
+    json!({"position": at, "orientation": looking(d)})
+}
+
+/// Presses a button of one hand `times` times (two frames down, two up).
+fn presses(frames: &mut Vec<Value>, hand: &str, button: &str, times: usize) {
+    for _ in 0..times {
+        frames.push(json!({"repeat": 2, hand: {button: true}}));
+        frames.push(json!({"repeat": 2, hand: {button: false}}));
+    }
+}
+
+/// The user: picks red with the off hand's stick, steps the right hand's tools to Insert and
+/// puts a cube on the floor, steps back to Extrude, and pulls the cube's top face up.
+fn cube_script() -> Value {
+    let hand = [0.2, 1.2, -0.3];
+    let floor = [0.0, 0.0, -1.5];
+    // The default cube is 0.5 m: it stands on the floor with its top at 0.5 m.
+    let top = [0.0, 0.5, -1.5];
+    let mut f = vec![json!({"repeat": 10})];
+    // Five colours on: red.
+    for _ in 0..5 {
+        f.push(json!({"repeat": 2, "left": {"stick": [1.0, 0.0]}}));
+        f.push(json!({"repeat": 2, "left": {"stick": [0.0, 0.0]}}));
+    }
+    // Select → Insert: six steps on.
+    presses(&mut f, "right", "primary", 6);
+    let p = pose(hand, floor);
+    f.push(json!({"repeat": 3, "right": {"aim": p, "grip": p}}));
+    f.push(json!({"repeat": 3, "right": {"trigger": 1.0}}));
+    f.push(json!({"repeat": 6, "right": {"trigger": 0.0}}));
+    // Insert → Extrude: four steps back.
+    presses(&mut f, "right", "secondary", 4);
+    let p = pose(hand, top);
+    f.push(json!({"repeat": 4, "right": {"aim": p, "grip": p}}));
+    f.push(json!({"repeat": 2, "right": {"trigger": 1.0}}));
+    // Up by 0.4 m, the pointer's direction kept.
+    for k in 1..=10 {
+        let y = 0.04 * k as f32;
+        let at = [hand[0], hand[1] + y, hand[2]];
+        let p = pose(at, [top[0], top[1] + y, top[2]]);
+        f.push(json!({"right": {"aim": p, "grip": p}}));
+    }
+    f.push(json!({"repeat": 3}));
+    f.push(json!({"repeat": 6, "right": {"trigger": 0.0}}));
+    // Rest, pointing away (nothing hovered), until the last frame, whose eyes are captured.
+    let away = pose([0.2, 1.2, -0.3], [1.5, 1.2, -0.3]);
+    f.push(json!({"repeat": 12, "right": {"aim": away, "grip": away}}));
+    json!({"view_size": [256, 256], "frames": f})
+}
+
+/// RGBA8 pixels of a PNG.
+fn png(path: &Path) -> (u32, u32, Vec<u8>) {
+    let d = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(path).unwrap()));
+    let mut r = d.read_info().unwrap();
+    let mut buf = vec![0; r.output_buffer_size().unwrap()];
+    let info = r.next_frame(&mut buf).unwrap();
+    assert_eq!(info.color_type, png::ColorType::Rgba, "{}", path.display());
+    buf.truncate(info.buffer_size());
+    (info.width, info.height, buf)
+}
+
+/// The red pixels of an eye image: how many, and their mean column.
+fn red(path: &Path) -> (usize, f64) {
+    let (w, _, px) = png(path);
+    let mut n = 0;
+    let mut sum = 0.0;
+    for (i, p) in px.chunks_exact(4).enumerate() {
+        let (r, g, b) = (i32::from(p[0]), i32::from(p[1]), i32::from(p[2]));
+        if r > 90 && r > 2 * g && r > 2 * b {
+            n += 1;
+            sum += (i as u32 % w) as f64;
+        }
+    }
+    (n, if n > 0 { sum / n as f64 } else { 0.0 })
+}
+
+#[test]
+fn a_scripted_hand_inserts_and_extrudes_a_cube_that_both_eyes_show() {
+    if !in_loopback_netns("a_scripted_hand_inserts_and_extrudes_a_cube_that_both_eyes_show") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let env = runtime(dir.path(), &cube_script());
+    let o = theta_vr(dir.path(), &env);
+    assert!(o.status.success(), "{}", text(&o));
+    let r = report(dir.path());
+    // The whole lifecycle, in the specification's order, and no call refused.
+    let states: Vec<&str> = r["states"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        states,
+        [
+            "IDLE",
+            "READY",
+            "SYNCHRONIZED",
+            "VISIBLE",
+            "FOCUSED",
+            "STOPPING",
+            "IDLE",
+            "EXITING"
+        ],
+        "{r:#}"
+    );
+    assert_eq!(r["errors"], json!([]), "{r:#}\n{}", text(&o));
+    assert_eq!(r["frames_waited"], r["frames_ended"], "{r:#}");
+    assert!(r["frames_ended"].as_u64().unwrap() >= 100, "{r:#}");
+    // Bindings for every profile Theta knows.
+    assert_eq!(r["profiles"].as_array().unwrap().len(), 4, "{r:#}");
+    // The extrude's grab and commit were felt in the right hand.
+    let haptics = r["haptics"].as_array().unwrap();
+    assert!(!haptics.is_empty(), "{r:#}");
+    assert!(
+        haptics.iter().all(|h| h["hand"] == "/user/hand/right"),
+        "{r:#}"
+    );
+    // The session file holds the cube, extruded: 8 + 4 vertices, 6 + 4 faces, in red.
+    let info = Command::new(env!("CARGO_BIN_EXE_theta"))
+        .args(["info", "s.theta"])
+        .current_dir(dir.path())
+        .env("HOME", dir.path())
+        .output()
+        .unwrap();
+    let info_text = String::from_utf8_lossy(&info.stdout).to_string();
+    assert!(info.status.success(), "{}", text(&info));
+    assert!(info_text.contains("objects 1"), "{info_text}\n{}", text(&o));
+    assert!(info_text.contains("vertices 12"), "{info_text}\n{}", text(&o));
+    assert!(info_text.contains("faces 10"), "{info_text}\n{}", text(&o));
+    // The report's last state line is the file's.
+    let out = String::from_utf8_lossy(&o.stdout);
+    let last = out.lines().filter(|l| l.starts_with("state ")).last().unwrap();
+    let hash = last.split(' ').nth(2).unwrap();
+    assert!(info_text.contains(hash), "{last}\n{info_text}");
+    // Both eyes show the red cube, the left eye's view of it further right (stereo parallax).
+    let captured = r["captured"].as_array().unwrap();
+    assert_eq!(captured.len(), 2, "{r:#}");
+    let (nl, xl) = red(&dir.path().join("out/eye-0.png"));
+    let (nr, xr) = red(&dir.path().join("out/eye-1.png"));
+    assert!(nl > 500 && nr > 500, "red pixels: left {nl}, right {nr}");
+    assert!(xl - xr > 2.0, "mean red column: left {xl:.1}, right {xr:.1}");
+}
+
+#[test]
+fn a_refused_session_falls_back_in_one_line_and_touches_nothing() {
+    if !in_loopback_netns("a_refused_session_falls_back_in_one_line_and_touches_nothing") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let script = json!({"fail": {"xrCreateSession": -2}});
+    let env = runtime(dir.path(), &script);
+    let o = theta_vr(dir.path(), &env);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(!err.contains("panicked"), "{err}");
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 2, "a line for VR, one for the window: {err}");
+    assert!(
+        lines[0].starts_with("theta: VR: ") && lines[0].contains("refused the session"),
+        "{err}"
+    );
+    assert!(lines[0].contains("XR_ERROR_RUNTIME_FAILURE"), "{err}");
+    assert!(lines[1].contains("no display"), "{err}");
+    assert!(!dir.path().join("s.theta").exists());
+}
+
+#[test]
+fn a_headset_lost_mid_session_keeps_every_edit_and_says_so() {
+    if !in_loopback_netns("a_headset_lost_mid_session_keeps_every_edit_and_says_so") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    // Insert a cube, then the session is lost.
+    let hand = [0.2, 1.2, -0.3];
+    let p = pose(hand, [0.0, 0.0, -1.5]);
+    let mut f = vec![json!({"repeat": 5})];
+    presses(&mut f, "right", "primary", 6);
+    f.push(json!({"repeat": 3, "right": {"aim": p, "grip": p}}));
+    f.push(json!({"repeat": 3, "right": {"trigger": 1.0}}));
+    f.push(json!({"repeat": 100, "right": {"trigger": 0.0}}));
+    let script = json!({"loss_pending_at": 60, "frames": f});
+    let env = runtime(dir.path(), &script);
+    let o = theta_vr(dir.path(), &env);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(
+        err.lines().any(|l| l.starts_with("theta: VR: the headset session was lost")
+            && l.contains("your edits are saved")),
+        "{}",
+        text(&o)
+    );
+    let r = report(dir.path());
+    let states = r["states"].as_array().unwrap();
+    assert!(states.iter().any(|s| s == "LOSS_PENDING"), "{r:#}");
+    // The cube was saved before the loss.
+    let info = Command::new(env!("CARGO_BIN_EXE_theta"))
+        .args(["info", "s.theta"])
+        .current_dir(dir.path())
+        .env("HOME", dir.path())
+        .output()
+        .unwrap();
+    let info_text = String::from_utf8_lossy(&info.stdout).to_string();
+    assert!(info_text.contains("objects 1"), "{info_text}\n{}", text(&o));
+}
