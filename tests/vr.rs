@@ -206,6 +206,8 @@ fn a_scripted_hand_inserts_and_extrudes_a_cube_that_both_eyes_show() {
             "SYNCHRONIZED",
             "VISIBLE",
             "FOCUSED",
+            "VISIBLE",
+            "SYNCHRONIZED",
             "STOPPING",
             "IDLE",
             "EXITING"

@@ -8,6 +8,7 @@
 
 pub mod actions;
 pub mod comfort;
+pub mod hands;
 pub mod haptics;
 pub mod panel;
 #[cfg(feature = "vr-openxr")]

@@ -49,7 +49,7 @@ use crate::live::NetOptions;
 use crate::presence::Pose;
 use crate::render::external;
 use crate::render::gpu::{GpuRenderer, Target};
-use crate::render::{Eye, Fov, Settings};
+use crate::render::{Eye, Fov, Renderer as _, Settings};
 
 /// What to open, and how.
 #[derive(Clone, Debug, Default)]
