@@ -492,7 +492,10 @@ fn run(cli: Cli) -> Result<()> {
                     (file, join)
                 }
                 Ended::Lost { file, why } => {
-                    eprintln!("theta: VR: {why}; your edits are saved in {}", file.display());
+                    eprintln!(
+                        "theta: VR: {why}; your edits are saved in {}",
+                        file.display()
+                    );
                     // The same session again, from its file.
                     (Some(file), None)
                 }

@@ -59,16 +59,26 @@ fn runtime(dir: &Path, script: &Value) -> Vec<(String, String)> {
 /// `theta vr s.theta --report --local` in `dir`, no display, loopback only.
 fn theta_vr(dir: &Path, env: &[(String, String)]) -> Output {
     let mut c = Command::new(env!("CARGO_BIN_EXE_theta"));
-    c.args(["vr", "s.theta", "--report", "--local", "--bind", "127.0.0.1:0"])
-        .current_dir(dir)
-        .env("HOME", dir)
-        .env("XDG_CONFIG_HOME", dir.join("config"))
-        .env("XDG_DATA_HOME", dir.join("data"))
-        .env_remove("XR_LOADER_DEBUG")
-        .env_remove("DISPLAY")
-        .env_remove("WAYLAND_DISPLAY")
-        .env("WGPU_BACKEND", "vulkan")
-        .env("VK_ICD_FILENAMES", "/usr/share/vulkan/icd.d/lvp_icd.x86_64.json");
+    c.args([
+        "vr",
+        "s.theta",
+        "--report",
+        "--local",
+        "--bind",
+        "127.0.0.1:0",
+    ])
+    .current_dir(dir)
+    .env("HOME", dir)
+    .env("XDG_CONFIG_HOME", dir.join("config"))
+    .env("XDG_DATA_HOME", dir.join("data"))
+    .env_remove("XR_LOADER_DEBUG")
+    .env_remove("DISPLAY")
+    .env_remove("WAYLAND_DISPLAY")
+    .env("WGPU_BACKEND", "vulkan")
+    .env(
+        "VK_ICD_FILENAMES",
+        "/usr/share/vulkan/icd.d/lvp_icd.x86_64.json",
+    );
     for (k, v) in env {
         c.env(k, v);
     }
@@ -117,7 +127,8 @@ fn presses(frames: &mut Vec<Value>, hand: &str, button: &str, times: usize) {
 }
 
 /// The user: picks red with the off hand's stick, steps the right hand's tools to Insert and
-/// puts a cube on the floor, steps back to Extrude, and pulls the cube's top face up.
+/// puts a cube on the floor, steps back to Extrude, pulls the cube's top face up, and clears
+/// the selection.
 fn cube_script() -> Value {
     let hand = [0.2, 1.2, -0.3];
     let floor = [0.0, 0.0, -1.5];
@@ -152,6 +163,11 @@ fn cube_script() -> Value {
     // Rest, pointing away (nothing hovered), until the last frame, whose eyes are captured.
     let away = pose([0.2, 1.2, -0.3], [1.5, 1.2, -0.3]);
     f.push(json!({"repeat": 12, "right": {"aim": away, "grip": away}}));
+    // Extrude → Select, and a click on nothing clears the selection (its highlight would tint
+    // the cube).
+    presses(&mut f, "right", "secondary", 2);
+    f.push(json!({"repeat": 3, "right": {"trigger": 1.0}}));
+    f.push(json!({"repeat": 6, "right": {"trigger": 0.0}}));
     json!({"view_size": [256, 256], "frames": f})
 }
 
@@ -166,14 +182,15 @@ fn png(path: &Path) -> (u32, u32, Vec<u8>) {
     (info.width, info.height, buf)
 }
 
-/// The red pixels of an eye image: how many, and their mean column.
+/// The red pixels of an eye image (the cube: the sky, the floor and the grid are cool greys):
+/// how many, and their mean column.
 fn red(path: &Path) -> (usize, f64) {
     let (w, _, px) = png(path);
     let mut n = 0;
     let mut sum = 0.0;
     for (i, p) in px.chunks_exact(4).enumerate() {
         let (r, g, b) = (i32::from(p[0]), i32::from(p[1]), i32::from(p[2]));
-        if r > 90 && r > 2 * g && r > 2 * b {
+        if r > 120 && r > 2 * g && r > 2 * b {
             n += 1;
             sum += (i as u32 % w) as f64;
         }
@@ -235,12 +252,24 @@ fn a_scripted_hand_inserts_and_extrudes_a_cube_that_both_eyes_show() {
         .unwrap();
     let info_text = String::from_utf8_lossy(&info.stdout).to_string();
     assert!(info.status.success(), "{}", text(&info));
-    assert!(info_text.contains("objects 1"), "{info_text}\n{}", text(&o));
-    assert!(info_text.contains("vertices 12"), "{info_text}\n{}", text(&o));
-    assert!(info_text.contains("faces 10"), "{info_text}\n{}", text(&o));
+    assert!(
+        info_text.contains("objects: 1"),
+        "{info_text}\n{}",
+        text(&o)
+    );
+    assert!(
+        info_text.contains("vertices: 12"),
+        "{info_text}\n{}",
+        text(&o)
+    );
+    assert!(info_text.contains("faces: 10"), "{info_text}\n{}", text(&o));
     // The report's last state line is the file's.
     let out = String::from_utf8_lossy(&o.stdout);
-    let last = out.lines().filter(|l| l.starts_with("state ")).last().unwrap();
+    let last = out
+        .lines()
+        .filter(|l| l.starts_with("state "))
+        .last()
+        .unwrap();
     let hash = last.split(' ').nth(2).unwrap();
     assert!(info_text.contains(hash), "{last}\n{info_text}");
     // Both eyes show the red cube, the left eye's view of it further right (stereo parallax).
@@ -248,8 +277,15 @@ fn a_scripted_hand_inserts_and_extrudes_a_cube_that_both_eyes_show() {
     assert_eq!(captured.len(), 2, "{r:#}");
     let (nl, xl) = red(&dir.path().join("out/eye-0.png"));
     let (nr, xr) = red(&dir.path().join("out/eye-1.png"));
-    assert!(nl > 500 && nr > 500, "red pixels: left {nl}, right {nr}");
-    assert!(xl - xr > 2.0, "mean red column: left {xl:.1}, right {xr:.1}");
+    assert!(
+        nl > 500 && nr > 500,
+        "red pixels: left {nl}, right {nr}\n{}",
+        text(&o)
+    );
+    assert!(
+        xl - xr > 2.0,
+        "mean red column: left {xl:.1}, right {xr:.1}"
+    );
 }
 
 #[test]
@@ -295,8 +331,9 @@ fn a_headset_lost_mid_session_keeps_every_edit_and_says_so() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!err.contains("panicked"), "{err}");
     assert!(
-        err.lines().any(|l| l.starts_with("theta: VR: the headset session was lost")
-            && l.contains("your edits are saved")),
+        err.lines()
+            .any(|l| l.starts_with("theta: VR: the headset session was lost")
+                && l.contains("your edits are saved")),
         "{}",
         text(&o)
     );
@@ -311,5 +348,9 @@ fn a_headset_lost_mid_session_keeps_every_edit_and_says_so() {
         .output()
         .unwrap();
     let info_text = String::from_utf8_lossy(&info.stdout).to_string();
-    assert!(info_text.contains("objects 1"), "{info_text}\n{}", text(&o));
+    assert!(
+        info_text.contains("objects: 1"),
+        "{info_text}\n{}",
+        text(&o)
+    );
 }

@@ -44,11 +44,7 @@ pub fn from_joints(joints: &[Option<Pose>; JOINTS]) -> Option<HandState> {
     let thumb = joints[THUMB_TIP]?.position;
     let index_tip = joints[INDEX_TIP]?.position;
     let knuckle = joints[INDEX_PROXIMAL]?.position;
-    let trigger = closeness(
-        (thumb - index_tip).length(),
-        PINCH_FULL,
-        PINCH_NONE,
-    );
+    let trigger = closeness((thumb - index_tip).length(), PINCH_FULL, PINCH_NONE);
     let tips: Vec<Vec3> = OTHER_TIPS
         .iter()
         .filter_map(|&j| joints[j].map(|p| p.position))

@@ -125,6 +125,11 @@ pub fn run(opts: Options) -> Result<Ended> {
     })
 }
 
+/// An OpenXR result as people and search engines know it: its name, then what it means.
+fn code(r: xr::sys::Result) -> String {
+    format!("XR_{r:?} ({r})")
+}
+
 /// A message on one line.
 fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
@@ -196,7 +201,7 @@ impl Controls {
     fn new(instance: &xr::Instance, session: &xr::Session<xr::Vulkan>) -> Result<Controls, String> {
         let e = |what: &str| {
             let what = what.to_owned();
-            move |r: xr::sys::Result| format!("{what}: {r}")
+            move |r: xr::sys::Result| format!("{what}: {}", code(r))
         };
         let set = instance
             .create_action_set("theta", "Theta", 0)
@@ -215,7 +220,7 @@ impl Controls {
             hands: &[xr::Path; 2],
         ) -> Result<xr::Action<T>, String> {
             set.create_action::<T>(a.name(), a.localized(), hands)
-                .map_err(|r| format!("xrCreateAction {}: {r}", a.name()))
+                .map_err(|r| format!("xrCreateAction {}: {}", a.name(), code(r)))
         }
         let aim = make::<xr::Posef>(&set, XrAction::Aim, &hands)?;
         let grip = make::<xr::Posef>(&set, XrAction::Grip, &hands)?;
@@ -469,7 +474,9 @@ impl Headset {
                 }
                 .to_string());
             }
-            Err(xr::EntryError::Xr(r)) => return Err(Unavailable::NoRuntime(r.to_string()).to_string()),
+            Err(xr::EntryError::Xr(r)) => {
+                return Err(Unavailable::NoRuntime(r.to_string()).to_string());
+            }
         };
         let available = entry
             .enumerate_extensions()
@@ -488,7 +495,9 @@ impl Headset {
         };
         let instance = entry
             .create_instance(&app, &wanted, &[], &())
-            .map_err(|r| Unavailable::NoRuntime(format!("xrCreateInstance: {r}")).to_string())?;
+            .map_err(|r| {
+                Unavailable::NoRuntime(format!("xrCreateInstance: {}", code(r))).to_string()
+            })?;
         let runtime = instance
             .properties()
             .map(|p| format!("{} {}", p.runtime_name, p.runtime_version))
@@ -498,13 +507,15 @@ impl Headset {
             Err(xr::sys::Result::ERROR_FORM_FACTOR_UNAVAILABLE) => {
                 return Err(Unavailable::NoHeadset(runtime).to_string());
             }
-            Err(r) => return Err(format!("{runtime}: xrGetSystem: {r}")),
+            Err(r) => return Err(format!("{runtime}: xrGetSystem: {}", code(r))),
         };
-        let refused = |what: &str, r: &dyn std::fmt::Display| format!("{runtime} refused {what}: {r}");
+        let refused =
+            |what: &str, r: &xr::sys::Result| format!("{runtime} refused {what}: {}", code(*r));
         let reqs = instance
             .graphics_requirements::<xr::Vulkan>(system)
             .map_err(|r| refused("the Vulkan requirements", &r))?;
-        let (gpu, raw) = vulkan(&instance, system, reqs).map_err(|e| format!("{runtime}: {e:#}"))?;
+        let (gpu, raw) =
+            vulkan(&instance, system, reqs).map_err(|e| format!("{runtime}: {e:#}"))?;
         let cpu = gpu.adapter.get_info().device_type == wgpu::DeviceType::Cpu;
         // Four samples on a GPU; one on a software rasteriser, where four cost twice the frame.
         let msaa = if cpu { 1 } else { 4 };
@@ -512,6 +523,12 @@ impl Headset {
             gpu,
             Settings {
                 msaa,
+                // One pass per eye: in a multiview pass on the runtime's device, lavapipe drew
+                // the second eye's grid but none of its meshes (the stand-in's read-back shows
+                // it; the same renderer's multiview pass on a device wgpu made itself draws
+                // both). Until that is understood, the two-pass path, which both eyes show
+                // correctly, is the one the headset gets.
+                multiview: false,
                 ..Settings::default()
             },
         )
@@ -655,20 +672,20 @@ impl Headset {
             while let Some(event) = self
                 .instance
                 .poll_event(&mut buf)
-                .map_err(|r| anyhow!("xrPollEvent: {r}"))?
+                .map_err(|r| anyhow!("xrPollEvent: {}", code(r)))?
             {
                 match event {
                     xr::Event::SessionStateChanged(e) => match e.state() {
                         xr::SessionState::READY => {
                             self.session
                                 .begin(xr::ViewConfigurationType::PRIMARY_STEREO)
-                                .map_err(|r| anyhow!("xrBeginSession: {r}"))?;
+                                .map_err(|r| anyhow!("xrBeginSession: {}", code(r)))?;
                             running = true;
                         }
                         xr::SessionState::STOPPING => {
                             self.session
                                 .end()
-                                .map_err(|r| anyhow!("xrEndSession: {r}"))?;
+                                .map_err(|r| anyhow!("xrEndSession: {}", code(r)))?;
                             running = false;
                         }
                         xr::SessionState::EXITING => return Ok(()),
@@ -693,7 +710,7 @@ impl Headset {
             let state = self
                 .waiter
                 .wait()
-                .map_err(|r| anyhow!("xrWaitFrame: {r}"))?;
+                .map_err(|r| anyhow!("xrWaitFrame: {}", code(r)))?;
             let t0 = Instant::now();
             let wait_frame = t0 - waited_from;
             let mut gpu_wait = Duration::ZERO;
@@ -701,7 +718,7 @@ impl Headset {
             clock = t0;
             self.stream
                 .begin()
-                .map_err(|r| anyhow!("xrBeginFrame: {r}"))?;
+                .map_err(|r| anyhow!("xrBeginFrame: {}", code(r)))?;
             let time = state.predicted_display_time;
             // The session and the peers, into the engine.
             let (msgs, _) = live.pump();
@@ -711,31 +728,28 @@ impl Headset {
             // The controllers and the head.
             self.session
                 .sync_actions(&[xr::ActiveActionSet::new(&self.controls.set)])
-                .map_err(|r| anyhow!("xrSyncActions: {r}"))?;
+                .map_err(|r| anyhow!("xrSyncActions: {}", code(r)))?;
             let hands = self
                 .controls
                 .read(&self.session, &self.stage, time)
-                .map_err(|r| anyhow!("reading the controllers: {r}"))?;
+                .map_err(|r| anyhow!("reading the controllers: {}", code(r)))?;
             let head = located(
                 self.view
                     .locate(&self.stage, time)
-                    .map_err(|r| anyhow!("xrLocateSpace: {r}"))?,
+                    .map_err(|r| anyhow!("xrLocateSpace: {}", code(r)))?,
             );
             // Comfort moves the rig (tracking space in the world) before anything is placed.
             let dom = hands[dominant.index()];
             let off = hands[dominant.other().index()];
-            let grab_world = comfort.settings.locomotion == Locomotion::GrabWorld
-                && off.squeeze > 0.5;
+            let grab_world =
+                comfort.settings.locomotion == Locomotion::GrabWorld && off.squeeze > 0.5;
             let moved = comfort.update(&comfort::Input {
                 dt,
                 stick: dom.stick,
                 head: head.map(|h| h.position).unwrap_or(Vec3::ZERO),
-                aim: dom.aim.map(|p| {
-                    (
-                        p.position,
-                        p.orientation.rotate(Vec3::new(0.0, 0.0, -1.0)),
-                    )
-                }),
+                aim: dom
+                    .aim
+                    .map(|p| (p.position, p.orientation.rotate(Vec3::new(0.0, 0.0, -1.0)))),
                 world_grip: off.grip.filter(|_| grab_world).map(|g| g.position),
             });
             let rig = comfort.rig;
@@ -751,6 +765,7 @@ impl Headset {
                 let cur = engine.editor().material.0 as i32;
                 let next = (cur + req.colour_step).rem_euclid(n);
                 engine.act(Action::SetMaterial(MaterialId(next as u32)));
+                f.message(&format!("colour: {}", PALETTE[next as usize].name));
             }
             for a in req.actions {
                 engine.act(a);
@@ -782,7 +797,7 @@ impl Headset {
                 self.controls
                     .haptic
                     .apply_feedback(&self.session, self.controls.hands[p.hand.index()], &v)
-                    .map_err(|r| anyhow!("xrApplyHapticFeedback: {r}"))?;
+                    .map_err(|r| anyhow!("xrApplyHapticFeedback: {}", code(r)))?;
             }
             live.send_presence();
             // The picture.
@@ -794,7 +809,7 @@ impl Headset {
             } else {
                 self.stream
                     .end(time, self.blend, &[])
-                    .map_err(|r| anyhow!("xrEndFrame: {r}"))?;
+                    .map_err(|r| anyhow!("xrEndFrame: {}", code(r)))?;
             }
             if let Some(b) = &mut f.bench {
                 b.triangles = b.triangles.max(triangles);
@@ -803,7 +818,7 @@ impl Headset {
                     exit_requested = true;
                     self.session
                         .request_exit()
-                        .map_err(|r| anyhow!("xrRequestExitSession: {r}"))?;
+                        .map_err(|r| anyhow!("xrRequestExitSession: {}", code(r)))?;
                 }
             }
             f.after(live);
@@ -821,7 +836,7 @@ impl Headset {
         let (_, views) = self
             .session
             .locate_views(xr::ViewConfigurationType::PRIMARY_STEREO, time, &self.stage)
-            .map_err(|r| anyhow!("xrLocateViews: {r}"))?;
+            .map_err(|r| anyhow!("xrLocateViews: {}", code(r)))?;
         if views.len() != 2 {
             return Err(anyhow!("the runtime located {} views, not 2", views.len()));
         }
@@ -850,17 +865,18 @@ impl Headset {
         let i = self
             .swapchain
             .acquire_image()
-            .map_err(|r| anyhow!("xrAcquireSwapchainImage: {r}"))? as usize;
+            .map_err(|r| anyhow!("xrAcquireSwapchainImage: {}", code(r)))? as usize;
         let w1 = Instant::now();
         self.swapchain
             .wait_image(xr::Duration::INFINITE)
-            .map_err(|r| anyhow!("xrWaitSwapchainImage: {r}"))?;
+            .map_err(|r| anyhow!("xrWaitSwapchainImage: {}", code(r)))?;
         waited += w1.elapsed();
-        let texture = self
-            .textures
-            .get(i)
-            .cloned()
-            .ok_or_else(|| anyhow!("the runtime gave swapchain image {i} of {}", self.textures.len()))?;
+        let texture = self.textures.get(i).cloned().ok_or_else(|| {
+            anyhow!(
+                "the runtime gave swapchain image {i} of {}",
+                self.textures.len()
+            )
+        })?;
         let mut target = self.target.take().context("the eye target")?;
         target.color = texture.clone();
         let drawn = self
@@ -888,7 +904,7 @@ impl Headset {
         gpu.check()?;
         self.swapchain
             .release_image()
-            .map_err(|r| anyhow!("xrReleaseSwapchainImage: {r}"))?;
+            .map_err(|r| anyhow!("xrReleaseSwapchainImage: {}", code(r)))?;
         let rect = xr::Rect2Di {
             offset: xr::Offset2Di { x: 0, y: 0 },
             extent: xr::Extent2Di {
@@ -916,7 +932,7 @@ impl Headset {
             .views(&projected);
         self.stream
             .end(time, self.blend, &[&layer])
-            .map_err(|r| anyhow!("xrEndFrame: {r}"))?;
+            .map_err(|r| anyhow!("xrEndFrame: {}", code(r)))?;
         Ok((waited, triangles))
     }
 }
@@ -945,7 +961,10 @@ fn vulkan(
         .unwrap_or(vk::API_VERSION_1_0);
     // As wgpu asks: the loader's version up to 1.3, within what the runtime allows.
     let api = loader.min(vk::API_VERSION_1_3);
-    let (min, max) = (reqs.min_api_version_supported, reqs.max_api_version_supported);
+    let (min, max) = (
+        reqs.min_api_version_supported,
+        reqs.max_api_version_supported,
+    );
     let api_xr = xr::Version::new(
         vk::api_version_major(api) as u16,
         vk::api_version_minor(api) as u16,
@@ -976,20 +995,21 @@ fn vulkan(
     let raw = unsafe {
         instance.create_vulkan_instance(
             system,
-            std::mem::transmute::<vk::PFN_vkGetInstanceProcAddr, xr::sys::platform::VkGetInstanceProcAddr>(
-                gipa,
-            ),
+            std::mem::transmute::<
+                vk::PFN_vkGetInstanceProcAddr,
+                xr::sys::platform::VkGetInstanceProcAddr,
+            >(gipa),
             &ci as *const vk::InstanceCreateInfo<'_> as *const _,
         )
     }
-    .map_err(|r| anyhow!("xrCreateVulkanInstanceKHR: {r}"))?
+    .map_err(|r| anyhow!("xrCreateVulkanInstanceKHR: {}", code(r)))?
     .map_err(|r| anyhow!("xrCreateVulkanInstanceKHR: vkCreateInstance failed ({r})"))?;
     let vk_instance = vk::Instance::from_raw(raw as u64);
     // SAFETY: a live instance made from this entry.
     let ash_instance = unsafe { ash::Instance::load(entry.static_fn(), vk_instance) };
     // SAFETY: the instance came from xrCreateVulkanInstanceKHR for this system.
     let physical = unsafe { instance.vulkan_graphics_device(system, raw) }
-        .map_err(|r| anyhow!("xrGetVulkanGraphicsDevice2KHR: {r}"));
+        .map_err(|r| anyhow!("xrGetVulkanGraphicsDevice2KHR: {}", code(r)));
     let physical = match physical {
         Ok(p) => vk::PhysicalDevice::from_raw(p as u64),
         Err(e) => {
@@ -1000,8 +1020,7 @@ fn vulkan(
     };
     // SAFETY: made just above from `entry` with `api` and exactly `exts`; wgpu-hal takes it over
     // (and destroys it).
-    let hal_instance =
-        unsafe { external::wrap_instance(entry, ash_instance.clone(), api, exts) }?;
+    let hal_instance = unsafe { external::wrap_instance(entry, ash_instance.clone(), api, exts) }?;
     let mut req = external::device_requirements(&hal_instance, physical)?;
     // SAFETY: `physical` belongs to this instance.
     let families = unsafe { ash_instance.get_physical_device_queue_family_properties(physical) };
@@ -1031,12 +1050,16 @@ fn vulkan(
                 &dci as *const vk::DeviceCreateInfo<'_> as *const _,
             )
         }
-        .map_err(|r| anyhow!("xrCreateVulkanDeviceKHR: {r}"))?
+        .map_err(|r| anyhow!("xrCreateVulkanDeviceKHR: {}", code(r)))?
         .map_err(|r| anyhow!("xrCreateVulkanDeviceKHR: vkCreateDevice failed ({r})"))?
     };
     // SAFETY: a live device made on `physical` of this instance.
-    let device =
-        unsafe { ash::Device::load(ash_instance.fp_v1_0(), vk::Device::from_raw(raw_device as u64)) };
+    let device = unsafe {
+        ash::Device::load(
+            ash_instance.fp_v1_0(),
+            vk::Device::from_raw(raw_device as u64),
+        )
+    };
     let handles = RawHandles {
         instance: raw,
         physical: physical.as_raw() as _,

@@ -142,7 +142,11 @@ unsafe fn create_image(g: &SessionGfx, spec: &ImageSpec) -> Result<Image, vk::Re
     // SAFETY: the image was just made on this device.
     let req = unsafe { g.device.get_image_memory_requirements(image) };
     let bound = (|| {
-        let ty = memory_type(g, req.memory_type_bits, vk::MemoryPropertyFlags::DEVICE_LOCAL)?;
+        let ty = memory_type(
+            g,
+            req.memory_type_bits,
+            vk::MemoryPropertyFlags::DEVICE_LOCAL,
+        )?;
         let alloc = vk::MemoryAllocateInfo::default()
             .allocation_size(req.size)
             .memory_type_index(ty);
@@ -321,7 +325,8 @@ pub(crate) unsafe fn read_back(g: &SessionGfx, r: &Region) -> Result<Vec<u8>, St
             let back = vk::ImageMemoryBarrier::default()
                 .src_access_mask(vk::AccessFlags::TRANSFER_READ)
                 .dst_access_mask(
-                    vk::AccessFlags::COLOR_ATTACHMENT_WRITE | vk::AccessFlags::COLOR_ATTACHMENT_READ,
+                    vk::AccessFlags::COLOR_ATTACHMENT_WRITE
+                        | vk::AccessFlags::COLOR_ATTACHMENT_READ,
                 )
                 .old_layout(vk::ImageLayout::TRANSFER_SRC_OPTIMAL)
                 .new_layout(vk::ImageLayout::COLOR_ATTACHMENT_OPTIMAL)

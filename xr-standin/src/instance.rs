@@ -191,7 +191,11 @@ pub(crate) unsafe fn poll_event(
                 session: xr::Session::from_raw(session),
             };
             // SAFETY: as above.
-            unsafe { event.cast::<xr::EventDataInteractionProfileChanged>().write(out) };
+            unsafe {
+                event
+                    .cast::<xr::EventDataInteractionProfileChanged>()
+                    .write(out)
+            };
         }
     }
     OK
@@ -546,7 +550,10 @@ pub(crate) unsafe fn get_vulkan_graphics_device2(
     non_null(out)?;
     // SAFETY: checked non-null.
     let info = unsafe { &*info };
-    check_type(info.ty, xr::StructureType::VULKAN_GRAPHICS_DEVICE_GET_INFO_KHR)?;
+    check_type(
+        info.ty,
+        xr::StructureType::VULKAN_GRAPHICS_DEVICE_GET_INFO_KHR,
+    )?;
     check_system(info.system_id)?;
     if !inst.got_requirements {
         return Err(xr::Result::ERROR_GRAPHICS_REQUIREMENTS_CALL_MISSING);

@@ -40,11 +40,7 @@ impl HandFrame {
     fn at(x: f32) -> Self {
         let pose = Posef {
             orientation: Quaternionf::IDENTITY,
-            position: Vector3f {
-                x,
-                y: 1.2,
-                z: -0.3,
-            },
+            position: Vector3f { x, y: 1.2, z: -0.3 },
         };
         HandFrame {
             aim: pose,
@@ -161,7 +157,9 @@ impl Script {
             match key.as_str() {
                 "view_size" => {
                     let a = floats::<2>(v, "view_size")?;
-                    if a.iter().any(|&x| !(1.0..=4096.0).contains(&x) || x.fract() != 0.0) {
+                    if a.iter()
+                        .any(|&x| !(1.0..=4096.0).contains(&x) || x.fract() != 0.0)
+                    {
                         return Err("view_size must be two integers in 1..=4096".into());
                     }
                     s.view_size = [a[0] as u32, a[1] as u32];
@@ -174,7 +172,9 @@ impl Script {
                     s.loss_pending_at = Some(v.as_u64().ok_or("loss_pending_at must be a frame")?)
                 }
                 "fail" => {
-                    let m = v.as_object().ok_or("fail must map entry points to result codes")?;
+                    let m = v
+                        .as_object()
+                        .ok_or("fail must map entry points to result codes")?;
                     for (name, code) in m {
                         let c = code
                             .as_i64()
@@ -184,7 +184,9 @@ impl Script {
                     }
                 }
                 "capture_frames" => {
-                    let a = v.as_array().ok_or("capture_frames must be a list of frames")?;
+                    let a = v
+                        .as_array()
+                        .ok_or("capture_frames must be a list of frames")?;
                     for k in a {
                         s.capture_frames
                             .insert(k.as_u64().ok_or("capture_frames must be frame numbers")?);
@@ -208,7 +210,9 @@ fn frames(v: &Value) -> Result<Vec<(u64, Frame)>, String> {
     let mut end = 0u64;
     for (i, f) in list.iter().enumerate() {
         let at = |e: String| format!("frames[{i}]: {e}");
-        let obj = f.as_object().ok_or_else(|| at("a frame must be an object".into()))?;
+        let obj = f
+            .as_object()
+            .ok_or_else(|| at("a frame must be an object".into()))?;
         let mut repeat = 1u64;
         for (key, v) in obj {
             match key.as_str() {
@@ -273,7 +277,8 @@ fn float(v: &Value, what: &str) -> Result<f32, String> {
 }
 
 fn boolean(v: &Value, what: &str) -> Result<bool, String> {
-    v.as_bool().ok_or_else(|| format!("{what} must be true or false"))
+    v.as_bool()
+        .ok_or_else(|| format!("{what} must be true or false"))
 }
 
 fn floats<const N: usize>(v: &Value, what: &str) -> Result<[f32; N], String> {

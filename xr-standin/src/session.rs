@@ -58,8 +58,10 @@ pub(crate) unsafe fn create_session(
     )
     .ok_or(xr::Result::ERROR_GRAPHICS_DEVICE_INVALID)?;
     // SAFETY: the physical device belongs to the live instance.
-    let families =
-        unsafe { dev.instance.get_physical_device_queue_family_properties(dev.physical) };
+    let families = unsafe {
+        dev.instance
+            .get_physical_device_queue_family_properties(dev.physical)
+    };
     let family = families
         .get(b.queue_family_index as usize)
         .ok_or(xr::Result::ERROR_VALIDATION_FAILURE)?;
@@ -67,7 +69,10 @@ pub(crate) unsafe fn create_session(
         return Err(xr::Result::ERROR_VALIDATION_FAILURE);
     }
     // SAFETY: the family and index exist; the app made its device with that queue.
-    let queue = unsafe { dev.device.get_device_queue(b.queue_family_index, b.queue_index) };
+    let queue = unsafe {
+        dev.device
+            .get_device_queue(b.queue_family_index, b.queue_index)
+    };
     let gfx = gfx::SessionGfx {
         instance: dev.instance.clone(),
         physical: dev.physical,
@@ -498,7 +503,10 @@ pub(crate) unsafe fn begin_frame(
     if !s.running {
         return Err(xr::Result::ERROR_SESSION_NOT_RUNNING);
     }
-    let k = s.waited.take().ok_or(xr::Result::ERROR_CALL_ORDER_INVALID)?;
+    let k = s
+        .waited
+        .take()
+        .ok_or(xr::Result::ERROR_CALL_ORDER_INVALID)?;
     if s.begun.replace(k).is_some() {
         return Ok(xr::Result::FRAME_DISCARDED);
     }
@@ -617,7 +625,10 @@ pub(crate) unsafe fn end_frame(
                 for v in 0..2 {
                     // SAFETY: the app passes `view_count` views.
                     let view = unsafe { &*l.views.add(v) };
-                    check_type(view.ty, xr::StructureType::COMPOSITION_LAYER_PROJECTION_VIEW)?;
+                    check_type(
+                        view.ty,
+                        xr::StructureType::COMPOSITION_LAYER_PROJECTION_VIEW,
+                    )?;
                     let c = check_sub_image(st, sh, &view.sub_image)?;
                     views.push(EyeView {
                         image: c.image,

@@ -36,7 +36,9 @@ static STATE: LazyLock<Mutex<State>> = LazyLock::new(|| Mutex::new(State::defaul
 /// The state, locked. A panic while it was held does not make it unusable: the panic was
 /// caught and reported, and the state is taken as it stands.
 pub(crate) fn lock() -> MutexGuard<'static, State> {
-    STATE.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    STATE
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// The extensions an instance has enabled.
