@@ -265,11 +265,7 @@ fn a_scripted_hand_inserts_and_extrudes_a_cube_that_both_eyes_show() {
     assert!(info_text.contains("faces: 10"), "{info_text}\n{}", text(&o));
     // The report's last state line is the file's.
     let out = String::from_utf8_lossy(&o.stdout);
-    let last = out
-        .lines()
-        .filter(|l| l.starts_with("state "))
-        .last()
-        .unwrap();
+    let last = out.lines().rfind(|l| l.starts_with("state ")).unwrap();
     let hash = last.split(' ').nth(2).unwrap();
     assert!(info_text.contains(hash), "{last}\n{info_text}");
     // Both eyes show the red cube, the left eye's view of it further right (stereo parallax).

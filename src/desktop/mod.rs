@@ -360,9 +360,8 @@ impl Live {
     /// Signs what the tools made (durable, then broadcast); on failure the edits are dropped
     /// and the message says so.
     pub(crate) fn commit(&mut self, rt: &tokio::runtime::Runtime) -> Option<String> {
-        if self.engine.editor().pending().next().is_none() {
-            return None;
-        }
+        // Nothing made, nothing to sign.
+        self.engine.editor().pending().next()?;
         let node = self.node.clone();
         let r = self.engine.commit_edits(|op| {
             rt.block_on(node.edit(vec![op]))?

@@ -395,6 +395,8 @@ struct Bench {
     frames: u64,
     /// The first frames are dropped (shader compilation, first uploads).
     cpu: Vec<Duration>,
+    /// Of which the render submission (sync, encoding, submit, end frame).
+    render: Vec<Duration>,
     waited: Vec<Duration>,
     seen: u64,
     triangles: usize,
@@ -403,10 +405,11 @@ struct Bench {
 impl Bench {
     const WARMUP: u64 = 10;
 
-    fn record(&mut self, cpu: Duration, waited: Duration) {
+    fn record(&mut self, cpu: Duration, render: Duration, waited: Duration) {
         self.seen += 1;
         if self.seen > Self::WARMUP {
             self.cpu.push(cpu);
+            self.render.push(render);
             self.waited.push(waited);
         }
     }
@@ -423,11 +426,14 @@ impl Bench {
         };
         let tris = self.triangles;
         format!(
-            "vr frames {} triangles {tris} cpu_ms p50 {:.3} p99 {:.3} max {:.3} wait_ms p50 {:.3}",
+            "vr frames {} triangles {tris} cpu_ms p50 {:.3} p99 {:.3} max {:.3} render_ms p50 {:.3} \
+             p99 {:.3} wait_ms p50 {:.3}",
             self.cpu.len(),
             q(&self.cpu, 0.5),
             q(&self.cpu, 0.99),
             q(&self.cpu, 1.0),
+            q(&self.render, 0.5),
+            q(&self.render, 0.99),
             q(&self.waited, 0.5),
         )
     }
@@ -802,6 +808,7 @@ impl Headset {
             live.send_presence();
             // The picture.
             let mut triangles = 0;
+            let t_render = Instant::now();
             if state.should_render {
                 let (w, tris) = self.draw(&live.engine, &rig, time)?;
                 gpu_wait = w;
@@ -813,7 +820,11 @@ impl Headset {
             }
             if let Some(b) = &mut f.bench {
                 b.triangles = b.triangles.max(triangles);
-                b.record(t0.elapsed().saturating_sub(gpu_wait), wait_frame + gpu_wait);
+                b.record(
+                    t0.elapsed().saturating_sub(gpu_wait),
+                    t_render.elapsed().saturating_sub(gpu_wait),
+                    wait_frame + gpu_wait,
+                );
                 if b.seen >= b.frames && !exit_requested {
                     exit_requested = true;
                     self.session
