@@ -94,6 +94,18 @@ fn text(o: &Output) -> String {
     )
 }
 
+/// `theta info s.theta` in `dir`.
+fn info(dir: &Path) -> String {
+    let o = Command::new(env!("CARGO_BIN_EXE_theta"))
+        .args(["info", "s.theta"])
+        .current_dir(dir)
+        .env("HOME", dir)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    String::from_utf8_lossy(&o.stdout).to_string()
+}
+
 fn report(dir: &Path) -> Value {
     let p = dir.join("out/report.json");
     let s = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
@@ -244,14 +256,7 @@ fn a_scripted_hand_inserts_and_extrudes_a_cube_that_both_eyes_show() {
         "{r:#}"
     );
     // The session file holds the cube, extruded: 8 + 4 vertices, 6 + 4 faces, in red.
-    let info = Command::new(env!("CARGO_BIN_EXE_theta"))
-        .args(["info", "s.theta"])
-        .current_dir(dir.path())
-        .env("HOME", dir.path())
-        .output()
-        .unwrap();
-    let info_text = String::from_utf8_lossy(&info.stdout).to_string();
-    assert!(info.status.success(), "{}", text(&info));
+    let info_text = info(dir.path());
     assert!(
         info_text.contains("objects: 1"),
         "{info_text}\n{}",
@@ -337,13 +342,40 @@ fn a_headset_lost_mid_session_keeps_every_edit_and_says_so() {
     let states = r["states"].as_array().unwrap();
     assert!(states.iter().any(|s| s == "LOSS_PENDING"), "{r:#}");
     // The cube was saved before the loss.
-    let info = Command::new(env!("CARGO_BIN_EXE_theta"))
-        .args(["info", "s.theta"])
-        .current_dir(dir.path())
-        .env("HOME", dir.path())
-        .output()
-        .unwrap();
-    let info_text = String::from_utf8_lossy(&info.stdout).to_string();
+    let info_text = info(dir.path());
+    assert!(
+        info_text.contains("objects: 1"),
+        "{info_text}\n{}",
+        text(&o)
+    );
+}
+
+#[test]
+fn a_tracked_hand_without_its_controller_pinches_to_insert() {
+    if !in_loopback_netns("a_tracked_hand_without_its_controller_pinches_to_insert") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    // The right controller steps to Insert, then is put down; the bare hand, its palm turned to
+    // the floor, pinches there (the stand-in moves the thumb onto the index finger as the
+    // scripted trigger rises).
+    let p = pose([0.2, 1.2, -0.3], [0.0, 0.0, -1.5]);
+    let mut f = vec![json!({"repeat": 5})];
+    presses(&mut f, "right", "primary", 6);
+    f.push(json!({"repeat": 3, "right": {"controller": false, "aim": p, "grip": p}}));
+    f.push(json!({"repeat": 3, "right": {"trigger": 1.0}}));
+    f.push(json!({"repeat": 6, "right": {"trigger": 0.0}}));
+    let script = json!({"hand_tracking": true, "frames": f});
+    let env = runtime(dir.path(), &script);
+    let o = theta_vr(dir.path(), &env);
+    assert!(o.status.success(), "{}", text(&o));
+    let r = report(dir.path());
+    assert_eq!(r["errors"], json!([]), "{r:#}");
+    assert!(
+        r["calls"]["xrLocateHandJointsEXT"].as_u64().unwrap_or(0) > 0,
+        "{r:#}"
+    );
+    let info_text = info(dir.path());
     assert!(
         info_text.contains("objects: 1"),
         "{info_text}\n{}",

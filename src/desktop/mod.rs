@@ -130,6 +130,15 @@ fn choose_file(opts: &Options, dir: &Path) -> Result<PathBuf> {
     unreachable!("some name is free")
 }
 
+/// The async runtime an editor's session node runs on (the window's or the headset's).
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
 /// Opens the editor window and runs it until it is closed.
 pub fn run(opts: Options) -> Result<()> {
     if let Some(p) = display_problem() {
@@ -140,11 +149,7 @@ pub fn run(opts: Options) -> Result<()> {
         );
     }
     let event_loop = EventLoop::new().map_err(|e| anyhow!("opening the display: {e}"))?;
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
+    let rt = runtime()?;
     let dir = crate::identity::data_dir()?;
     let session = start_session(&rt, &opts, &dir)?;
     let mut app = App {

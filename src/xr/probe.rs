@@ -93,22 +93,7 @@ pub fn probe(loader: &Path) -> Result<Found, Unavailable> {
         }
         Err(xr::EntryError::Xr(r)) => return Err(Unavailable::NoRuntime(r.to_string())),
     };
-    let available = entry.enumerate_extensions().map_err(runtime_error)?;
-    let mut wanted = xr::ExtensionSet::default();
-    if !available.khr_vulkan_enable2 {
-        return Err(Unavailable::NoVulkan("the active OpenXR runtime".into()));
-    }
-    wanted.khr_vulkan_enable2 = true;
-    let app = xr::ApplicationInfo {
-        application_name: "Theta",
-        application_version: 1,
-        engine_name: "Theta",
-        engine_version: 1,
-        api_version: xr::Version::new(1, 0, 0),
-    };
-    let instance = entry
-        .create_instance(&app, &wanted, &[], &())
-        .map_err(runtime_error)?;
+    let instance = theta_instance(&entry)?;
     let runtime = instance
         .properties()
         .map(|p| format!("{} {}", p.runtime_name, p.runtime_version))
@@ -128,6 +113,30 @@ pub fn probe(loader: &Path) -> Result<Found, Unavailable> {
         runtime,
         system: name,
     })
+}
+
+/// Theta's instance on `entry`'s runtime: OpenXR 1.0 with XR_KHR_vulkan_enable2, and
+/// XR_EXT_hand_tracking where offered.
+pub(crate) fn theta_instance(entry: &openxr::Entry) -> Result<openxr::Instance, Unavailable> {
+    use openxr as xr;
+    let available = entry.enumerate_extensions().map_err(runtime_error)?;
+    if !available.khr_vulkan_enable2 {
+        return Err(Unavailable::NoVulkan("the active OpenXR runtime".into()));
+    }
+    let mut wanted = xr::ExtensionSet::default();
+    wanted.khr_vulkan_enable2 = true;
+    // Bare hands as controllers, where the runtime tracks them.
+    wanted.ext_hand_tracking = available.ext_hand_tracking;
+    let app = xr::ApplicationInfo {
+        application_name: "Theta",
+        application_version: 1,
+        engine_name: "Theta",
+        engine_version: 1,
+        api_version: xr::Version::new(1, 0, 0),
+    };
+    entry
+        .create_instance(&app, &wanted, &[], &())
+        .map_err(runtime_error)
 }
 
 fn runtime_error(r: openxr::sys::Result) -> Unavailable {

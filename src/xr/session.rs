@@ -94,11 +94,7 @@ pub fn run(opts: Options) -> Result<Ended> {
         Ok(h) => h,
         Err(why) => return Ok(Ended::Unavailable(why)),
     };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
+    let rt = crate::desktop::runtime()?;
     let dir = crate::identity::data_dir()?;
     let desktop_opts = crate::desktop::Options {
         file: opts.file.clone(),
@@ -446,6 +442,8 @@ struct Headset {
     target: Option<Target>,
     textures: Vec<wgpu::Texture>,
     swapchain: xr::Swapchain<xr::Vulkan>,
+    /// Both hands' trackers, where the runtime tracks bare hands.
+    trackers: Option<[xr::HandTracker; 2]>,
     controls: Controls,
     view: xr::Space,
     stage: xr::Space,
@@ -484,26 +482,7 @@ impl Headset {
                 return Err(Unavailable::NoRuntime(r.to_string()).to_string());
             }
         };
-        let available = entry
-            .enumerate_extensions()
-            .map_err(|r| Unavailable::NoRuntime(r.to_string()).to_string())?;
-        if !available.khr_vulkan_enable2 {
-            return Err(Unavailable::NoVulkan("the active OpenXR runtime".into()).to_string());
-        }
-        let mut wanted = xr::ExtensionSet::default();
-        wanted.khr_vulkan_enable2 = true;
-        let app = xr::ApplicationInfo {
-            application_name: "Theta",
-            application_version: 1,
-            engine_name: "Theta",
-            engine_version: 1,
-            api_version: xr::Version::new(1, 0, 0),
-        };
-        let instance = entry
-            .create_instance(&app, &wanted, &[], &())
-            .map_err(|r| {
-                Unavailable::NoRuntime(format!("xrCreateInstance: {}", code(r))).to_string()
-            })?;
+        let instance = super::probe::theta_instance(&entry).map_err(|u| u.to_string())?;
         let runtime = instance
             .properties()
             .map(|p| format!("{} {}", p.runtime_name, p.runtime_version))
@@ -569,6 +548,22 @@ impl Headset {
             .create_reference_space(xr::ReferenceSpaceType::VIEW, xr::Posef::IDENTITY)
             .map_err(|r| refused("the view space", &r))?;
         let controls = Controls::new(&instance, &session).map_err(|e| format!("{runtime}: {e}"))?;
+        let trackers = if instance.exts().ext_hand_tracking.is_some()
+            && instance.supports_hand_tracking(system).unwrap_or(false)
+        {
+            match (
+                session.create_hand_tracker(xr::Hand::LEFT),
+                session.create_hand_tracker(xr::Hand::RIGHT),
+            ) {
+                (Ok(l), Ok(r)) => Some([l, r]),
+                (Err(e), _) | (_, Err(e)) => {
+                    tracing::warn!("no hand tracking: xrCreateHandTrackerEXT: {}", code(e));
+                    None
+                }
+            }
+        } else {
+            None
+        };
         let views = instance
             .enumerate_view_configuration_views(system, xr::ViewConfigurationType::PRIMARY_STEREO)
             .map_err(|r| refused("stereo views", &r))?;
@@ -650,6 +645,7 @@ impl Headset {
             target: Some(target),
             textures,
             swapchain,
+            trackers,
             controls,
             view,
             stage,
@@ -735,10 +731,33 @@ impl Headset {
             self.session
                 .sync_actions(&[xr::ActiveActionSet::new(&self.controls.set)])
                 .map_err(|r| anyhow!("xrSyncActions: {}", code(r)))?;
-            let hands = self
+            let mut hands = self
                 .controls
                 .read(&self.session, &self.stage, time)
                 .map_err(|r| anyhow!("reading the controllers: {}", code(r)))?;
+            // A hand without its controller, where the runtime tracks it, is one.
+            if let Some(trackers) = &self.trackers {
+                for (h, tracker) in hands.iter_mut().zip(trackers) {
+                    if h.aim.is_some() {
+                        continue;
+                    }
+                    let joints = self
+                        .stage
+                        .locate_hand_joints(tracker, time)
+                        .map_err(|r| anyhow!("xrLocateHandJointsEXT: {}", code(r)))?;
+                    if let Some(joints) = joints {
+                        let poses = joints.map(|j| {
+                            located(xr::SpaceLocation {
+                                location_flags: j.location_flags,
+                                pose: j.pose,
+                            })
+                        });
+                        if let Some(by_hand) = super::hands::from_joints(&poses) {
+                            *h = by_hand;
+                        }
+                    }
+                }
+            }
             let head = located(
                 self.view
                     .locate(&self.stage, time)

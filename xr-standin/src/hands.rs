@@ -100,13 +100,19 @@ pub(crate) unsafe fn locate_hand_joints(
     non_null(o.joint_locations)?;
     let s = get(&st.sessions, session)?;
     let active = s.focused();
-    let grip = st.script.frame(s.current_frame()).hands[hand].grip;
+    let scripted = st.script.frame(s.current_frame()).hands[hand];
+    let grip = scripted.grip;
+    // The trigger pinches: the thumb's tip moves onto the index finger's.
+    let mut offsets = joint_offsets(hand);
+    let (thumb, index) = (offsets[5].0, offsets[10].0);
+    let t = scripted.trigger.clamp(0.0, 1.0);
+    offsets[5].0 = [0, 1, 2].map(|k| thumb[k] + (index[k] - thumb[k]) * t);
     let base_pose = crate::session::world_pose(st, &base);
     let flags = xr::SpaceLocationFlags::ORIENTATION_VALID
         | xr::SpaceLocationFlags::POSITION_VALID
         | xr::SpaceLocationFlags::ORIENTATION_TRACKED
         | xr::SpaceLocationFlags::POSITION_TRACKED;
-    for (i, ([x, y, z], radius)) in joint_offsets(hand).into_iter().enumerate() {
+    for (i, ([x, y, z], radius)) in offsets.into_iter().enumerate() {
         let pose = math::relative(base_pose, math::offset(grip, x, y, z));
         // SAFETY: the app passes `joint_count` (26) locations.
         unsafe {

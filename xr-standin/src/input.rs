@@ -512,6 +512,7 @@ pub(crate) unsafe fn sync_actions(
         for sub in std::iter::once(0).chain(a.subaction_paths.iter().copied()) {
             let value = sources(st, ah, sub)
                 .into_iter()
+                .filter(|(hand, _, _)| frame.hands[*hand].controller)
                 .filter_map(|(hand, c, _)| convert(a.ty, raw(&frame, hand, c)))
                 .reduce(combine);
             let active = focused && set_active && value.is_some();

@@ -34,6 +34,9 @@ pub(crate) struct HandFrame {
     pub(crate) secondary: bool,
     /// The menu button.
     pub(crate) menu: bool,
+    /// Whether the hand holds its controller; a hand without one has no action input (its
+    /// tracked joints still move, and its trigger pinches thumb and index together).
+    pub(crate) controller: bool,
 }
 
 impl HandFrame {
@@ -51,6 +54,7 @@ impl HandFrame {
             primary: false,
             secondary: false,
             menu: false,
+            controller: true,
         }
     }
 }
@@ -246,6 +250,7 @@ fn hand(v: &Value, mut h: HandFrame) -> Result<HandFrame, String> {
             "primary" => h.primary = boolean(v, "primary")?,
             "secondary" => h.secondary = boolean(v, "secondary")?,
             "menu" => h.menu = boolean(v, "menu")?,
+            "controller" => h.controller = boolean(v, "controller")?,
             other => return Err(format!("unknown hand key {other:?}")),
         }
     }
