@@ -604,3 +604,116 @@ fn a_vulkan_device_and_image_made_outside_wgpu_draw_the_reference_images() {
     check(&images[0], "stereo-left.png");
     check(&images[1], "stereo-right.png");
 }
+
+/// A texture of one colour, as the panels' texture would be.
+fn flat(r: &GpuRenderer, rgba: [u8; 4]) -> wgpu::TextureView {
+    let gpu = r.gpu();
+    let size = wgpu::Extent3d {
+        width: 8,
+        height: 8,
+        depth_or_array_layers: 1,
+    };
+    let t = gpu.device.create_texture(&wgpu::TextureDescriptor {
+        label: Some("flat"),
+        size,
+        mip_level_count: 1,
+        sample_count: 1,
+        dimension: wgpu::TextureDimension::D2,
+        format: theta::render::gpu::COLOR_FORMAT,
+        usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
+        view_formats: &[],
+    });
+    let bytes: Vec<u8> = (0..64).flat_map(|_| rgba).collect();
+    gpu.queue.write_texture(
+        t.as_image_copy(),
+        &bytes,
+        wgpu::TexelCopyBufferLayout {
+            offset: 0,
+            bytes_per_row: Some(32),
+            rows_per_image: Some(8),
+        },
+        size,
+    );
+    t.create_view(&Default::default())
+}
+
+#[test]
+fn the_hosts_panels_lines_and_vignette_are_drawn_into_the_world() {
+    use theta::render::gpu::{Extras, PanelQuad};
+    let (_doc, engine, _, _) = scene();
+    let size = (240, 240);
+    let e = eye(size);
+    let plain = {
+        let mut r = renderer();
+        r.sync(&engine).unwrap();
+        r.render(&engine, &[e], size).unwrap().0.remove(0)
+    };
+    // A green panel 40 cm wide, 1 m ahead of the eye and square to it; a magenta line under
+    // it; the vignette full on.
+    let q = e.pose.orientation;
+    let (right, up) = (
+        q.rotate(Vec3::new(1.0, 0.0, 0.0)),
+        q.rotate(Vec3::new(0.0, 1.0, 0.0)),
+    );
+    let centre = e.pose.position + q.rotate(Vec3::new(0.0, 0.0, -1.0));
+    let corners = [
+        centre - right * 0.2 + up * 0.2,
+        centre + right * 0.2 + up * 0.2,
+        centre - right * 0.2 - up * 0.2,
+        centre + right * 0.2 - up * 0.2,
+    ];
+    let extras = |r: &GpuRenderer, vignette: f32| Extras {
+        lines: vec![(
+            [
+                centre - up * 0.25 - right * 0.3,
+                centre - up * 0.25 + right * 0.3,
+            ],
+            0xff00_ffff,
+        )],
+        panel_texture: Some(flat(r, [0, 200, 0, 255])),
+        panels: vec![PanelQuad {
+            corners,
+            uv: [0.0, 0.0, 1.0, 1.0],
+        }],
+        vignette,
+    };
+    let mut r = renderer();
+    r.sync(&engine).unwrap();
+    r.set_extras(extras(&r, 1.0));
+    let img = r.render(&engine, &[e], size).unwrap().0.remove(0);
+    // The panel covers the middle of the view, in its texture's colour.
+    let mid = img.pixel(120, 120);
+    assert!(mid[1] > 150 && mid[0] < 40 && mid[2] < 40, "{mid:?}");
+    // The line crosses below it (0.25 m below at 1 m: about 64 pixels down at this field of
+    // view).
+    let line = (160..210).any(|y| {
+        let p = img.pixel(120, y).map(i32::from);
+        p[0] - p[1] > 60 && p[2] - p[1] > 60
+    });
+    assert!(line, "no magenta line below the panel");
+    // The vignette darkens the corners, not the middle.
+    let lum = |p: [u8; 4]| u32::from(p[0]) + u32::from(p[1]) + u32::from(p[2]);
+    assert!(
+        lum(img.pixel(2, 2)) * 2 < lum(plain.pixel(2, 2)),
+        "{:?} vs {:?}",
+        img.pixel(2, 2),
+        plain.pixel(2, 2)
+    );
+    // Without the vignette the corners are as they were.
+    r.set_extras(extras(&r, 0.0));
+    let img = r.render(&engine, &[e], size).unwrap().0.remove(0);
+    assert_eq!(img.pixel(2, 2), plain.pixel(2, 2));
+    // Both eyes of a stereo pair (one multiview pass on lavapipe) show the panel.
+    let eyes = camera::stereo(&e.pose, camera::DEFAULT_IPD, camera::HEADSET_FOV);
+    let (both, _) = r.render(&engine, &eyes, size).unwrap();
+    for (i, img) in both.iter().enumerate() {
+        let n = (0..size.1)
+            .flat_map(|y| (0..size.0).map(move |x| (x, y)))
+            .filter(|&(x, y)| {
+                let p = img.pixel(x, y);
+                p[1] > 150 && p[0] < 40 && p[2] < 40
+            })
+            .count();
+        assert!(n > 1200, "eye {i}: {n} panel pixels");
+    }
+}

@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use serde_json::{Value, json};
+use theta::presence::{Pose, Tool};
+use theta_mesh::{PALETTE, Vec3};
 
 #[path = "common/netns.rs"]
 mod netns;
@@ -146,7 +148,9 @@ fn cube_script() -> Value {
     let floor = [0.0, 0.0, -1.5];
     // The default cube is 0.5 m: it stands on the floor with its top at 0.5 m.
     let top = [0.0, 0.5, -1.5];
-    let mut f = vec![json!({"repeat": 10})];
+    // The off hand hangs by the side, its panels out of view.
+    let down = json!({"position": [-0.25, 0.9, 0.1], "orientation": [0.0, 0.0, 0.0, 1.0]});
+    let mut f = vec![json!({"repeat": 10, "left": {"aim": down, "grip": down}})];
     // Five colours on: red.
     for _ in 0..5 {
         f.push(json!({"repeat": 2, "left": {"stick": [1.0, 0.0]}}));
@@ -378,6 +382,129 @@ fn a_tracked_hand_without_its_controller_pinches_to_insert() {
     let info_text = info(dir.path());
     assert!(
         info_text.contains("objects: 1"),
+        "{info_text}\n{}",
+        text(&o)
+    );
+}
+
+/// A pose at `at` pointing at `target` (theta's vectors).
+fn pointing(at: [f32; 3], target: Vec3) -> Value {
+    pose(at, [target.x, target.y, target.z])
+}
+
+/// The frames so far (the next frame's index).
+fn frame_count(frames: &[Value]) -> u64 {
+    frames
+        .iter()
+        .map(|f| f["repeat"].as_u64().unwrap_or(1))
+        .sum()
+}
+
+/// Pointing at `target` with the right hand from `hand`, then one pull of the trigger.
+fn click(frames: &mut Vec<Value>, hand: [f32; 3], target: Vec3) {
+    let p = pointing(hand, target);
+    frames.push(json!({"repeat": 4, "right": {"aim": p, "grip": p}}));
+    frames.push(json!({"repeat": 3, "right": {"trigger": 1.0}}));
+    frames.push(json!({"repeat": 4, "right": {"trigger": 0.0}}));
+}
+
+/// Pixels as dark as the panels' background (the scene's sky, ground and grid are lighter).
+fn panel_pixels(path: &Path) -> usize {
+    let (_, _, px) = png(path);
+    px.chunks_exact(4)
+        .filter(|p| p[0] < 45 && p[1] < 45 && p[2] < 45)
+        .count()
+}
+
+/// Pixels of the palette's blue (the cube's faces, lit).
+fn blue(path: &Path) -> usize {
+    let (_, _, px) = png(path);
+    px.chunks_exact(4)
+        .filter(|p| {
+            let (r, g, b) = (i32::from(p[0]), i32::from(p[1]), i32::from(p[2]));
+            b > 100 && b > r + 50 && b > g + 15
+        })
+        .count()
+}
+
+#[test]
+fn the_panels_in_the_world_pick_a_tool_and_a_colour_and_undo() {
+    if !in_loopback_netns("the_panels_in_the_world_pick_a_tool_and_a_colour_and_undo") {
+        return;
+    }
+    use theta::xr::ui;
+    let dir = tempfile::tempdir().unwrap();
+    // The left hand held up in front, palm down: its palette and colours face the eyes. The
+    // right hand points from above and to the right.
+    let left = [-0.15, 1.35, -0.35];
+    let grip = Pose::at(Vec3::new(left[0], left[1], left[2]));
+    let [(_, palette), (_, colours)] = ui::on_hand(&grip, true);
+    let hand = [0.25, 1.5, 0.0];
+    let tool = |t: Tool| {
+        let i = theta::xr::actions::TOOLS
+            .iter()
+            .position(|x| *x == t)
+            .unwrap();
+        ui::point_on(&palette, ui::tool_button(i).center())
+    };
+    let blue_swatch = PALETTE.iter().position(|e| e.name == "blue").unwrap();
+    let left_pose = json!({"position": left, "orientation": [0.0, 0.0, 0.0, 1.0]});
+    let mut f = vec![json!({"repeat": 10, "left": {"aim": left_pose, "grip": left_pose}})];
+    click(&mut f, hand, tool(Tool::Insert));
+    click(
+        &mut f,
+        hand,
+        ui::point_on(&colours, ui::swatch(blue_swatch).center()),
+    );
+    let palette_frame = frame_count(&f);
+    f.push(json!({"repeat": 2}));
+    // The left hand goes down; the right one puts a cube on the floor.
+    let down = json!({"position": [-0.25, 0.9, 0.1], "orientation": [0.0, 0.0, 0.0, 1.0]});
+    f.push(json!({"repeat": 2, "left": {"aim": down, "grip": down}}));
+    click(&mut f, hand, Vec3::new(0.0, 0.0, -1.5));
+    let away = pose(hand, [1.5, 1.5, 0.0]);
+    f.push(json!({"repeat": 6, "right": {"aim": away, "grip": away}}));
+    let cube_frame = frame_count(&f);
+    f.push(json!({"repeat": 2}));
+    // The menu button calls up the desk in front of the head; its Undo takes the cube back.
+    f.push(json!({"repeat": 2, "left": {"menu": true}}));
+    f.push(json!({"repeat": 4, "left": {"menu": false}}));
+    let desk = ui::desk_in_front(&Pose::at(Vec3::new(0.0, 1.6, 0.0)));
+    let [_, (_, history)] = ui::on_desk(&desk);
+    click(
+        &mut f,
+        hand,
+        ui::point_on(&history, ui::undo_button().center()),
+    );
+    f.push(json!({"repeat": 6, "right": {"aim": away, "grip": away}}));
+    let script = json!({
+        "view_size": [256, 256],
+        "capture_frames": [palette_frame, cube_frame],
+        "frames": f,
+    });
+    let env = runtime(dir.path(), &script);
+    let o = theta_vr(dir.path(), &env);
+    assert!(o.status.success(), "{}", text(&o));
+    let r = report(dir.path());
+    assert_eq!(r["errors"], json!([]), "{r:#}");
+    let out = String::from_utf8_lossy(&o.stdout);
+    // The palette's button and the colour's swatch were what the trigger pressed.
+    assert!(out.contains("message tool: Insert"), "{}", text(&o));
+    assert!(out.contains("message colour: blue"), "{}", text(&o));
+    // Both eyes saw the panels, then the blue cube (the panels' clicks reached nothing else:
+    // the cube came from the one pull aimed at the floor).
+    let eye = |e: u32, k: u64| dir.path().join(format!("out/eye-{e}-frame-{k}.png"));
+    for e in 0..2 {
+        let n = panel_pixels(&eye(e, palette_frame));
+        assert!(n > 1500, "eye {e}: {n} panel pixels\n{}", text(&o));
+        let b = blue(&eye(e, cube_frame));
+        assert!(b > 300, "eye {e}: {b} blue pixels\n{}", text(&o));
+    }
+    // The history's Undo took the cube back out: insert and undo are in the log, no object in
+    // the scene.
+    let info_text = info(dir.path());
+    assert!(
+        info_text.contains("objects: 0"),
         "{info_text}\n{}",
         text(&o)
     );

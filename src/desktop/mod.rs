@@ -951,103 +951,13 @@ impl App {
 
     /// What the panels show.
     fn model(&mut self) -> ui::Model {
-        let s = &mut self.session;
-        if s.ticket.1.elapsed() > Duration::from_secs(600) || s.ticket.0 != self.ui.ticket_role {
-            s.refresh_ticket(self.ui.ticket_role);
-        }
-        let peers = s.node.peers();
-        let ed = s.engine.editor();
-        let me = s.me;
-        let mut names: std::collections::HashMap<AuthorId, String> = peers
-            .iter()
-            .map(|(id, n, _)| (AuthorId(*id.as_bytes()), n.clone()))
-            .collect();
-        names.insert(me, format!("{} (you)", s.name));
-        let selection = ed.selection.clone();
-        let (tool, mode, grab, snap, material, primitive) = (
-            ed.tool,
-            ed.mode,
-            ed.grab,
-            ed.snap,
-            ed.material,
-            ed.insert_primitive(),
-        );
-        let undo_redo = (!ed.undo_stack().is_empty(), !ed.redo_stack().is_empty());
-        let followed = self.follow.peer;
-        s.node.with_session(|x| {
-            let r = x.replica();
-            let scene = r.scene();
-            let object = match selection.first() {
-                Some(e) => {
-                    let id = e.object();
-                    scene.object(id).map(|o| {
-                        (
-                            id,
-                            o.name.clone(),
-                            o.transform,
-                            o.mesh.vertex_count(),
-                            o.mesh.face_count(),
-                        )
-                    })
-                }
-                None => None,
-            };
-            let whole = selection
-                .iter()
-                .all(|e| matches!(e, crate::presence::ElementRef::Object(_)));
-            let history = r
-                .log()
-                .ordered_rev()
-                .take(40)
-                .map(|e| ui::HistoryRow {
-                    author: names
-                        .get(&e.author)
-                        .cloned()
-                        .unwrap_or_else(|| short(&e.author)),
-                    mine: e.author == me,
-                    kind: e.op().map(|o| o.kind()).unwrap_or("?"),
-                    rejected: r.rejections().contains_key(&e.id),
-                })
-                .collect();
-            ui::Model {
-                session: scene.name().to_owned(),
-                file: s.file.display().to_string(),
-                role: scene.role(&me),
-                me: (s.name.clone(), s.colour),
-                tool,
-                mode,
-                grab,
-                snap,
-                material,
-                primitive,
-                object,
-                elements: if whole { 0 } else { selection.len() },
-                history,
-                undo_redo,
-                peers: peers
-                    .iter()
-                    .map(|(id, n, st)| {
-                        let key = *id.as_bytes();
-                        ui::PeerRow {
-                            key,
-                            name: n.clone(),
-                            colour: crate::presence::colour_of(&key),
-                            role: scene.role(&AuthorId(key)),
-                            rtt_ms: st.rtt_us as f32 / 1000.0,
-                            followed: followed == Some(key),
-                        }
-                    })
-                    .collect(),
-                messages: self.messages.clone(),
-                ticket: s.ticket.2.clone(),
-                overlay: if self.ui.overlay {
-                    crate::telemetry::overlay()
-                } else {
-                    Vec::new()
-                },
-                fly: self.fly,
-            }
-        })
+        model(
+            &mut self.session,
+            &self.ui,
+            self.follow.peer,
+            &self.messages,
+            self.fly,
+        )
     }
 
     fn request(&mut self, event_loop: &ActiveEventLoop, r: ui::Request) -> Result<()> {
@@ -1493,4 +1403,109 @@ impl ApplicationHandler for App {
             g.window.request_redraw();
         }
     }
+}
+
+/// What the panels show, for the session `s` (the desktop editor's and the headset's).
+pub(crate) fn model(
+    s: &mut Live,
+    ui_state: &ui::UiState,
+    followed: Option<[u8; 32]>,
+    messages: &[String],
+    fly: bool,
+) -> ui::Model {
+    if s.ticket.1.elapsed() > Duration::from_secs(600) || s.ticket.0 != ui_state.ticket_role {
+        s.refresh_ticket(ui_state.ticket_role);
+    }
+    let peers = s.node.peers();
+    let ed = s.engine.editor();
+    let me = s.me;
+    let mut names: std::collections::HashMap<AuthorId, String> = peers
+        .iter()
+        .map(|(id, n, _)| (AuthorId(*id.as_bytes()), n.clone()))
+        .collect();
+    names.insert(me, format!("{} (you)", s.name));
+    let selection = ed.selection.clone();
+    let (tool, mode, grab, snap, material, primitive) = (
+        ed.tool,
+        ed.mode,
+        ed.grab,
+        ed.snap,
+        ed.material,
+        ed.insert_primitive(),
+    );
+    let undo_redo = (!ed.undo_stack().is_empty(), !ed.redo_stack().is_empty());
+    s.node.with_session(|x| {
+        let r = x.replica();
+        let scene = r.scene();
+        let object = match selection.first() {
+            Some(e) => {
+                let id = e.object();
+                scene.object(id).map(|o| {
+                    (
+                        id,
+                        o.name.clone(),
+                        o.transform,
+                        o.mesh.vertex_count(),
+                        o.mesh.face_count(),
+                    )
+                })
+            }
+            None => None,
+        };
+        let whole = selection
+            .iter()
+            .all(|e| matches!(e, crate::presence::ElementRef::Object(_)));
+        let history = r
+            .log()
+            .ordered_rev()
+            .take(40)
+            .map(|e| ui::HistoryRow {
+                author: names
+                    .get(&e.author)
+                    .cloned()
+                    .unwrap_or_else(|| short(&e.author)),
+                mine: e.author == me,
+                kind: e.op().map(|o| o.kind()).unwrap_or("?"),
+                rejected: r.rejections().contains_key(&e.id),
+            })
+            .collect();
+        ui::Model {
+            session: scene.name().to_owned(),
+            file: s.file.display().to_string(),
+            role: scene.role(&me),
+            me: (s.name.clone(), s.colour),
+            tool,
+            mode,
+            grab,
+            snap,
+            material,
+            primitive,
+            object,
+            elements: if whole { 0 } else { selection.len() },
+            history,
+            undo_redo,
+            peers: peers
+                .iter()
+                .map(|(id, n, st)| {
+                    let key = *id.as_bytes();
+                    ui::PeerRow {
+                        key,
+                        name: n.clone(),
+                        colour: crate::presence::colour_of(&key),
+                        role: scene.role(&AuthorId(key)),
+                        rtt_ms: st.rtt_us as f32 / 1000.0,
+                        followed: followed == Some(key),
+                    }
+                })
+                .collect(),
+            messages: messages.to_vec(),
+            ticket: s.ticket.2.clone(),
+            overlay: if ui_state.overlay {
+                crate::telemetry::overlay()
+            } else {
+                Vec::new()
+            },
+            fly,
+        }
+    })
 }

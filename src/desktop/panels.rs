@@ -277,6 +277,11 @@ impl PanelLayer {
         cmds
     }
 
+    /// The layer's texture, once drawn (what the headset hangs in the world).
+    pub fn view(&self) -> Option<&wgpu::TextureView> {
+        self.texture.as_ref().map(|t| &t.0)
+    }
+
     /// Lay the panels over `target` (the frame, already holding the scene).
     pub fn composite(&self, enc: &mut wgpu::CommandEncoder, target: &wgpu::TextureView) {
         let Some((_, group, _)) = self.texture.as_ref() else {

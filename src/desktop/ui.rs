@@ -486,7 +486,8 @@ fn tools_panel(ui: &mut egui::Ui, st: &mut UiState, m: &Model, out: &mut Vec<Req
     });
 }
 
-fn inspector(ui: &mut egui::Ui, st: &mut UiState, m: &Model, out: &mut Vec<Request>) {
+/// The selected object's name, placement and size (the headset's inspector panel too).
+pub(crate) fn inspector(ui: &mut egui::Ui, st: &mut UiState, m: &Model, out: &mut Vec<Request>) {
     ui.heading("Inspector");
     match &m.object {
         None if m.elements == 0 => {
@@ -686,7 +687,13 @@ fn history(ui: &mut egui::Ui, m: &Model, out: &mut Vec<Request>) {
             out.push(Request::Act(Action::Redo));
         }
     });
-    for h in &m.history {
+    history_rows(ui, m, usize::MAX);
+}
+
+/// The last `most` commands, newest first; what the fold rejected struck through in red (the
+/// headset's history panel too).
+pub(crate) fn history_rows(ui: &mut egui::Ui, m: &Model, most: usize) {
+    for h in m.history.iter().take(most) {
         let text = format!("{} {}", h.author, h.kind);
         let mut rich = egui::RichText::new(text);
         if h.rejected {

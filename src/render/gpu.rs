@@ -72,6 +72,37 @@ struct OverlayVertex {
 
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Pod, Zeroable)]
+struct PanelVertex {
+    pos: [f32; 3],
+    uv: [f32; 2],
+}
+
+/// A panel in the world: a quad showing part of [`Extras::panel_texture`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PanelQuad {
+    /// Corners, world frame: top left, top right, bottom left, bottom right.
+    pub corners: [theta_mesh::Vec3; 4],
+    /// The part of the texture it shows, 0..1: left, top, right, bottom.
+    pub uv: [f32; 4],
+}
+
+/// What the host adds to the world beside the engine's scene, until it says otherwise (VR:
+/// its panels, the play area's bounds, the teleport arc, the comfort vignette).
+#[derive(Clone, Debug, Default)]
+pub struct Extras {
+    /// Line segments: their ends, world frame, and colour (0xRRGGBBAA, alpha blended).
+    pub lines: Vec<([theta_mesh::Vec3; 2], u32)>,
+    /// The texture the panels show (premultiplied alpha, [`COLOR_FORMAT`]).
+    pub panel_texture: Option<wgpu::TextureView>,
+    /// The panels, depth tested against the scene.
+    pub panels: Vec<PanelQuad>,
+    /// How dark the edges of the view are, 0 (none) to 1: the comfort vignette, centred on
+    /// each eye's straight-ahead direction.
+    pub vignette: f32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
 struct CameraGpu {
     view_proj: [f32; 16],
     eye: [f32; 4],
@@ -658,6 +689,11 @@ struct Pipelines {
     /// The gizmo: drawn over everything (no depth test), so the selection never hides it.
     gizmo_tris: wgpu::RenderPipeline,
     gizmo_lines: wgpu::RenderPipeline,
+    /// Panels in the world, and the layout of their texture's bind group.
+    panel: wgpu::RenderPipeline,
+    panel_layout: wgpu::BindGroupLayout,
+    /// The comfort vignette: a full-view triangle over everything.
+    vignette: wgpu::RenderPipeline,
 }
 
 fn shader_source(multiview: bool) -> String {
@@ -787,7 +823,93 @@ impl Pipelines {
             })
         };
         use wgpu::PrimitiveTopology::{LineList, TriangleList};
+        let panel_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("panels"),
+            entries: &[
+                wgpu::BindGroupLayoutEntry {
+                    binding: 0,
+                    visibility: wgpu::ShaderStages::FRAGMENT,
+                    ty: wgpu::BindingType::Texture {
+                        sample_type: wgpu::TextureSampleType::Float { filterable: true },
+                        view_dimension: wgpu::TextureViewDimension::D2,
+                        multisampled: false,
+                    },
+                    count: None,
+                },
+                wgpu::BindGroupLayoutEntry {
+                    binding: 1,
+                    visibility: wgpu::ShaderStages::FRAGMENT,
+                    ty: wgpu::BindingType::Sampler(wgpu::SamplerBindingType::Filtering),
+                    count: None,
+                },
+            ],
+        });
+        let panel_pl = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+            label: Some("panels"),
+            bind_group_layouts: &[Some(&layout), Some(&panel_layout)],
+            immediate_size: 0,
+        });
+        let panel_attrs = wgpu::vertex_attr_array![0 => Float32x3, 1 => Float32x2];
+        let premultiplied = wgpu::BlendComponent {
+            src_factor: wgpu::BlendFactor::One,
+            dst_factor: wgpu::BlendFactor::OneMinusSrcAlpha,
+            operation: wgpu::BlendOperation::Add,
+        };
+        let panel = device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
+            label: Some("panels"),
+            layout: Some(&panel_pl),
+            vertex: wgpu::VertexState {
+                module: &module,
+                entry_point: Some("vs_panel"),
+                compilation_options: Default::default(),
+                buffers: &[Some(wgpu::VertexBufferLayout {
+                    array_stride: std::mem::size_of::<PanelVertex>() as u64,
+                    step_mode: wgpu::VertexStepMode::Vertex,
+                    attributes: &panel_attrs,
+                })],
+            },
+            primitive: wgpu::PrimitiveState::default(),
+            depth_stencil: Some(wgpu::DepthStencilState {
+                format: DEPTH_FORMAT,
+                depth_write_enabled: Some(true),
+                depth_compare: Some(wgpu::CompareFunction::GreaterEqual),
+                stencil: Default::default(),
+                bias: Default::default(),
+            }),
+            multisample: wgpu::MultisampleState {
+                count: samples,
+                ..Default::default()
+            },
+            fragment: Some(wgpu::FragmentState {
+                module: &module,
+                entry_point: Some("fs_panel"),
+                compilation_options: Default::default(),
+                targets: &[Some(wgpu::ColorTargetState {
+                    format,
+                    blend: Some(wgpu::BlendState {
+                        color: premultiplied,
+                        alpha: premultiplied,
+                    }),
+                    write_mask: wgpu::ColorWrites::ALL,
+                })],
+            }),
+            multiview_mask: mv,
+            cache: None,
+        });
         Pipelines {
+            panel,
+            panel_layout,
+            vignette: make(
+                "vignette",
+                "vs_vignette",
+                "fs_vignette",
+                &[],
+                TriangleList,
+                false,
+                blend,
+                None,
+                true,
+            ),
             // Closed meshes cull their back faces; open ones (being edited, with holes) draw
             // from both sides.
             culled: make(
@@ -946,6 +1068,10 @@ pub struct GpuRenderer {
     /// Frames drawn, and whether the last one wrote timestamps.
     frames: u64,
     stamped: bool,
+    /// What the host adds to the world, and the panels' vertices and sampler.
+    extras: Extras,
+    panel_vertices: Grow,
+    panel_sampler: wgpu::Sampler,
 }
 
 impl std::fmt::Debug for GpuRenderer {
@@ -1016,6 +1142,13 @@ impl GpuRenderer {
                 period: gpu.queue.get_timestamp_period(),
             });
         let overlay = Grow::new(d, "overlay", U::VERTEX, 1 << 14);
+        let panel_vertices = Grow::new(d, "panels", U::VERTEX, 1 << 12);
+        let panel_sampler = d.create_sampler(&wgpu::SamplerDescriptor {
+            label: Some("panels"),
+            mag_filter: wgpu::FilterMode::Linear,
+            min_filter: wgpu::FilterMode::Linear,
+            ..Default::default()
+        });
         Ok(GpuRenderer {
             gpu,
             settings,
@@ -1032,7 +1165,15 @@ impl GpuRenderer {
             grid: None,
             frames: 0,
             stamped: false,
+            extras: Extras::default(),
+            panel_vertices,
+            panel_sampler,
         })
+    }
+
+    /// What to add to the world from the next frame on (replacing what was set before).
+    pub fn set_extras(&mut self, extras: Extras) {
+        self.extras = extras;
     }
 
     /// The device.
@@ -1242,17 +1383,72 @@ impl GpuRenderer {
         let mut cams = Vec::with_capacity(2);
         for e in eyes {
             let p = e.pose.position;
+            let mut pad = [[0.0; 4]; 11];
+            // The vignette's centre: where straight ahead lands in this eye's view.
+            let ahead = e.projection() * glam::Vec4::new(0.0, 0.0, -1.0, 1.0);
+            let centre = if ahead.w.abs() > 1e-6 {
+                [ahead.x / ahead.w, ahead.y / ahead.w]
+            } else {
+                [0.0, 0.0]
+            };
+            pad[0] = [
+                centre[0],
+                centre[1],
+                self.extras.vignette.clamp(0.0, 1.0),
+                0.0,
+            ];
             cams.push(CameraGpu {
                 view_proj: e.view_projection().to_cols_array(),
                 eye: [p.x, p.y, p.z, 1.0],
-                pad: [[0.0; 4]; 11],
+                pad,
             });
         }
         self.gpu
             .queue
             .write_buffer(&self.cameras, 0, bytemuck::cast_slice(&cams));
         // Overlay geometry.
-        let [tris, lines, gizmo_tris, gizmo_lines] = GpuRenderer::overlay_geometry(engine, eyes);
+        let [tris, mut lines, gizmo_tris, gizmo_lines] =
+            GpuRenderer::overlay_geometry(engine, eyes);
+        for ([a, b], colour) in &self.extras.lines {
+            let colour = colour.swap_bytes();
+            lines.push(OverlayVertex {
+                pos: [a.x, a.y, a.z],
+                colour,
+            });
+            lines.push(OverlayVertex {
+                pos: [b.x, b.y, b.z],
+                colour,
+            });
+        }
+        // The panels: two triangles each.
+        let mut panel_verts: Vec<PanelVertex> = Vec::new();
+        if self.extras.panel_texture.is_some() {
+            for q in &self.extras.panels {
+                let [l, t, r, b] = q.uv;
+                let c = q.corners;
+                let v = |i: usize, u: f32, w: f32| PanelVertex {
+                    pos: [c[i].x, c[i].y, c[i].z],
+                    uv: [u, w],
+                };
+                panel_verts.extend([
+                    v(0, l, t),
+                    v(2, l, b),
+                    v(1, r, t),
+                    v(1, r, t),
+                    v(2, l, b),
+                    v(3, r, b),
+                ]);
+            }
+        }
+        if !panel_verts.is_empty() {
+            let bytes = (panel_verts.len() * std::mem::size_of::<PanelVertex>()) as u64;
+            self.panel_vertices.reserve(&self.gpu, bytes, 0);
+            self.gpu.queue.write_buffer(
+                &self.panel_vertices.buffer,
+                0,
+                bytemuck::cast_slice(&panel_verts),
+            );
+        }
         // The grid lives in its own buffer, rewritten only when the eye reaches another spot;
         // heads, hands and rays are rewritten every frame (they are small).
         let mut grid_count = 0u32;
@@ -1333,6 +1529,26 @@ impl GpuRenderer {
                 })
         };
         let group = bind(!multiview);
+        let panel_group = match (&self.extras.panel_texture, panel_verts.is_empty()) {
+            (Some(view), false) => Some(self.gpu.device.create_bind_group(
+                &wgpu::BindGroupDescriptor {
+                    label: Some("panels"),
+                    layout: &p.panel_layout,
+                    entries: &[
+                        wgpu::BindGroupEntry {
+                            binding: 0,
+                            resource: wgpu::BindingResource::TextureView(view),
+                        },
+                        wgpu::BindGroupEntry {
+                            binding: 1,
+                            resource: wgpu::BindingResource::Sampler(&self.panel_sampler),
+                        },
+                    ],
+                },
+            )),
+            _ => None,
+        };
+        let vignette = self.extras.vignette > 0.005;
         let triangles = self
             .store
             .allocs
@@ -1442,6 +1658,13 @@ impl GpuRenderer {
                     }
                 }
             }
+            if let Some(pg) = &panel_group {
+                pass.set_pipeline(&p.panel);
+                pass.set_bind_group(1, pg, &[]);
+                pass.set_vertex_buffer(0, self.panel_vertices.buffer.slice(..));
+                pass.draw(0..panel_verts.len() as u32, 0..1);
+                calls += 1;
+            }
             if let (Some((_, buf, _)), true) = (&self.grid, grid_count > 0) {
                 pass.set_pipeline(&p.overlay_lines);
                 pass.set_vertex_buffer(0, buf.slice(..));
@@ -1467,6 +1690,11 @@ impl GpuRenderer {
                     pass.draw(r2..r3, 0..1);
                     calls += 1;
                 }
+            }
+            if vignette {
+                pass.set_pipeline(&p.vignette);
+                pass.draw(0..3, 0..1);
+                calls += 1;
             }
             drop(pass);
             if let Some((l, t)) = via_scratch {

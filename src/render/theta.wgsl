@@ -168,3 +168,63 @@ fn vs_overlay(@location(0) pos: vec3<f32>, @location(1) colour: u32, VIEW_ARG) -
     out.colour = vec4<f32>(to_linear(c.rgb), c.a);
     return out;
 }
+
+// ---- Panels in the world (VR): quads showing parts of one texture egui drew, premultiplied ----
+
+@group(1) @binding(0) var panel_texture: texture_2d<f32>;
+@group(1) @binding(1) var panel_sampler: sampler;
+
+struct PanelSurface {
+    @builtin(position) clip: vec4<f32>,
+    @location(0) uv: vec2<f32>,
+}
+
+@vertex
+fn vs_panel(@location(0) pos: vec3<f32>, @location(1) uv: vec2<f32>, VIEW_ARG) -> PanelSurface {
+    let cam = CAMERA;
+    var out: PanelSurface;
+    out.clip = cam.view_proj * vec4<f32>(pos, 1.0);
+    out.uv = uv;
+    return out;
+}
+
+@fragment
+fn fs_panel(s: PanelSurface) -> @location(0) vec4<f32> {
+    let c = textureSample(panel_texture, panel_sampler, s.uv);
+    if c.a < 0.004 {
+        // The rounded corners' outside: no depth written where nothing shows.
+        discard;
+    }
+    return c;
+}
+
+// ---- The comfort vignette: the view's edges darkened while the app moves the user ----
+
+struct Veil {
+    @builtin(position) clip: vec4<f32>,
+    @location(0) ndc: vec2<f32>,
+    // The eye's straight-ahead point (x, y, in NDC) and the strength (z).
+    @location(1) @interpolate(flat) params: vec4<f32>,
+}
+
+@vertex
+fn vs_vignette(@builtin(vertex_index) v: u32, VIEW_ARG) -> Veil {
+    let cam = CAMERA;
+    // One triangle over the whole view.
+    let p = vec2<f32>(f32((v << 1u) & 2u), f32(v & 2u)) * 2.0 - vec2<f32>(1.0);
+    var out: Veil;
+    out.clip = vec4<f32>(p, 0.0, 1.0);
+    out.ndc = p;
+    out.params = cam.pad[0];
+    return out;
+}
+
+@fragment
+fn fs_vignette(s: Veil) -> @location(0) vec4<f32> {
+    let k = s.params.z;
+    let d = length(s.ndc - s.params.xy);
+    // The clear disc shrinks as the vignette strengthens; outside it, a soft ramp to black.
+    let inner = 1.25 - 0.75 * k;
+    let a = k * smoothstep(inner, inner + 0.45, d);
+    return vec4<f32>(0.0, 0.0, 0.0, min(a * 1.6, 1.0));
+}

@@ -15,3 +15,5 @@ pub mod panel;
 pub mod probe;
 #[cfg(feature = "vr-openxr")]
 pub mod session;
+#[cfg(feature = "desktop")]
+pub mod ui;

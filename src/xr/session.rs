@@ -41,14 +41,16 @@ use super::actions::{self, Hand, HandState, Mapper, XrAction};
 use super::comfort::{self, Comfort, Locomotion, Turning};
 use super::haptics::{Haptics, Signals};
 use super::probe::Unavailable;
+use super::ui::Panels;
 use crate::desktop::Live;
+use crate::desktop::ui::Request;
 use crate::engine::input::{InputFrame, InputProvider};
 use crate::engine::tools::Action;
 use crate::engine::{Engine, TrackedPose};
 use crate::live::NetOptions;
 use crate::presence::Pose;
 use crate::render::external;
-use crate::render::gpu::{GpuRenderer, Target};
+use crate::render::gpu::{Extras, GpuRenderer, Target};
 use crate::render::{Eye, Fov, Renderer as _, Settings};
 
 /// What to open, and how.
@@ -439,6 +441,8 @@ impl Bench {
 /// Fields drop in declaration order: what uses the device goes before the renderer that owns
 /// it, and the session before the instance.
 struct Headset {
+    /// The panels in the world (egui on the renderer's device).
+    panels: Panels,
     target: Option<Target>,
     textures: Vec<wgpu::Texture>,
     swapchain: xr::Swapchain<xr::Vulkan>,
@@ -456,6 +460,8 @@ struct Headset {
     blend: xr::EnvironmentBlendMode,
     /// The last frame's GPU work, waited for before its successor is drawn.
     in_flight: Option<wgpu::SubmissionIndex>,
+    /// The play area, where the runtime knows it (tracking space).
+    bounds: Option<comfort::Bounds>,
 }
 
 impl Drop for Headset {
@@ -536,7 +542,8 @@ impl Headset {
         let spaces = session
             .enumerate_reference_spaces()
             .map_err(|r| refused("the reference spaces", &r))?;
-        let base = if spaces.contains(&xr::ReferenceSpaceType::STAGE) {
+        let has_stage = spaces.contains(&xr::ReferenceSpaceType::STAGE);
+        let base = if has_stage {
             xr::ReferenceSpaceType::STAGE
         } else {
             xr::ReferenceSpaceType::LOCAL
@@ -641,7 +648,26 @@ impl Headset {
             textures.len(),
             renderer.gpu().description
         );
+        // The play area: a rectangle about the stage's origin, where the runtime has one.
+        let bounds = if has_stage {
+            match session.reference_space_bounds_rect(xr::ReferenceSpaceType::STAGE) {
+                Ok(Some(e)) if e.width > 0.0 && e.height > 0.0 => Some(comfort::Bounds {
+                    half_x: e.width * 0.5,
+                    half_z: e.height * 0.5,
+                }),
+                Ok(_) => None,
+                Err(r) => {
+                    tracing::warn!("xrGetReferenceSpaceBoundsRect: {}", code(r));
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        let panels = Panels::new(&renderer.gpu().device);
         Ok(Headset {
+            panels,
+            bounds,
             target: Some(target),
             textures,
             swapchain,
@@ -670,6 +696,7 @@ impl Headset {
         let mut exit_requested = false;
         let mut clock = Instant::now();
         let mut buf = xr::EventDataBuffer::new();
+        let mut last_held: Option<(crate::presence::Tool, MaterialId)> = None;
         loop {
             while let Some(event) = self
                 .instance
@@ -778,23 +805,59 @@ impl Headset {
                 world_grip: off.grip.filter(|_| grab_world).map(|g| g.position),
             });
             let rig = comfort.rig;
-            let (controls, req) = mapper.map(hands, |p| rig.place(p));
+            // The panels: placed on the off hand and the desk, and pointed at. While the
+            // pointer is on them the tools see neither the trigger nor the ray.
+            let ray = dom.aim.map(|p| aim_ray(rig.place(p)));
+            let (on_panel, ray_end) = self.panels.point(
+                head.map(|h| rig.place(h)),
+                off.grip.or(off.aim).map(|g| rig.place(g)),
+                dominant == Hand::Right,
+                ray.as_ref(),
+                dom.trigger,
+            );
+            let mut for_tools = hands;
+            if on_panel {
+                let h = &mut for_tools[dominant.index()];
+                h.trigger = 0.0;
+                h.aim = None;
+            }
+            let (controls, req) = mapper.map(for_tools, |p| rig.place(p));
+            if req.toggle_panels {
+                self.panels.toggle_desk(head.map(|h| rig.place(h)));
+            }
+            let requests = self.panel_requests(live)?;
             let engine = &mut live.engine;
             if req.tool_step != 0 {
                 let t = actions::step_tool(engine.editor().tool, req.tool_step);
                 engine.act(Action::SetTool(t));
-                f.message(&format!("tool: {t:?}"));
             }
             if req.colour_step != 0 {
                 let n = PALETTE.len() as i32;
                 let cur = engine.editor().material.0 as i32;
                 let next = (cur + req.colour_step).rem_euclid(n);
                 engine.act(Action::SetMaterial(MaterialId(next as u32)));
-                f.message(&format!("colour: {}", PALETTE[next as usize].name));
             }
             for a in req.actions {
                 engine.act(a);
             }
+            for r in requests {
+                match r {
+                    Request::Act(a) => engine.act(a),
+                    other => f.message(&format!("not in the headset yet: {other:?}")),
+                }
+            }
+            // What the user now holds, said when it changes.
+            let holding = (engine.editor().tool, engine.editor().material);
+            if last_held.is_some_and(|h| h.0 != holding.0) {
+                f.message(&format!("tool: {:?}", holding.0));
+            }
+            if last_held.is_some_and(|h| h.1 != holding.1) {
+                f.message(&format!(
+                    "colour: {}",
+                    theta_mesh::palette_entry(holding.1).name
+                ));
+            }
+            last_held = Some(holding);
             let place = |p: Option<Pose>| p.map(|p| rig.place(p));
             engine.set_input(Sampled(InputFrame {
                 pose: TrackedPose {
@@ -825,6 +888,30 @@ impl Headset {
                     .map_err(|r| anyhow!("xrApplyHapticFeedback: {}", code(r)))?;
             }
             live.send_presence();
+            // What the headset adds to the world: the panels, the pointer, the teleport arc,
+            // the play area's bounds when near them, and the vignette while moving.
+            let mut extras = Extras {
+                vignette: moved.vignette,
+                ..Extras::default()
+            };
+            (extras.panel_texture, extras.panels) = self.panels.quads();
+            if let Some(r) = &ray {
+                let end = ray_end.unwrap_or(r.origin + r.direction * POINTER_LENGTH);
+                let colour = if on_panel { 0xffff_ffe0 } else { 0xffff_ff70 };
+                extras.lines.push(([r.origin, end], colour));
+            }
+            if let Some((_, arc)) = &moved.arc {
+                for w in arc.windows(2) {
+                    extras.lines.push(([w[0], w[1]], 0x5bc0_ebe0));
+                }
+            }
+            if let (Some(b), Some(h)) = (&self.bounds, head) {
+                let seen = b.visibility(h.position, comfort.settings.bounds_warning);
+                if seen > 0.0 {
+                    extras.lines.extend(bounds_lines(b, &rig, seen));
+                }
+            }
+            self.renderer.set_extras(extras);
             // The picture.
             let mut triangles = 0;
             let t_render = Instant::now();
@@ -965,6 +1052,88 @@ impl Headset {
             .map_err(|r| anyhow!("xrEndFrame: {}", code(r)))?;
         Ok((waited, triangles))
     }
+}
+
+/// How far the pointer's ray is drawn when it meets no panel, metres.
+const POINTER_LENGTH: f32 = 2.0;
+
+/// The ray a pointing pose casts (along its −Z).
+fn aim_ray(p: Pose) -> crate::presence::Ray {
+    crate::presence::Ray {
+        origin: p.position,
+        direction: p
+            .orientation
+            .rotate(Vec3::new(0.0, 0.0, -1.0))
+            .normalized()
+            .unwrap_or(Vec3::new(0.0, 0.0, -1.0)),
+    }
+}
+
+/// The play area's edges as a fence (world frame): its outline on the floor and at 1 m and
+/// 2 m, and a post at each corner, as opaque as `seen`.
+fn bounds_lines(b: &comfort::Bounds, rig: &comfort::Rig, seen: f32) -> Vec<([Vec3; 2], u32)> {
+    let alpha = (seen.clamp(0.0, 1.0) * 255.0) as u32;
+    let colour = 0x40c0_ff00 | alpha;
+    let corners = [
+        (-b.half_x, -b.half_z),
+        (b.half_x, -b.half_z),
+        (b.half_x, b.half_z),
+        (-b.half_x, b.half_z),
+    ];
+    let at = |(x, z): (f32, f32), y: f32| rig.to_world(Vec3::new(x, y, z));
+    let mut out = Vec::new();
+    for (i, &c) in corners.iter().enumerate() {
+        let next = corners[(i + 1) % 4];
+        for y in [0.0, 1.0, 2.0] {
+            out.push(([at(c, y), at(next, y)], colour));
+        }
+        out.push(([at(c, 0.0), at(c, 2.0)], colour));
+    }
+    out
+}
+
+impl Headset {
+    /// The panels' turn: egui runs when the pointer did something or what they show changed,
+    /// and what it drew goes to the GPU before the frame that shows it. Returns what the user
+    /// asked for.
+    fn panel_requests(&mut self, live: &mut Live) -> Result<Vec<Request>> {
+        let fingerprint = panel_fingerprint(live);
+        if !self.panels.due(fingerprint) {
+            return Ok(Vec::new());
+        }
+        let model = crate::desktop::model(live, &self.panels.state, None, &[], false);
+        let gpu = self.renderer.gpu();
+        let (requests, cmds) = self
+            .panels
+            .run(&gpu.device, &gpu.queue, &model, fingerprint);
+        if !cmds.is_empty() {
+            gpu.queue.submit(cmds);
+        }
+        Ok(requests)
+    }
+}
+
+/// What the panels show, in one number: the log's length (every edit, undo and peer's command
+/// changes it), the tool, modes and material in hand, and the selection.
+fn panel_fingerprint(live: &Live) -> u64 {
+    use std::hash::{Hash as _, Hasher as _};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    live.node
+        .with_session(|s| (s.replica().log().len(), s.replica().rejections().len()))
+        .hash(&mut h);
+    let ed = live.engine.editor();
+    format!(
+        "{:?} {:?} {:?} {:?} {:?} {} {}",
+        ed.tool,
+        ed.mode,
+        ed.grab,
+        ed.material,
+        ed.selection,
+        ed.undo_stack().len(),
+        ed.redo_stack().len()
+    )
+    .hash(&mut h);
+    h.finish()
 }
 
 /// The raw Vulkan handles the runtime made, for its session.
