@@ -603,6 +603,41 @@ fn a_vulkan_device_and_image_made_outside_wgpu_draw_the_reference_images() {
     let images = r.read(&target).unwrap();
     check(&images[0], "stereo-left.png");
     check(&images[1], "stereo-right.png");
+    // Without multisampling (what a headset gets on a software rasteriser), one multiview pass
+    // straight into the image draws what one pass per eye does.
+    let single = |multiview: bool| {
+        let mut r = GpuRenderer::with_device(
+            r.gpu().clone(),
+            Settings {
+                msaa: 1,
+                multiview,
+                ..Settings::default()
+            },
+        )
+        .unwrap();
+        let target = theta::render::gpu::Target::around(r.gpu(), target.color.clone(), (w, h), 2, 1);
+        // Frames before the scene arrives, as a headset draws them while a session opens.
+        for _ in 0..3 {
+            r.draw(&engine, &eyes, &target).unwrap();
+        }
+        r.sync(&engine).unwrap();
+        r.draw(&engine, &eyes, &target).unwrap();
+        r.read(&target).unwrap()
+    };
+    let (one, two) = (single(true), single(false));
+    for (eye, (a, b)) in one.iter().zip(&two).enumerate() {
+        let d = compare(a, b, THRESHOLD).unwrap();
+        if d.fraction() > MAX_DIFFERING {
+            let dir = Path::new(env!("CARGO_TARGET_TMPDIR"));
+            a.save_png(&dir.join(format!("mv-{eye}.png"))).unwrap();
+            b.save_png(&dir.join(format!("two-{eye}.png"))).unwrap();
+        }
+        assert!(
+            d.fraction() <= MAX_DIFFERING,
+            "eye {eye}: multiview and two passes differ in {:.2}% of pixels",
+            d.fraction() * 100.0
+        );
+    }
 }
 
 /// A texture of one colour, as the panels' texture would be.
