@@ -615,7 +615,8 @@ fn a_vulkan_device_and_image_made_outside_wgpu_draw_the_reference_images() {
             },
         )
         .unwrap();
-        let target = theta::render::gpu::Target::around(r.gpu(), target.color.clone(), (w, h), 2, 1);
+        let target =
+            theta::render::gpu::Target::around(r.gpu(), target.color.clone(), (w, h), 2, 1);
         // Frames before the scene arrives, as a headset draws them while a session opens.
         for _ in 0..3 {
             r.draw(&engine, &eyes, &target).unwrap();
