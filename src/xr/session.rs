@@ -514,12 +514,11 @@ impl Headset {
             gpu,
             Settings {
                 msaa,
-                // One pass per eye: in a multiview pass on the runtime's device, lavapipe drew
-                // the second eye's grid but none of its meshes (the stand-in's read-back shows
-                // it; the same renderer's multiview pass on a device wgpu made itself draws
-                // both). Until that is understood, the two-pass path, which both eyes show
-                // correctly, is the one the headset gets.
-                multiview: false,
+                // One multiview pass on a GPU; one pass per eye on a software rasteriser: in
+                // a multiview pass, lavapipe drops the second view's triangles that reach past
+                // the edge of the view (those it has to clip), so an object at the edge of the
+                // right eye's view vanishes from it. See docs/VR.md → Rendering.
+                multiview: !cpu,
                 ..Settings::default()
             },
         )
