@@ -449,7 +449,8 @@ fn the_panels_in_the_world_pick_a_tool_and_a_colour_and_undo() {
     };
     let blue_swatch = PALETTE.iter().position(|e| e.name == "blue").unwrap();
     let left_pose = json!({"position": left, "orientation": [0.0, 0.0, 0.0, 1.0]});
-    let mut f = vec![json!({"repeat": 10, "left": {"aim": left_pose, "grip": left_pose}})];
+    let mut f =
+        vec![json!({"repeat": 10, "left": {"aim": left_pose.clone(), "grip": left_pose.clone()}})];
     click(&mut f, hand, tool(Tool::Insert));
     click(
         &mut f,
@@ -477,6 +478,15 @@ fn the_panels_in_the_world_pick_a_tool_and_a_colour_and_undo() {
         ui::point_on(&history, ui::undo_button().center()),
     );
     f.push(json!({"repeat": 6, "right": {"aim": away, "grip": away}}));
+    // The desk goes away again; the left hand comes up, and its palette's turn button turns
+    // the user (the button a bare hand has for the stick).
+    f.push(json!({"repeat": 2, "left": {"menu": true}}));
+    f.push(json!({"repeat": 2, "left": {"menu": false, "aim": left_pose, "grip": left_pose}}));
+    click(
+        &mut f,
+        hand,
+        ui::point_on(&palette, ui::turn_button(0).center()),
+    );
     let script = json!({
         "view_size": [256, 256],
         "capture_frames": [palette_frame, cube_frame],
@@ -491,6 +501,12 @@ fn the_panels_in_the_world_pick_a_tool_and_a_colour_and_undo() {
     // The palette's button and the colour's swatch were what the trigger pressed.
     assert!(out.contains("message tool: Insert"), "{}", text(&o));
     assert!(out.contains("message colour: blue"), "{}", text(&o));
+    assert_eq!(
+        out.matches("message turned left").count(),
+        1,
+        "{}",
+        text(&o)
+    );
     // Both eyes saw the panels, then the blue cube (the panels' clicks reached nothing else:
     // the cube came from the one pull aimed at the floor).
     let eye = |e: u32, k: u64| dir.path().join(format!("out/eye-{e}-frame-{k}.png"));

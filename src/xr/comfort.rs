@@ -146,7 +146,8 @@ pub struct Input {
     pub head: Vec3,
     /// The moving hand's aim pose (for the teleport arc): origin and unit direction.
     pub aim: Option<(Vec3, Vec3)>,
-    /// Whether the world grip is held, and where that hand is.
+    /// Whether the world grip is held, and where that hand is (the session passes it in
+    /// grab-the-world mode, and for a bare hand's fist in any mode).
     pub world_grip: Option<Vec3>,
 }
 
@@ -212,34 +213,34 @@ impl Comfort {
             self.rig.turn_about(input.head, out.turned);
         }
         // Moving.
-        match self.settings.locomotion {
-            Locomotion::Teleport => {
-                let y = input.stick[1];
-                let target = input.aim.and_then(|(o, d)| {
-                    let o = self.rig.to_world(o);
-                    let d = self.rig.rotation().rotate(d);
-                    teleport_arc(o, d, self.rig.position.y)
-                });
-                if y > TELEPORT_AIM {
-                    self.aiming = target.as_ref().map(|(p, _)| *p);
-                    out.arc = target;
-                } else if let Some(to) = self.aiming.take() {
-                    // Land with the head over the target, at the height the floor was.
-                    let head = self.rig.to_world(input.head);
-                    let shift = Vec3::new(to.x - head.x, 0.0, to.z - head.z);
-                    self.rig.position += shift;
-                    out.teleported = true;
-                }
+        if self.settings.locomotion == Locomotion::Teleport {
+            let y = input.stick[1];
+            let target = input.aim.and_then(|(o, d)| {
+                let o = self.rig.to_world(o);
+                let d = self.rig.rotation().rotate(d);
+                teleport_arc(o, d, self.rig.position.y)
+            });
+            if y > TELEPORT_AIM {
+                self.aiming = target.as_ref().map(|(p, _)| *p);
+                out.arc = target;
+            } else if let Some(to) = self.aiming.take() {
+                // Land with the head over the target, at the height the floor was.
+                let head = self.rig.to_world(input.head);
+                let shift = Vec3::new(to.x - head.x, 0.0, to.z - head.z);
+                self.rig.position += shift;
+                out.teleported = true;
             }
-            Locomotion::GrabWorld => match (input.world_grip, self.grab) {
-                (Some(hand), Some(held)) => {
-                    // The world point held stays under the hand.
-                    let now = self.rig.to_world(hand);
-                    self.rig.position += held - now;
-                }
-                (Some(hand), None) => self.grab = Some(self.rig.to_world(hand)),
-                (None, _) => self.grab = None,
-            },
+        }
+        // Grabbing the world: the session passes the world grip in grab-the-world mode, and
+        // for a bare tracked hand's fist in either mode (a hand has no stick to teleport with).
+        match (input.world_grip, self.grab) {
+            (Some(hand), Some(held)) => {
+                // The world point held stays under the hand.
+                let now = self.rig.to_world(hand);
+                self.rig.position += held - now;
+            }
+            (Some(hand), None) => self.grab = Some(self.rig.to_world(hand)),
+            (None, _) => self.grab = None,
         }
         // The vignette follows how fast the view moves through the world: smooth turns and
         // pulls, not snaps and teleports (those are instant, which is the comfortable part).
@@ -447,6 +448,28 @@ mod tests {
         assert!((now.x - target.x).abs() < 1e-4 && (now.z - target.z).abs() < 1e-4);
         assert!((now.y - 1.6).abs() < 1e-5, "the floor stays the floor");
         assert_eq!(out.vignette, 0.0, "a teleport is instant: no vignette");
+    }
+
+    #[test]
+    fn a_bare_hands_fist_grabs_the_world_in_teleport_mode_too() {
+        // The session passes a bare hand's fist as the world grip whatever the mode: a hand
+        // has no stick to teleport with.
+        let mut c = Comfort::new(Settings::default());
+        assert_eq!(c.settings.locomotion, Locomotion::Teleport);
+        let head = Vec3::new(0.0, 1.6, 0.0);
+        for z in [-0.4, -0.1] {
+            c.update(&Input {
+                dt: 0.05,
+                head,
+                world_grip: Some(Vec3::new(0.2, 1.0, z)),
+                ..Input::default()
+            });
+        }
+        assert!(
+            close(c.rig.position, Vec3::new(0.0, 0.0, -0.3)),
+            "{:?}",
+            c.rig
+        );
     }
 
     #[test]

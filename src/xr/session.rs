@@ -762,8 +762,9 @@ impl Headset {
                 .read(&self.session, &self.stage, time)
                 .map_err(|r| anyhow!("reading the controllers: {}", code(r)))?;
             // A hand without its controller, where the runtime tracks it, is one.
+            let mut bare = [false; 2];
             if let Some(trackers) = &self.trackers {
-                for (h, tracker) in hands.iter_mut().zip(trackers) {
+                for ((h, tracker), bare) in hands.iter_mut().zip(trackers).zip(&mut bare) {
                     if h.aim.is_some() {
                         continue;
                     }
@@ -780,6 +781,7 @@ impl Headset {
                         });
                         if let Some(by_hand) = super::hands::from_joints(&poses) {
                             *h = by_hand;
+                            *bare = true;
                         }
                     }
                 }
@@ -792,8 +794,11 @@ impl Headset {
             // Comfort moves the rig (tracking space in the world) before anything is placed.
             let dom = hands[dominant.index()];
             let off = hands[dominant.other().index()];
-            let grab_world =
-                comfort.settings.locomotion == Locomotion::GrabWorld && off.squeeze > 0.5;
+            // A bare hand has no stick to teleport with: its fist grabs the world whatever the
+            // mode.
+            let grab_world = (comfort.settings.locomotion == Locomotion::GrabWorld
+                || bare[dominant.other().index()])
+                && off.squeeze > 0.5;
             let moved = comfort.update(&comfort::Input {
                 dt,
                 stick: dom.stick,
@@ -825,6 +830,18 @@ impl Headset {
                 self.panels.toggle_desk(head.map(|h| rig.place(h)));
             }
             let requests = self.panel_requests(live)?;
+            // The palette's turn buttons: a snap turn about the head.
+            let turn = std::mem::take(&mut self.panels.turn);
+            if turn != 0 {
+                let step = match comfort.settings.turning {
+                    Turning::Snap(a) => a,
+                    Turning::Smooth(_) => 30f32.to_radians(),
+                };
+                let at = head.map(|h| h.position).unwrap_or(Vec3::ZERO);
+                comfort.rig.turn_about(at, step * turn as f32);
+                let side = if turn > 0 { "left" } else { "right" };
+                f.message(&format!("turned {side}"));
+            }
             let engine = &mut live.engine;
             if req.tool_step != 0 {
                 let t = actions::step_tool(engine.editor().tool, req.tool_step);

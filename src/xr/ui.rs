@@ -24,7 +24,7 @@ use crate::presence::{Pose, Ray};
 pub const PIXELS_PER_POINT: f32 = 2.0;
 
 /// The atlas, in points.
-pub const ATLAS: Vec2 = vec2(512.0, 492.0);
+pub const ATLAS: Vec2 = vec2(512.0, 522.0);
 
 /// A panel of the headset's.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -46,10 +46,10 @@ impl Kind {
     /// Its region of the atlas, points.
     pub fn region(self) -> Rect {
         let (min, size) = match self {
-            Kind::Palette => (pos2(0.0, 0.0), vec2(240.0, 236.0)),
+            Kind::Palette => (pos2(0.0, 0.0), vec2(240.0, 266.0)),
             Kind::Colours => (pos2(256.0, 0.0), vec2(240.0, 200.0)),
-            Kind::Inspector => (pos2(0.0, 244.0), vec2(240.0, 240.0)),
-            Kind::History => (pos2(256.0, 244.0), vec2(240.0, 240.0)),
+            Kind::Inspector => (pos2(0.0, 274.0), vec2(240.0, 240.0)),
+            Kind::History => (pos2(256.0, 274.0), vec2(240.0, 240.0)),
         };
         Rect::from_min_size(min, size)
     }
@@ -105,6 +105,11 @@ pub fn palette_row(i: usize) -> Rect {
     Rect::from_min_size(pos2(8.0 + i as f32 * 76.0, 204.0), vec2(72.0, 26.0))
 }
 
+/// The palette's turn buttons (left, right): a snap turn, for a bare hand, which has no stick.
+pub fn turn_button(i: usize) -> Rect {
+    Rect::from_min_size(pos2(8.0 + i as f32 * 114.0, 236.0), vec2(110.0, 24.0))
+}
+
 /// The selection modes, in [`mode_button`]'s order.
 pub const MODES: [(SelectMode, &str); 4] = [
     (SelectMode::Object, "Object"),
@@ -137,12 +142,16 @@ pub fn redo_button() -> Rect {
 
 /// The gap between the palette and the colour panel beside it, metres.
 const HAND_GAP: f32 = 0.01;
+/// How far the hand's panels are raised along their own up from [`palette_on_hand`], metres.
+const HAND_LIFT: f32 = 0.05;
 
 /// The off hand's panels, from its grip pose (world frame): the palette above the back of the
 /// hand, the colours beside it on the dominant hand's side.
 pub fn on_hand(grip: &Pose, off_is_left: bool) -> [(Kind, WorldPanel); 2] {
-    let palette = Kind::Palette.at(palette_on_hand(grip));
-    let (right, _, _) = palette.axes();
+    let mut palette = Kind::Palette.at(palette_on_hand(grip));
+    let (right, up, _) = palette.axes();
+    // Raised along its own up so its bottom edge clears the hand.
+    palette.pose.position += up * HAND_LIFT;
     let step = palette.size.0 * 0.5 + HAND_GAP + Kind::Colours.at(palette.pose).size.0 * 0.5;
     let side = if off_is_left { step } else { -step };
     let colours = Kind::Colours.at(Pose {
@@ -280,9 +289,17 @@ impl Pointer {
     }
 }
 
-/// Draws the four panels into the atlas's regions. `desk` says whether the desk is up, and
-/// turns when the palette's desk button is clicked.
-pub fn draw(ui: &mut egui::Ui, st: &mut UiState, m: &Model, desk: &mut bool) -> Vec<Request> {
+/// What the panels ask of the headset itself, besides the editor's [`Request`]s.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Asks {
+    /// Whether the desk is up (the palette's desk button turns it).
+    pub desk: bool,
+    /// Snap turns asked for: positive to the left.
+    pub turn: i32,
+}
+
+/// Draws the four panels into the atlas's regions.
+pub fn draw(ui: &mut egui::Ui, st: &mut UiState, m: &Model, asks: &mut Asks) -> Vec<Request> {
     let mut out = Vec::new();
     for kind in Kind::ALL {
         let rect = kind.region();
@@ -334,10 +351,21 @@ pub fn draw(ui: &mut egui::Ui, st: &mut UiState, m: &Model, desk: &mut bool) -> 
                     out.push(Request::Act(Action::Redo));
                 }
                 if ui
-                    .put(at(palette_row(2)), egui::Button::selectable(*desk, "Desk"))
+                    .put(
+                        at(palette_row(2)),
+                        egui::Button::selectable(asks.desk, "Desk"),
+                    )
                     .clicked()
                 {
-                    *desk = !*desk;
+                    asks.desk = !asks.desk;
+                }
+                for (i, (label, by)) in [("< Turn", 1), ("Turn >", -1)].into_iter().enumerate() {
+                    if ui
+                        .put(at(turn_button(i)), egui::Button::new(label))
+                        .clicked()
+                    {
+                        asks.turn += by;
+                    }
                 }
             }
             Kind::Colours => {
@@ -415,6 +443,8 @@ pub struct Panels {
     pub placed: Vec<(Kind, WorldPanel)>,
     /// The head, world frame, where the desk comes up.
     head: Option<Pose>,
+    /// Snap turns the palette asked for, not yet made (positive to the left).
+    pub turn: i32,
 }
 
 impl Panels {
@@ -439,6 +469,7 @@ impl Panels {
             free: Vec::new(),
             placed: Vec::new(),
             head: None,
+            turn: 0,
         }
     }
 
@@ -508,13 +539,17 @@ impl Panels {
         let st = &mut self.state;
         let mut requests = Vec::new();
         let was_up = self.desk.is_some();
-        let mut up = was_up;
+        let mut asks = Asks {
+            desk: was_up,
+            turn: 0,
+        };
         let out = self
             .ctx
-            .run_ui(raw, |ui| requests = draw(ui, st, model, &mut up));
-        if up != was_up {
+            .run_ui(raw, |ui| requests = draw(ui, st, model, &mut asks));
+        if asks.desk != was_up {
             self.toggle_desk(self.head);
         }
+        self.turn += asks.turn;
         self.shown = Some(fingerprint);
         self.again = out
             .viewport_output
@@ -614,7 +649,17 @@ mod tests {
         }
         for j in 0..3 {
             assert!(inside(Kind::Palette, palette_row(j)), "row {j}");
+            for t in 0..2 {
+                assert!(
+                    !palette_row(j).intersects(turn_button(t)),
+                    "row {j}, turn {t}"
+                );
+            }
         }
+        for t in 0..2 {
+            assert!(inside(Kind::Palette, turn_button(t)), "turn {t}");
+        }
+        assert!(!turn_button(0).intersects(turn_button(1)));
         for i in 0..PALETTE.len() {
             assert!(inside(Kind::Colours, swatch(i)), "swatch {i}");
             assert!(!swatch(i).intersects(paint_button()), "swatch {i}");
