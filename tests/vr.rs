@@ -525,3 +525,61 @@ fn the_panels_in_the_world_pick_a_tool_and_a_colour_and_undo() {
         text(&o)
     );
 }
+
+/// Pixels of the play area's fence (a light blue the sky, the grid and the panels lack).
+fn fence(path: &Path) -> usize {
+    let (_, _, px) = png(path);
+    px.chunks_exact(4)
+        .filter(|p| {
+            let (r, g, b) = (i32::from(p[0]), i32::from(p[1]), i32::from(p[2]));
+            b - r > 70 && g - r > 40 && b > 180
+        })
+        .count()
+}
+
+#[test]
+fn the_play_areas_fence_shows_when_the_head_nears_its_edge() {
+    if !in_loopback_netns("the_play_areas_fence_shows_when_the_head_nears_its_edge") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    // The stand-in's stage is 3 m by 3 m: its edge is 1.5 m to the right of the middle. The
+    // head looks towards it from the middle, then from 25 cm short of it.
+    let right = [
+        0.0,
+        -std::f32::consts::FRAC_1_SQRT_2,
+        0.0,
+        std::f32::consts::FRAC_1_SQRT_2,
+    ];
+    let middle = json!({"position": [0.0, 1.6, 0.0], "orientation": right});
+    let near = json!({"position": [1.25, 1.6, 0.0], "orientation": right});
+    let script = json!({
+        "view_size": [256, 256],
+        "capture_frames": [19],
+        "frames": [
+            {"repeat": 20, "head": middle},
+            {"repeat": 20, "head": near},
+        ],
+    });
+    let env = runtime(dir.path(), &script);
+    let o = theta_vr(dir.path(), &env);
+    assert!(o.status.success(), "{}", text(&o));
+    let r = report(dir.path());
+    assert_eq!(r["errors"], json!([]), "{r:#}");
+    assert!(
+        r["calls"]["xrGetReferenceSpaceBoundsRect"]
+            .as_u64()
+            .unwrap_or(0)
+            > 0,
+        "{r:#}"
+    );
+    for e in 0..2 {
+        let far = fence(&dir.path().join(format!("out/eye-{e}-frame-19.png")));
+        let close = fence(&dir.path().join(format!("out/eye-{e}.png")));
+        assert_eq!(far, 0, "eye {e}: the fence shows 1.5 m from its edge");
+        assert!(
+            close > 150,
+            "eye {e}: {close} fence pixels 25 cm from the edge"
+        );
+    }
+}

@@ -1085,10 +1085,13 @@ fn aim_ray(p: Pose) -> crate::presence::Ray {
     }
 }
 
-/// The play area's edges as a fence (world frame): its outline on the floor and at 1 m and
-/// 2 m, and a post at each corner, as opaque as `seen`.
+/// The play area's edges as a fence (world frame): on each side a lattice of lines 10 cm
+/// apart up to 2.2 m, so some of it is in view however close the head comes, more opaque the
+/// nearer (`seen`).
 fn bounds_lines(b: &comfort::Bounds, rig: &comfort::Rig, seen: f32) -> Vec<([Vec3; 2], u32)> {
-    let alpha = (seen.clamp(0.0, 1.0) * 255.0) as u32;
+    const STEP: f32 = 0.1;
+    const HEIGHT: f32 = 2.2;
+    let alpha = ((seen * 1.5).clamp(0.0, 1.0) * 255.0) as u32;
     let colour = 0x40c0_ff00 | alpha;
     let corners = [
         (-b.half_x, -b.half_z),
@@ -1100,10 +1103,18 @@ fn bounds_lines(b: &comfort::Bounds, rig: &comfort::Rig, seen: f32) -> Vec<([Vec
     let mut out = Vec::new();
     for (i, &c) in corners.iter().enumerate() {
         let next = corners[(i + 1) % 4];
-        for y in [0.0, 1.0, 2.0] {
+        let rows = (HEIGHT / STEP).round() as usize;
+        for k in 0..=rows {
+            let y = k as f32 * STEP;
             out.push(([at(c, y), at(next, y)], colour));
         }
-        out.push(([at(c, 0.0), at(c, 2.0)], colour));
+        let length = ((next.0 - c.0).powi(2) + (next.1 - c.1).powi(2)).sqrt();
+        let posts = (length / STEP).ceil().max(1.0) as usize;
+        for k in 0..posts {
+            let t = k as f32 / posts as f32;
+            let p = (c.0 + (next.0 - c.0) * t, c.1 + (next.1 - c.1) * t);
+            out.push(([at(p, 0.0), at(p, HEIGHT)], colour));
+        }
     }
     out
 }
