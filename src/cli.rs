@@ -148,6 +148,17 @@ enum Command {
         /// The left hand points and runs the tools (the right one holds the palette).
         #[arg(long)]
         left_handed: bool,
+        /// Turning with the stick: `snap` (30° a push), `snap:DEG`, `smooth` (90°/s) or
+        /// `smooth:DEG` (degrees a second).
+        #[arg(long, default_value = "snap", value_name = "HOW")]
+        turn: String,
+        /// Moving: `teleport` (aim with the stick, let go to land) or `grab` (hold the off
+        /// hand's grip and pull the world).
+        #[arg(long = "move", default_value = "teleport", value_name = "HOW")]
+        locomotion: String,
+        /// How dark the edges of the view go while the app moves you: 0 (off) to 1.
+        #[arg(long, default_value_t = 0.6)]
+        vignette: f32,
         #[command(flatten)]
         net: NetArgs,
     },
@@ -473,9 +484,14 @@ fn run(cli: Cli) -> Result<()> {
             join,
             report,
             left_handed,
+            turn,
+            locomotion,
+            vignette,
             net,
         }) => {
             use crate::xr::session::{Ended, Options, run};
+            let comfort = crate::xr::comfort::Settings::parse(&turn, &locomotion, vignette)
+                .map_err(anyhow::Error::msg)?;
             let net = net.options();
             let ended = run(Options {
                 file: file.clone(),
@@ -484,6 +500,7 @@ fn run(cli: Cli) -> Result<()> {
                 report,
                 bench: None,
                 left_handed,
+                comfort,
             })?;
             let (file, join) = match ended {
                 Ended::Closed => return Ok(()),

@@ -60,6 +60,11 @@ fn runtime(dir: &Path, script: &Value) -> Vec<(String, String)> {
 
 /// `theta vr s.theta --report --local` in `dir`, no display, loopback only.
 fn theta_vr(dir: &Path, env: &[(String, String)]) -> Output {
+    theta_vr_with(dir, env, &[])
+}
+
+/// The same, with more arguments.
+fn theta_vr_with(dir: &Path, env: &[(String, String)], more: &[&str]) -> Output {
     let mut c = Command::new(env!("CARGO_BIN_EXE_theta"));
     c.args([
         "vr",
@@ -69,6 +74,7 @@ fn theta_vr(dir: &Path, env: &[(String, String)]) -> Output {
         "--bind",
         "127.0.0.1:0",
     ])
+    .args(more)
     .current_dir(dir)
     .env("HOME", dir)
     .env("XDG_CONFIG_HOME", dir.join("config"))
@@ -582,4 +588,45 @@ fn the_play_areas_fence_shows_when_the_head_nears_its_edge() {
             "eye {e}: {close} fence pixels 25 cm from the edge"
         );
     }
+}
+
+#[test]
+fn smooth_turning_darkens_the_edges_of_both_eyes_and_bad_comfort_words_are_refused() {
+    if !in_loopback_netns(
+        "smooth_turning_darkens_the_edges_of_both_eyes_and_bad_comfort_words_are_refused",
+    ) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    // Still for 20 frames, then the right stick held over: a smooth turn at 90°/s.
+    let script = json!({
+        "view_size": [128, 128],
+        "capture_frames": [19],
+        "frames": [
+            {"repeat": 20},
+            {"repeat": 200, "right": {"stick": [1.0, 0.0]}},
+        ],
+    });
+    let env = runtime(dir.path(), &script);
+    let o = theta_vr_with(dir.path(), &env, &["--turn", "smooth", "--vignette", "0.8"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let lum = |p: &[u8]| u32::from(p[0]) + u32::from(p[1]) + u32::from(p[2]);
+    for e in 0..2 {
+        let (w, _, still) = png(&dir.path().join(format!("out/eye-{e}-frame-19.png")));
+        let (_, _, turning) = png(&dir.path().join(format!("out/eye-{e}.png")));
+        let at = |px: &[u8], x: u32, y: u32| lum(&px[((y * w + x) * 4) as usize..][..4]);
+        // The corner (sky) darkens; the middle of the sky above the horizon does not.
+        let (c0, c1) = (at(&still, 2, 2), at(&turning, 2, 2));
+        assert!(c1 * 2 < c0, "eye {e}: corner {c0} → {c1}");
+        let (m0, m1) = (at(&still, 64, 20), at(&turning, 64, 20));
+        assert!(m1 * 10 > m0 * 9, "eye {e}: middle {m0} → {m1}");
+    }
+    // A word the options do not know is refused before anything opens.
+    let o = theta_vr_with(dir.path(), &env, &["--turn", "spin"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("--turn spin") && !err.contains("panicked"),
+        "{err}"
+    );
 }

@@ -118,6 +118,57 @@ impl Default for Settings {
     }
 }
 
+impl Settings {
+    /// The settings from the command line's words: `turn` is `snap` (30° a push), `snap:DEG`,
+    /// `smooth` (90°/s) or `smooth:DEG` (degrees a second); `locomotion` is `teleport` or
+    /// `grab`; `vignette` is 0 (off) to 1.
+    pub fn parse(turn: &str, locomotion: &str, vignette: f32) -> Result<Settings, String> {
+        let (kind, amount) = match turn.split_once(':') {
+            Some((k, a)) => (k, Some(a)),
+            None => (turn, None),
+        };
+        let degrees = |default: f32, max: f32| -> Result<f32, String> {
+            let d = match amount {
+                None => default,
+                Some(a) => a
+                    .trim()
+                    .parse::<f32>()
+                    .map_err(|_| format!("--turn {turn}: {a:?} is not a number of degrees"))?,
+            };
+            if d.is_finite() && d > 0.0 && d <= max {
+                Ok(d.to_radians())
+            } else {
+                Err(format!(
+                    "--turn {turn}: the angle must be above 0 and at most {max}"
+                ))
+            }
+        };
+        let turning = match kind {
+            "snap" => Turning::Snap(degrees(30.0, 180.0)?),
+            "smooth" => Turning::Smooth(degrees(90.0, 720.0)?),
+            _ => {
+                return Err(format!(
+                    "--turn {turn}: say snap, snap:DEG, smooth or smooth:DEG"
+                ));
+            }
+        };
+        let locomotion = match locomotion {
+            "teleport" => Locomotion::Teleport,
+            "grab" => Locomotion::GrabWorld,
+            other => return Err(format!("--move {other}: say teleport or grab")),
+        };
+        if !(0.0..=1.0).contains(&vignette) {
+            return Err(format!("--vignette {vignette}: between 0 (off) and 1"));
+        }
+        Ok(Settings {
+            turning,
+            locomotion,
+            vignette,
+            ..Settings::default()
+        })
+    }
+}
+
 /// Stick travel below this is noise.
 pub const DEADZONE: f32 = 0.2;
 /// A snap turn fires when the stick goes past this sideways...
@@ -448,6 +499,36 @@ mod tests {
         assert!((now.x - target.x).abs() < 1e-4 && (now.z - target.z).abs() < 1e-4);
         assert!((now.y - 1.6).abs() < 1e-5, "the floor stays the floor");
         assert_eq!(out.vignette, 0.0, "a teleport is instant: no vignette");
+    }
+
+    #[test]
+    fn the_command_lines_comfort_words_parse_and_bad_ones_say_why() {
+        let s = Settings::parse("snap", "teleport", 0.6).unwrap();
+        assert_eq!(s, Settings::default());
+        let s = Settings::parse("smooth:120", "grab", 0.0).unwrap();
+        assert_eq!(s.turning, Turning::Smooth(120f32.to_radians()));
+        assert_eq!(s.locomotion, Locomotion::GrabWorld);
+        assert_eq!(s.vignette, 0.0);
+        assert_eq!(
+            Settings::parse("snap:45", "teleport", 1.0).unwrap().turning,
+            Turning::Snap(45f32.to_radians())
+        );
+        assert_eq!(
+            Settings::parse("smooth", "teleport", 1.0).unwrap().turning,
+            Turning::Smooth(90f32.to_radians())
+        );
+        for (turn, mv, v, says) in [
+            ("spin", "teleport", 0.5, "say snap"),
+            ("snap:x", "teleport", 0.5, "not a number"),
+            ("snap:0", "teleport", 0.5, "above 0"),
+            ("smooth:NaN", "teleport", 0.5, "above 0"),
+            ("snap", "walk", 0.5, "--move walk"),
+            ("snap", "grab", 1.5, "--vignette"),
+            ("snap", "grab", f32::NAN, "--vignette"),
+        ] {
+            let e = Settings::parse(turn, mv, v).unwrap_err();
+            assert!(e.contains(says), "{turn} {mv} {v}: {e}");
+        }
     }
 
     #[test]

@@ -70,6 +70,8 @@ pub struct Options {
     pub bench: Option<u64>,
     /// The left hand points and runs the tools.
     pub left_handed: bool,
+    /// Turning, moving and the vignette.
+    pub comfort: comfort::Settings,
 }
 
 /// How a VR run ended.
@@ -336,6 +338,7 @@ impl Controls {
 /// Frame counting, the report lines and the benchmark's figures.
 struct Frames {
     report: bool,
+    comfort: comfort::Settings,
     reported: Option<(usize, [u8; 32])>,
     bench: Option<Bench>,
     dominant: Hand,
@@ -346,6 +349,7 @@ impl Frames {
     fn new(opts: &Options) -> Frames {
         Frames {
             report: opts.report,
+            comfort: opts.comfort,
             reported: None,
             bench: opts.bench.map(|frames| Bench {
                 frames,
@@ -689,7 +693,7 @@ impl Headset {
     fn run(&mut self, live: &mut Live, rt: &tokio::runtime::Runtime, f: &mut Frames) -> Result<()> {
         let dominant = f.dominant;
         let mut mapper = Mapper::new(dominant);
-        let mut comfort = Comfort::new(comfort::Settings::default());
+        let mut comfort = Comfort::new(f.comfort);
         let mut haptics = Haptics::default();
         let mut running = false;
         let mut exit_requested = false;
