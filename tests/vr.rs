@@ -114,6 +114,17 @@ fn info(dir: &Path) -> String {
     String::from_utf8_lossy(&o.stdout).to_string()
 }
 
+/// `theta vr` on `script` (with `more` arguments), which must exit cleanly with no call the
+/// runtime refused; its output and the runtime's report.
+fn run_clean(dir: &Path, script: &Value, more: &[&str]) -> (Output, Value) {
+    let env = runtime(dir, script);
+    let o = theta_vr_with(dir, &env, more);
+    assert!(o.status.success(), "{}", text(&o));
+    let r = report(dir);
+    assert_eq!(r["errors"], json!([]), "{r:#}\n{}", text(&o));
+    (o, r)
+}
+
 fn report(dir: &Path) -> Value {
     let p = dir.join("out/report.json");
     let s = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
@@ -376,11 +387,7 @@ fn a_tracked_hand_without_its_controller_pinches_to_insert() {
     f.push(json!({"repeat": 3, "right": {"trigger": 1.0}}));
     f.push(json!({"repeat": 6, "right": {"trigger": 0.0}}));
     let script = json!({"hand_tracking": true, "frames": f});
-    let env = runtime(dir.path(), &script);
-    let o = theta_vr(dir.path(), &env);
-    assert!(o.status.success(), "{}", text(&o));
-    let r = report(dir.path());
-    assert_eq!(r["errors"], json!([]), "{r:#}");
+    let (o, r) = run_clean(dir.path(), &script, &[]);
     assert!(
         r["calls"]["xrLocateHandJointsEXT"].as_u64().unwrap_or(0) > 0,
         "{r:#}"
@@ -414,23 +421,22 @@ fn click(frames: &mut Vec<Value>, hand: [f32; 3], target: Vec3) {
     frames.push(json!({"repeat": 4, "right": {"trigger": 0.0}}));
 }
 
-/// Pixels as dark as the panels' background (the scene's sky, ground and grid are lighter).
-fn panel_pixels(path: &Path) -> usize {
+/// How many pixels of an eye image are (r, g, b) such that `like` says so.
+fn pixels(path: &Path, like: impl Fn(i32, i32, i32) -> bool) -> usize {
     let (_, _, px) = png(path);
     px.chunks_exact(4)
-        .filter(|p| p[0] < 45 && p[1] < 45 && p[2] < 45)
+        .filter(|p| like(i32::from(p[0]), i32::from(p[1]), i32::from(p[2])))
         .count()
+}
+
+/// Pixels as dark as the panels' background (the scene's sky, ground and grid are lighter).
+fn panel_pixels(path: &Path) -> usize {
+    pixels(path, |r, g, b| r < 45 && g < 45 && b < 45)
 }
 
 /// Pixels of the palette's blue (the cube's faces, lit).
 fn blue(path: &Path) -> usize {
-    let (_, _, px) = png(path);
-    px.chunks_exact(4)
-        .filter(|p| {
-            let (r, g, b) = (i32::from(p[0]), i32::from(p[1]), i32::from(p[2]));
-            b > 100 && b > r + 50 && b > g + 15
-        })
-        .count()
+    pixels(path, |r, g, b| b > 100 && b > r + 50 && b > g + 15)
 }
 
 #[test]
@@ -498,11 +504,7 @@ fn the_panels_in_the_world_pick_a_tool_and_a_colour_and_undo() {
         "capture_frames": [palette_frame, cube_frame],
         "frames": f,
     });
-    let env = runtime(dir.path(), &script);
-    let o = theta_vr(dir.path(), &env);
-    assert!(o.status.success(), "{}", text(&o));
-    let r = report(dir.path());
-    assert_eq!(r["errors"], json!([]), "{r:#}");
+    let (o, _) = run_clean(dir.path(), &script, &[]);
     let out = String::from_utf8_lossy(&o.stdout);
     // The palette's button and the colour's swatch were what the trigger pressed.
     assert!(out.contains("message tool: Insert"), "{}", text(&o));
@@ -534,13 +536,7 @@ fn the_panels_in_the_world_pick_a_tool_and_a_colour_and_undo() {
 
 /// Pixels of the play area's fence (a light blue the sky, the grid and the panels lack).
 fn fence(path: &Path) -> usize {
-    let (_, _, px) = png(path);
-    px.chunks_exact(4)
-        .filter(|p| {
-            let (r, g, b) = (i32::from(p[0]), i32::from(p[1]), i32::from(p[2]));
-            b - r > 70 && g - r > 40 && b > 180
-        })
-        .count()
+    pixels(path, |r, g, b| b - r > 70 && g - r > 40 && b > 180)
 }
 
 #[test]
@@ -567,11 +563,7 @@ fn the_play_areas_fence_shows_when_the_head_nears_its_edge() {
             {"repeat": 20, "head": near},
         ],
     });
-    let env = runtime(dir.path(), &script);
-    let o = theta_vr(dir.path(), &env);
-    assert!(o.status.success(), "{}", text(&o));
-    let r = report(dir.path());
-    assert_eq!(r["errors"], json!([]), "{r:#}");
+    let (_, r) = run_clean(dir.path(), &script, &[]);
     assert!(
         r["calls"]["xrGetReferenceSpaceBoundsRect"]
             .as_u64()
@@ -607,9 +599,11 @@ fn smooth_turning_darkens_the_edges_of_both_eyes_and_bad_comfort_words_are_refus
             {"repeat": 200, "right": {"stick": [1.0, 0.0]}},
         ],
     });
-    let env = runtime(dir.path(), &script);
-    let o = theta_vr_with(dir.path(), &env, &["--turn", "smooth", "--vignette", "0.8"]);
-    assert!(o.status.success(), "{}", text(&o));
+    run_clean(
+        dir.path(),
+        &script,
+        &["--turn", "smooth", "--vignette", "0.8"],
+    );
     let lum = |p: &[u8]| u32::from(p[0]) + u32::from(p[1]) + u32::from(p[2]);
     for e in 0..2 {
         let (w, _, still) = png(&dir.path().join(format!("out/eye-{e}-frame-19.png")));
@@ -622,6 +616,7 @@ fn smooth_turning_darkens_the_edges_of_both_eyes_and_bad_comfort_words_are_refus
         assert!(m1 * 10 > m0 * 9, "eye {e}: middle {m0} → {m1}");
     }
     // A word the options do not know is refused before anything opens.
+    let env = runtime(dir.path(), &script);
     let o = theta_vr_with(dir.path(), &env, &["--turn", "spin"]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let err = String::from_utf8_lossy(&o.stderr);

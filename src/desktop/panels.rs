@@ -121,11 +121,6 @@ impl PanelLayer {
             bind_group_layouts: &[Some(&layout)],
             immediate_size: 0,
         });
-        let premultiplied = wgpu::BlendComponent {
-            src_factor: wgpu::BlendFactor::One,
-            dst_factor: wgpu::BlendFactor::OneMinusSrcAlpha,
-            operation: wgpu::BlendOperation::Add,
-        };
         let pipeline = device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
             label: Some("panel layer"),
             layout: Some(&pipeline_layout),
@@ -148,10 +143,7 @@ impl PanelLayer {
                 compilation_options: Default::default(),
                 targets: &[Some(wgpu::ColorTargetState {
                     format,
-                    blend: Some(wgpu::BlendState {
-                        color: premultiplied,
-                        alpha: premultiplied,
-                    }),
+                    blend: Some(crate::render::gpu::PREMULTIPLIED),
                     write_mask: wgpu::ColorWrites::ALL,
                 })],
             }),

@@ -20,7 +20,7 @@ use theta_crdt::fold::Replica;
 use theta_mesh::{MaterialId, Primitive, Vec3};
 
 use super::camera::{self, Eye};
-use super::gpu::{COLOR_FORMAT, DEPTH_FORMAT, Gpu, GpuRenderer, Target};
+use super::gpu::{COLOR_FORMAT, Gpu, GpuRenderer, Target};
 use super::{Renderer, Settings};
 use crate::engine::{Engine, RenderMesh};
 
@@ -179,13 +179,10 @@ impl Bare {
                 cull_mode: Some(wgpu::Face::Back),
                 ..Default::default()
             },
-            depth_stencil: Some(wgpu::DepthStencilState {
-                format: DEPTH_FORMAT,
-                depth_write_enabled: Some(true),
-                depth_compare: Some(wgpu::CompareFunction::GreaterEqual),
-                stencil: Default::default(),
-                bias: Default::default(),
-            }),
+            depth_stencil: Some(super::gpu::depth_test(
+                true,
+                wgpu::CompareFunction::GreaterEqual,
+            )),
             multisample: wgpu::MultisampleState {
                 count: job.msaa,
                 ..Default::default()

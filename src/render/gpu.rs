@@ -77,6 +77,27 @@ struct PanelVertex {
     uv: [f32; 2],
 }
 
+/// Blending of premultiplied colour (egui's, and the panels' texture of it).
+pub(crate) const PREMULTIPLIED: wgpu::BlendState = {
+    let c = wgpu::BlendComponent {
+        src_factor: wgpu::BlendFactor::One,
+        dst_factor: wgpu::BlendFactor::OneMinusSrcAlpha,
+        operation: wgpu::BlendOperation::Add,
+    };
+    wgpu::BlendState { color: c, alpha: c }
+};
+
+/// The depth test against [`DEPTH_FORMAT`] (reversed depth: nearer passes `GreaterEqual`).
+pub(crate) fn depth_test(write: bool, compare: wgpu::CompareFunction) -> wgpu::DepthStencilState {
+    wgpu::DepthStencilState {
+        format: DEPTH_FORMAT,
+        depth_write_enabled: Some(write),
+        depth_compare: Some(compare),
+        stencil: Default::default(),
+        bias: Default::default(),
+    }
+}
+
 /// A panel in the world: a quad showing part of [`Extras::panel_texture`].
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct PanelQuad {
@@ -793,17 +814,14 @@ impl Pipelines {
                     cull_mode: cull,
                     ..Default::default()
                 },
-                depth_stencil: Some(wgpu::DepthStencilState {
-                    format: DEPTH_FORMAT,
-                    depth_write_enabled: Some(depth_write),
-                    depth_compare: Some(if on_top {
+                depth_stencil: Some(depth_test(
+                    depth_write,
+                    if on_top {
                         wgpu::CompareFunction::Always
                     } else {
                         wgpu::CompareFunction::GreaterEqual
-                    }),
-                    stencil: Default::default(),
-                    bias: Default::default(),
-                }),
+                    },
+                )),
                 multisample: wgpu::MultisampleState {
                     count: samples,
                     ..Default::default()
@@ -850,11 +868,6 @@ impl Pipelines {
             immediate_size: 0,
         });
         let panel_attrs = wgpu::vertex_attr_array![0 => Float32x3, 1 => Float32x2];
-        let premultiplied = wgpu::BlendComponent {
-            src_factor: wgpu::BlendFactor::One,
-            dst_factor: wgpu::BlendFactor::OneMinusSrcAlpha,
-            operation: wgpu::BlendOperation::Add,
-        };
         let panel = device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
             label: Some("panels"),
             layout: Some(&panel_pl),
@@ -869,13 +882,7 @@ impl Pipelines {
                 })],
             },
             primitive: wgpu::PrimitiveState::default(),
-            depth_stencil: Some(wgpu::DepthStencilState {
-                format: DEPTH_FORMAT,
-                depth_write_enabled: Some(true),
-                depth_compare: Some(wgpu::CompareFunction::GreaterEqual),
-                stencil: Default::default(),
-                bias: Default::default(),
-            }),
+            depth_stencil: Some(depth_test(true, wgpu::CompareFunction::GreaterEqual)),
             multisample: wgpu::MultisampleState {
                 count: samples,
                 ..Default::default()
@@ -886,10 +893,7 @@ impl Pipelines {
                 compilation_options: Default::default(),
                 targets: &[Some(wgpu::ColorTargetState {
                     format,
-                    blend: Some(wgpu::BlendState {
-                        color: premultiplied,
-                        alpha: premultiplied,
-                    }),
+                    blend: Some(PREMULTIPLIED),
                     write_mask: wgpu::ColorWrites::ALL,
                 })],
             }),

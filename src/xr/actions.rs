@@ -271,6 +271,18 @@ pub fn step_tool(from: Tool, by: i32) -> Tool {
     TOOLS[(i + by).rem_euclid(n) as usize]
 }
 
+/// The ray a pointing pose casts (along its −Z).
+pub fn aim_ray(p: Pose) -> Ray {
+    Ray {
+        origin: p.position,
+        direction: p
+            .orientation
+            .rotate(Vec3::new(0.0, 0.0, -1.0))
+            .normalized()
+            .unwrap_or(Vec3::new(0.0, 0.0, -1.0)),
+    }
+}
+
 /// The off hand's stick past this, sideways, steps the colour once per push.
 const STEP_FIRE: f32 = 0.7;
 const STEP_REARM: f32 = 0.3;
@@ -311,17 +323,7 @@ impl Mapper {
     ) -> (ControllerState, Requests) {
         let dom = hands[self.dominant.index()];
         let off = hands[self.dominant.other().index()];
-        let pointer = dom.aim.map(|p| {
-            let p = to_world(p);
-            Ray {
-                origin: p.position,
-                direction: p
-                    .orientation
-                    .rotate(Vec3::new(0.0, 0.0, -1.0))
-                    .normalized()
-                    .unwrap_or(Vec3::new(0.0, 0.0, -1.0)),
-            }
-        });
+        let pointer = dom.aim.map(|p| aim_ray(to_world(p)));
         let controls = ControllerState {
             pointer,
             trigger: [off.trigger, dom.trigger],

@@ -815,7 +815,7 @@ impl Headset {
             let rig = comfort.rig;
             // The panels: placed on the off hand and the desk, and pointed at. While the
             // pointer is on them the tools see neither the trigger nor the ray.
-            let ray = dom.aim.map(|p| aim_ray(rig.place(p)));
+            let ray = dom.aim.map(|p| actions::aim_ray(rig.place(p)));
             let (on_panel, ray_end) = self.panels.point(
                 head.map(|h| rig.place(h)),
                 off.grip.or(off.aim).map(|g| rig.place(g)),
@@ -1076,18 +1076,6 @@ impl Headset {
 
 /// How far the pointer's ray is drawn when it meets no panel, metres.
 const POINTER_LENGTH: f32 = 2.0;
-
-/// The ray a pointing pose casts (along its −Z).
-fn aim_ray(p: Pose) -> crate::presence::Ray {
-    crate::presence::Ray {
-        origin: p.position,
-        direction: p
-            .orientation
-            .rotate(Vec3::new(0.0, 0.0, -1.0))
-            .normalized()
-            .unwrap_or(Vec3::new(0.0, 0.0, -1.0)),
-    }
-}
 
 /// The play area's edges as a fence (world frame): on each side a lattice of lines 10 cm
 /// apart up to 2.2 m, so some of it is in view however close the head comes, more opaque the

@@ -632,40 +632,31 @@ mod tests {
                 assert!(!r.intersects(b.region()), "{a:?} overlaps {b:?}");
             }
         }
-        let inside =
-            |k: Kind, b: Rect| Rect::from_min_size(Pos2::ZERO, k.region().size()).contains_rect(b);
-        for i in 0..super::super::actions::TOOLS.len() {
-            assert!(inside(Kind::Palette, tool_button(i)), "tool {i}");
-            assert!(!tool_button(i).intersects(mode_button(0)), "tool {i}");
-        }
-        for i in 0..MODES.len() {
-            assert!(inside(Kind::Palette, mode_button(i)), "mode {i}");
-            for j in 0..3 {
-                assert!(
-                    !mode_button(i).intersects(palette_row(j)),
-                    "mode {i}, row {j}"
-                );
+        // Every panel's buttons lie inside it and never overlap one another.
+        let palette: Vec<Rect> = (0..super::super::actions::TOOLS.len())
+            .map(tool_button)
+            .chain((0..MODES.len()).map(mode_button))
+            .chain((0..3).map(palette_row))
+            .chain((0..2).map(turn_button))
+            .collect();
+        let colours: Vec<Rect> = (0..PALETTE.len())
+            .map(swatch)
+            .chain([paint_button()])
+            .collect();
+        let history = vec![undo_button(), redo_button()];
+        for (kind, buttons) in [
+            (Kind::Palette, palette),
+            (Kind::Colours, colours),
+            (Kind::History, history),
+        ] {
+            let panel = Rect::from_min_size(Pos2::ZERO, kind.region().size());
+            for (i, a) in buttons.iter().enumerate() {
+                assert!(panel.contains_rect(*a), "{kind:?} button {i}");
+                for (k, b) in buttons.iter().enumerate().skip(i + 1) {
+                    assert!(!a.intersects(*b), "{kind:?} buttons {i} and {k}");
+                }
             }
         }
-        for j in 0..3 {
-            assert!(inside(Kind::Palette, palette_row(j)), "row {j}");
-            for t in 0..2 {
-                assert!(
-                    !palette_row(j).intersects(turn_button(t)),
-                    "row {j}, turn {t}"
-                );
-            }
-        }
-        for t in 0..2 {
-            assert!(inside(Kind::Palette, turn_button(t)), "turn {t}");
-        }
-        assert!(!turn_button(0).intersects(turn_button(1)));
-        for i in 0..PALETTE.len() {
-            assert!(inside(Kind::Colours, swatch(i)), "swatch {i}");
-            assert!(!swatch(i).intersects(paint_button()), "swatch {i}");
-        }
-        assert!(inside(Kind::History, undo_button()) && inside(Kind::History, redo_button()));
-        assert!(!undo_button().intersects(redo_button()));
     }
 
     #[test]
