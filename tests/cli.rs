@@ -3,6 +3,10 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
+#[cfg(feature = "vr-openxr")]
+#[path = "common/vr_child.rs"]
+mod vr_child;
+
 fn theta(args: &[&str], dir: &Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_theta"))
         .args(args)
@@ -53,17 +57,9 @@ fn asking_for_a_window_without_a_display_fails_in_one_line() {
 /// configured anywhere but where the test says.
 #[cfg(feature = "vr-openxr")]
 fn theta_vr(dir: &Path, env: &[(&str, &str)]) -> Output {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_theta"));
-    c.arg("vr")
-        .arg("s.theta")
-        .current_dir(dir)
-        .env("HOME", dir)
-        .env("XDG_CONFIG_HOME", dir.join("config"))
-        .env("XDG_CONFIG_DIRS", dir.join("etc"))
-        .env_remove("XR_RUNTIME_JSON")
-        .env_remove("XR_LOADER_DEBUG")
-        .env_remove("DISPLAY")
-        .env_remove("WAYLAND_DISPLAY");
+    let mut c = vr_child::theta_vr_in(dir);
+    c.env("XDG_CONFIG_DIRS", dir.join("etc"))
+        .env_remove("XR_RUNTIME_JSON");
     for (k, v) in env {
         c.env(k, v);
     }

@@ -12,7 +12,7 @@ use theta::engine::{Action, Engine, SelectOp};
 use theta::presence::{ElementRef, Pose, Presence, Ray};
 use theta::render::camera::{self, Eye};
 use theta::render::gpu::GpuRenderer;
-use theta::render::{Image, Renderer, Settings, compare};
+use theta::render::{Image, Renderer, Settings, Stereo, compare};
 use theta_crdt::command::{ObjectTransform, Op};
 use theta_crdt::ids::{DerivedIds, ObjectId};
 use theta_crdt::workload::author_key;
@@ -165,6 +165,18 @@ fn renderer() -> GpuRenderer {
     GpuRenderer::new(Settings::default()).expect("a GPU adapter (lavapipe: mesa-vulkan-drivers)")
 }
 
+/// A renderer that draws stereo pairs in one multiview pass even on lavapipe (the default
+/// there is one pass per eye), so the multiview path is what is tested.
+fn multiview_renderer() -> GpuRenderer {
+    let r = GpuRenderer::new(Settings {
+        stereo: Stereo::Multiview,
+        ..Settings::default()
+    })
+    .expect("a GPU adapter (lavapipe: mesa-vulkan-drivers)");
+    assert!(r.multiview(), "lavapipe has multiview");
+    r
+}
+
 #[test]
 fn the_reference_scene_matches_its_golden_image() {
     let (_doc, engine, _, _) = scene();
@@ -246,7 +258,7 @@ fn the_grab_tools_gizmo_is_drawn_on_the_selection_in_the_axes_colours() {
 #[test]
 fn stereo_eyes_differ_as_their_poses_say() {
     let (_doc, engine, _, _) = scene();
-    let mut r = renderer();
+    let mut r = multiview_renderer();
     r.sync(&engine).unwrap();
     let size = (240, 240);
     let head = eye(size);
@@ -280,7 +292,7 @@ fn stereo_eyes_differ_as_their_poses_say() {
     assert_ne!(images[0], images[1]);
     // One pass per eye (the path without multiview) draws the same two images.
     let mut two = GpuRenderer::new(Settings {
-        multiview: false,
+        stereo: Stereo::PerEye,
         ..Settings::default()
     })
     .unwrap();
@@ -537,7 +549,14 @@ fn a_vulkan_device_and_image_made_outside_wgpu_draw_the_reference_images() {
     let gpu = unsafe { external::wrap_device(hal_instance, req, device, 0, 0) }.unwrap();
     assert!(gpu.description.contains("external"), "{}", gpu.description);
     let (_doc, engine, _, _) = scene();
-    let mut r = GpuRenderer::with_device(gpu, Settings::default()).unwrap();
+    let mut r = GpuRenderer::with_device(
+        gpu,
+        Settings {
+            stereo: Stereo::Multiview,
+            ..Settings::default()
+        },
+    )
+    .unwrap();
     r.sync(&engine).unwrap();
     let size = (320, 240);
     let (images, _) = r.render(&engine, &[eye(size)], size).unwrap();
@@ -605,12 +624,12 @@ fn a_vulkan_device_and_image_made_outside_wgpu_draw_the_reference_images() {
     check(&images[1], "stereo-right.png");
     // Without multisampling (what a headset gets on a software rasteriser), one multiview pass
     // straight into the image draws what one pass per eye does.
-    let single = |multiview: bool| {
+    let single = |stereo: Stereo| {
         let mut r = GpuRenderer::with_device(
             r.gpu().clone(),
             Settings {
                 msaa: 1,
-                multiview,
+                stereo,
                 ..Settings::default()
             },
         )
@@ -625,7 +644,7 @@ fn a_vulkan_device_and_image_made_outside_wgpu_draw_the_reference_images() {
         r.draw(&engine, &eyes, &target).unwrap();
         r.read(&target).unwrap()
     };
-    let (one, two) = (single(true), single(false));
+    let (one, two) = (single(Stereo::Multiview), single(Stereo::PerEye));
     for (eye, (a, b)) in one.iter().zip(&two).enumerate() {
         let d = compare(a, b, THRESHOLD).unwrap();
         if d.fraction() > MAX_DIFFERING {
@@ -713,7 +732,7 @@ fn the_hosts_panels_lines_and_vignette_are_drawn_into_the_world() {
         }],
         vignette,
     };
-    let mut r = renderer();
+    let mut r = multiview_renderer();
     r.sync(&engine).unwrap();
     r.set_extras(extras(&r, 1.0));
     let img = r.render(&engine, &[e], size).unwrap().0.remove(0);

@@ -14,6 +14,8 @@ use theta_mesh::{PALETTE, Vec3};
 
 #[path = "common/netns.rs"]
 mod netns;
+#[path = "common/vr_child.rs"]
+mod vr_child;
 use netns::in_loopback_netns;
 
 /// The stand-in runtime's library, beside the theta binary (cargo puts a workspace's cdylibs
@@ -65,28 +67,15 @@ fn theta_vr(dir: &Path, env: &[(String, String)]) -> Output {
 
 /// The same, with more arguments.
 fn theta_vr_with(dir: &Path, env: &[(String, String)], more: &[&str]) -> Output {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_theta"));
-    c.args([
-        "vr",
-        "s.theta",
-        "--report",
-        "--local",
-        "--bind",
-        "127.0.0.1:0",
-    ])
-    .args(more)
-    .current_dir(dir)
-    .env("HOME", dir)
-    .env("XDG_CONFIG_HOME", dir.join("config"))
-    .env("XDG_DATA_HOME", dir.join("data"))
-    .env_remove("XR_LOADER_DEBUG")
-    .env_remove("DISPLAY")
-    .env_remove("WAYLAND_DISPLAY")
-    .env("WGPU_BACKEND", "vulkan")
-    .env(
-        "VK_ICD_FILENAMES",
-        "/usr/share/vulkan/icd.d/lvp_icd.x86_64.json",
-    );
+    let mut c = vr_child::theta_vr_in(dir);
+    c.args(["--report", "--local", "--bind", "127.0.0.1:0"])
+        .args(more)
+        .env("XDG_DATA_HOME", dir.join("data"))
+        .env("WGPU_BACKEND", "vulkan")
+        .env(
+            "VK_ICD_FILENAMES",
+            "/usr/share/vulkan/icd.d/lvp_icd.x86_64.json",
+        );
     for (k, v) in env {
         c.env(k, v);
     }
@@ -123,6 +112,16 @@ fn run_clean(dir: &Path, script: &Value, more: &[&str]) -> (Output, Value) {
     let r = report(dir);
     assert_eq!(r["errors"], json!([]), "{r:#}\n{}", text(&o));
     (o, r)
+}
+
+/// `theta info` of the session file, which must say each of `wants` (the run `o` explains a
+/// failure); the whole text.
+fn holds(dir: &Path, o: &Output, wants: &[&str]) -> String {
+    let info_text = info(dir);
+    for w in wants {
+        assert!(info_text.contains(w), "no {w:?}: {info_text}\n{}", text(o));
+    }
+    info_text
 }
 
 fn report(dir: &Path) -> Value {
@@ -277,18 +276,7 @@ fn a_scripted_hand_inserts_and_extrudes_a_cube_that_both_eyes_show() {
         "{r:#}"
     );
     // The session file holds the cube, extruded: 8 + 4 vertices, 6 + 4 faces, in red.
-    let info_text = info(dir.path());
-    assert!(
-        info_text.contains("objects: 1"),
-        "{info_text}\n{}",
-        text(&o)
-    );
-    assert!(
-        info_text.contains("vertices: 12"),
-        "{info_text}\n{}",
-        text(&o)
-    );
-    assert!(info_text.contains("faces: 10"), "{info_text}\n{}", text(&o));
+    let info_text = holds(dir.path(), &o, &["objects: 1", "vertices: 12", "faces: 10"]);
     // The report's last state line is the file's.
     let out = String::from_utf8_lossy(&o.stdout);
     let last = out.lines().rfind(|l| l.starts_with("state ")).unwrap();
@@ -363,12 +351,7 @@ fn a_headset_lost_mid_session_keeps_every_edit_and_says_so() {
     let states = r["states"].as_array().unwrap();
     assert!(states.iter().any(|s| s == "LOSS_PENDING"), "{r:#}");
     // The cube was saved before the loss.
-    let info_text = info(dir.path());
-    assert!(
-        info_text.contains("objects: 1"),
-        "{info_text}\n{}",
-        text(&o)
-    );
+    holds(dir.path(), &o, &["objects: 1"]);
 }
 
 #[test]
@@ -392,12 +375,7 @@ fn a_tracked_hand_without_its_controller_pinches_to_insert() {
         r["calls"]["xrLocateHandJointsEXT"].as_u64().unwrap_or(0) > 0,
         "{r:#}"
     );
-    let info_text = info(dir.path());
-    assert!(
-        info_text.contains("objects: 1"),
-        "{info_text}\n{}",
-        text(&o)
-    );
+    holds(dir.path(), &o, &["objects: 1"]);
 }
 
 /// A pose at `at` pointing at `target` (theta's vectors).
@@ -526,12 +504,7 @@ fn the_panels_in_the_world_pick_a_tool_and_a_colour_and_undo() {
     }
     // The history's Undo took the cube back out: insert and undo are in the log, no object in
     // the scene.
-    let info_text = info(dir.path());
-    assert!(
-        info_text.contains("objects: 0"),
-        "{info_text}\n{}",
-        text(&o)
-    );
+    holds(dir.path(), &o, &["objects: 0"]);
 }
 
 /// Pixels of the play area's fence (a light blue the sky, the grid and the panels lack).

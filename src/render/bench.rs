@@ -343,7 +343,7 @@ pub fn run(job: Job) -> Result<(String, f64)> {
         job.size.0,
         job.size.1,
         if job.stereo {
-            if renderer.gpu().multiview() {
+            if renderer.multiview() {
                 " per eye, stereo (multiview)"
             } else {
                 " per eye, stereo (one pass per eye)"

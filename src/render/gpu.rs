@@ -26,7 +26,7 @@ use bevy_ecs::entity::Entity;
 use bytemuck::{Pod, Zeroable};
 
 use super::camera::Eye;
-use super::{Books, FrameReport, Image, Renderer, Settings};
+use super::{Books, FrameReport, Image, Renderer, Settings, Stereo};
 use crate::engine::{Engine, Instance, RenderMesh};
 
 /// The colour format of every target (sRGB: shaders write linear light).
@@ -1175,6 +1175,17 @@ impl GpuRenderer {
         })
     }
 
+    /// Whether a stereo pair is drawn in one multiview pass (on targets that allow it), as the
+    /// settings and the device decide.
+    pub fn multiview(&self) -> bool {
+        let cpu = self.gpu.adapter.get_info().device_type == wgpu::DeviceType::Cpu;
+        match self.settings.stereo {
+            Stereo::Auto => self.gpu.multiview() && !cpu,
+            Stereo::Multiview => self.gpu.multiview(),
+            Stereo::PerEye => false,
+        }
+    }
+
     /// What to add to the world from the next frame on (replacing what was set before).
     pub fn set_extras(&mut self, extras: Extras) {
         self.extras = extras;
@@ -1382,7 +1393,7 @@ impl GpuRenderer {
         self.frames += 1;
         self.stamped = stamp;
         let stereo = eyes.len() == 2;
-        let multiview = stereo && self.settings.multiview && self.gpu.multiview() && target.arrayed;
+        let multiview = stereo && self.multiview() && target.arrayed;
         // Cameras.
         let mut cams = Vec::with_capacity(2);
         for e in eyes {
@@ -1856,7 +1867,7 @@ impl GpuRenderer {
         });
         if stale {
             let mut t = Target::new(&self.gpu, size, layers, samples);
-            if !self.settings.multiview && samples > 1 && layers > 1 && t.arrayed {
+            if !self.multiview() && samples > 1 && layers > 1 && t.arrayed {
                 // One pass per eye: one multisampled texture per eye.
                 t = Target::per_eye(&self.gpu, t.color, size, layers, samples);
             }
@@ -1867,9 +1878,7 @@ impl GpuRenderer {
         self.target = Some(target);
         let (calls, triangles) = r?;
         self.gpu.check()?;
-        let multiview = self.settings.multiview
-            && self.target.as_ref().is_some_and(|t| t.arrayed)
-            && self.gpu.multiview();
+        let multiview = self.multiview() && self.target.as_ref().is_some_and(|t| t.arrayed);
         let passes = if eyes.len() == 2 && !multiview { 2 } else { 1 };
         let gpu_time = if self.timer.is_some() && self.stamped {
             self.gpu_time(passes)

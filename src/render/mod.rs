@@ -40,8 +40,23 @@ pub struct Settings {
     pub grid: bool,
     /// Background colour, sRGB 0..1.
     pub clear: [f32; 3],
-    /// Draw both eyes in one multiview pass where the device can (else one pass per eye).
-    pub multiview: bool,
+    /// How a stereo pair is drawn.
+    pub stereo: Stereo,
+}
+
+/// How the two eyes of a stereo pair are drawn.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Stereo {
+    /// In one multiview pass where the device has multiview and draws it right, else one pass
+    /// per eye. A software rasteriser gets one pass per eye: lavapipe's multiview pass drops the
+    /// second view's triangles that need clipping, so an object at the edge of the view
+    /// vanishes from the right eye.
+    #[default]
+    Auto,
+    /// In one multiview pass wherever the device has multiview (what tests of that path ask).
+    Multiview,
+    /// One pass per eye.
+    PerEye,
 }
 
 impl Default for Settings {
@@ -50,7 +65,7 @@ impl Default for Settings {
             msaa: 4,
             grid: true,
             clear: [0.74, 0.77, 0.82],
-            multiview: true,
+            stereo: Stereo::Auto,
         }
     }
 }

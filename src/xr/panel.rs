@@ -102,7 +102,7 @@ pub fn palette_on_hand(grip: &Pose) -> Pose {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     fn panel() -> WorldPanel {
@@ -113,7 +113,8 @@ mod tests {
         }
     }
 
-    fn ray(from: Vec3, to: Vec3) -> Ray {
+    /// The ray from `from` through `to`.
+    pub(crate) fn ray(from: Vec3, to: Vec3) -> Ray {
         Ray {
             origin: from,
             direction: (to - from).normalized().unwrap(),

@@ -41,7 +41,7 @@ use super::actions::{self, Hand, HandState, Mapper, XrAction};
 use super::comfort::{self, Comfort, Locomotion, Turning};
 use super::haptics::{Haptics, Signals};
 use super::probe::Unavailable;
-use super::ui::Panels;
+use super::ui::{Panels, Shown};
 use crate::desktop::Live;
 use crate::desktop::ui::Request;
 use crate::engine::input::{InputFrame, InputProvider};
@@ -108,7 +108,7 @@ pub fn run(opts: Options) -> Result<Ended> {
     };
     let mut live = crate::desktop::start_session(&rt, &desktop_opts, &dir)?;
     let mut frames = Frames::new(&opts);
-    let outcome = headset.run(&mut live, &rt, &mut frames);
+    let outcome = headset.run(&mut live, &rt, &mut frames, opts.comfort);
     let file = live.file.clone();
     // The GPU and the runtime let go of the swapchain before the session closes.
     drop(headset);
@@ -338,7 +338,6 @@ impl Controls {
 /// Frame counting, the report lines and the benchmark's figures.
 struct Frames {
     report: bool,
-    comfort: comfort::Settings,
     reported: Option<(usize, [u8; 32])>,
     bench: Option<Bench>,
     dominant: Hand,
@@ -349,7 +348,6 @@ impl Frames {
     fn new(opts: &Options) -> Frames {
         Frames {
             report: opts.report,
-            comfort: opts.comfort,
             reported: None,
             bench: opts.bench.map(|frames| Bench {
                 frames,
@@ -364,7 +362,7 @@ impl Frames {
         }
     }
 
-    /// A message for the user (on the terminal until the panels show them in the headset).
+    /// A message for the user, on the terminal (the headset's panels do not show messages).
     fn message(&self, m: &str) {
         if self.report {
             println!("message {m}");
@@ -518,11 +516,6 @@ impl Headset {
             gpu,
             Settings {
                 msaa,
-                // One multiview pass on a GPU; one pass per eye on a software rasteriser: in
-                // a multiview pass, lavapipe drops the second view's triangles that reach past
-                // the edge of the view (those it has to clip), so an object at the edge of the
-                // right eye's view vanishes from it. See docs/VR.md → Rendering.
-                multiview: !cpu,
                 ..Settings::default()
             },
         )
@@ -690,10 +683,16 @@ impl Headset {
     }
 
     /// The frame loop, until the session ends (`Ok`) or is lost or fails (`Err`, why).
-    fn run(&mut self, live: &mut Live, rt: &tokio::runtime::Runtime, f: &mut Frames) -> Result<()> {
+    fn run(
+        &mut self,
+        live: &mut Live,
+        rt: &tokio::runtime::Runtime,
+        f: &mut Frames,
+        comfort: comfort::Settings,
+    ) -> Result<()> {
         let dominant = f.dominant;
         let mut mapper = Mapper::new(dominant);
-        let mut comfort = Comfort::new(f.comfort);
+        let mut comfort = Comfort::new(comfort);
         let mut haptics = Haptics::default();
         let mut running = false;
         let mut exit_requested = false;
@@ -1116,43 +1115,21 @@ impl Headset {
     /// and what it drew goes to the GPU before the frame that shows it. Returns what the user
     /// asked for.
     fn panel_requests(&mut self, live: &mut Live) -> Result<Vec<Request>> {
-        let fingerprint = panel_fingerprint(live);
-        if !self.panels.due(fingerprint) {
+        let commands = live
+            .node
+            .with_session(|s| (s.replica().log().len(), s.replica().rejections().len()));
+        let shown = Shown::of(live.engine.editor(), commands);
+        if !self.panels.due(&shown) {
             return Ok(Vec::new());
         }
         let model = crate::desktop::model(live, &self.panels.state, None, &[], false);
         let gpu = self.renderer.gpu();
-        let (requests, cmds) = self
-            .panels
-            .run(&gpu.device, &gpu.queue, &model, fingerprint);
+        let (requests, cmds) = self.panels.run(&gpu.device, &gpu.queue, &model, shown);
         if !cmds.is_empty() {
             gpu.queue.submit(cmds);
         }
         Ok(requests)
     }
-}
-
-/// What the panels show, in one number: the log's length (every edit, undo and peer's command
-/// changes it), the tool, modes and material in hand, and the selection.
-fn panel_fingerprint(live: &Live) -> u64 {
-    use std::hash::{Hash as _, Hasher as _};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    live.node
-        .with_session(|s| (s.replica().log().len(), s.replica().rejections().len()))
-        .hash(&mut h);
-    let ed = live.engine.editor();
-    format!(
-        "{:?} {:?} {:?} {:?} {:?} {} {}",
-        ed.tool,
-        ed.mode,
-        ed.grab,
-        ed.material,
-        ed.selection,
-        ed.undo_stack().len(),
-        ed.redo_stack().len()
-    )
-    .hash(&mut h);
-    h.finish()
 }
 
 /// The raw Vulkan handles the runtime made, for its session.

@@ -422,6 +422,37 @@ pub fn draw(ui: &mut egui::Ui, st: &mut UiState, m: &Model, asks: &mut Asks) -> 
     out
 }
 
+/// What the panels show, in brief: egui runs again when this changes. The log's length and its
+/// rejections change with every edit, undo and peer's command; the rest is what is in hand.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Shown {
+    /// Commands in the log, and how many the fold rejected.
+    pub commands: (usize, usize),
+    /// The tool, selection mode, grab mode and material in hand.
+    pub holding: (
+        crate::presence::Tool,
+        SelectMode,
+        crate::engine::tools::GrabMode,
+        MaterialId,
+    ),
+    /// What is selected.
+    pub selection: Vec<crate::presence::ElementRef>,
+    /// The undo and redo stacks' depths.
+    pub stacks: (usize, usize),
+}
+
+impl Shown {
+    /// What `editor` holds, in a log of `commands` (and rejections).
+    pub fn of(editor: &crate::engine::tools::Editor, commands: (usize, usize)) -> Shown {
+        Shown {
+            commands,
+            holding: (editor.tool, editor.mode, editor.grab, editor.material),
+            selection: editor.selection.clone(),
+            stacks: (editor.undo_stack().len(), editor.redo_stack().len()),
+        }
+    }
+}
+
 /// The panels at run time: egui, the atlas it draws into, the pointer, and where the desk is.
 pub struct Panels {
     ctx: egui::Context,
@@ -433,9 +464,8 @@ pub struct Panels {
     /// Where the desk stands, while it is up.
     pub desk: Option<Pose>,
     events: Vec<egui::Event>,
-    /// What the panels last showed (a fingerprint of the model), and whether egui asked to
-    /// run again soon.
-    shown: Option<u64>,
+    /// What the panels last showed, and whether egui asked to run again soon.
+    shown: Option<Shown>,
     again: bool,
     start: std::time::Instant,
     free: Vec<egui::TextureId>,
@@ -510,9 +540,9 @@ impl Panels {
     }
 
     /// Whether egui should run this frame: the pointer did something, what the panels show
-    /// changed (`fingerprint`), or egui asked to.
-    pub fn due(&self, fingerprint: u64) -> bool {
-        !self.events.is_empty() || self.again || self.shown != Some(fingerprint)
+    /// changed, or egui asked to.
+    pub fn due(&self, now: &Shown) -> bool {
+        !self.events.is_empty() || self.again || self.shown.as_ref() != Some(now)
     }
 
     /// Runs egui on `model` and draws the atlas where it changed. Returns what the user asked
@@ -522,7 +552,7 @@ impl Panels {
         device: &wgpu::Device,
         queue: &wgpu::Queue,
         model: &Model,
-        fingerprint: u64,
+        shown: Shown,
     ) -> (Vec<Request>, Vec<wgpu::CommandBuffer>) {
         let mut raw = egui::RawInput {
             screen_rect: Some(Rect::from_min_size(Pos2::ZERO, ATLAS)),
@@ -550,7 +580,7 @@ impl Panels {
             self.toggle_desk(self.head);
         }
         self.turn += asks.turn;
-        self.shown = Some(fingerprint);
+        self.shown = Some(shown);
         self.again = out
             .viewport_output
             .get(&egui::ViewportId::ROOT)
@@ -612,13 +642,7 @@ impl Panels {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn ray(from: Vec3, to: Vec3) -> Ray {
-        Ray {
-            origin: from,
-            direction: (to - from).normalized().unwrap(),
-        }
-    }
+    use crate::xr::panel::tests::ray;
 
     #[test]
     fn the_regions_tile_the_atlas_and_every_button_lies_inside_its_panel() {
