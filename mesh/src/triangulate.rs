@@ -21,6 +21,10 @@ pub struct Triangles {
     pub triangle_face: Vec<u32>,
     /// For each face (storage order), the first of its corners in `positions`.
     pub face_first_corner: Vec<u32>,
+    /// For each corner, the storage index of the mesh vertex it copies: corners with the same
+    /// entry sit at the same position, so a renderer that shades each face at one corner can
+    /// share the rest.
+    pub corner_vertex: Vec<u32>,
 }
 
 impl Triangles {
@@ -155,15 +159,20 @@ impl Mesh {
             indices: Vec::with_capacity((corners - 2 * nf.min(corners / 3)) * 3),
             triangle_face: Vec::with_capacity(corners - 2 * nf.min(corners / 3)),
             face_first_corner: Vec::with_capacity(nf),
+            corner_vertex: Vec::with_capacity(corners),
         };
         let mut pts: Vec<Vec3> = Vec::with_capacity(8);
+        let mut verts: Vec<u32> = Vec::with_capacity(8);
         let mut tris: Vec<[u32; 3]> = Vec::with_capacity(8);
         for f in 0..nf {
             pts.clear();
+            verts.clear();
             let start = self.fhe[f];
             let mut h = start;
             loop {
-                pts.push(self.vpos[self.horigin[h as usize] as usize]);
+                let v = self.horigin[h as usize];
+                verts.push(v);
+                pts.push(self.vpos[v as usize]);
                 h = self.hnext[h as usize];
                 if h == start {
                     break;
@@ -177,6 +186,7 @@ impl Mesh {
                 t.positions.push(p.to_array());
                 t.normals.push(normal.to_array());
             }
+            t.corner_vertex.extend_from_slice(&verts);
             tris.clear();
             triangulate_polygon(&pts, raw, &mut tris);
             for tri in &tris {
@@ -243,5 +253,27 @@ mod tests {
             let (a, b, c) = (p[t[0] as usize], p[t[1] as usize], p[t[2] as usize]);
             assert!((b - a).cross(c - a).z > 0.0, "triangle {t:?} flipped");
         }
+    }
+
+    #[test]
+    fn corners_name_the_mesh_vertex_they_copy() {
+        use crate::{MaterialId, Primitive, SeqIds};
+        let m = Primitive::Cuboid { size: Vec3::ONE }
+            .build(&mut SeqIds::default(), MaterialId(0))
+            .unwrap();
+        let t = m.triangulate();
+        assert_eq!(t.corner_vertex.len(), t.positions.len());
+        // 24 corners of 8 vertices, 3 each, and every copy at its vertex's position.
+        let mut seen = std::collections::BTreeMap::new();
+        for (c, &v) in t.corner_vertex.iter().enumerate() {
+            let at = seen.entry(v).or_insert((t.positions[c], 0));
+            assert_eq!(
+                at.0, t.positions[c],
+                "corner {c} is not where vertex {v} is"
+            );
+            at.1 += 1;
+        }
+        assert_eq!(seen.len(), 8);
+        assert!(seen.values().all(|&(_, n)| n == 3));
     }
 }

@@ -37,6 +37,8 @@ pub struct RenderMesh {
     pub normals: Vec<[f32; 3]>,
     /// Three corner indices per triangle.
     pub indices: Vec<u32>,
+    /// For each corner, the mesh vertex it copies (corners with one entry share a position).
+    pub corner_vertex: Vec<u32>,
     /// Palette material of each triangle.
     pub materials: Vec<u32>,
     /// Bumped on every rebuild.
@@ -66,6 +68,7 @@ impl RenderMesh {
             positions: t.positions,
             normals: t.normals,
             indices: t.indices,
+            corner_vertex: t.corner_vertex,
             materials,
             revision,
             closed: mesh.is_closed(),

@@ -144,6 +144,8 @@ pub struct Gpu {
     pub queue: wgpu::Queue,
     /// Adapter name and backend, for people.
     pub description: String,
+    /// Which corner of a triangle gives its flat-interpolated values.
+    pub provoking: Provoking,
 }
 
 impl Gpu {
@@ -204,6 +206,13 @@ impl Gpu {
                 "{} ({:?}, {:?}){note}",
                 info.name, info.backend, info.device_type
             ),
+            // The first on Vulkan, Metal and DX12 (as WebGPU says); GL's convention, which
+            // wgpu leaves at its default, is the last.
+            provoking: if info.backend == wgpu::Backend::Gl {
+                Provoking::Last
+            } else {
+                Provoking::First
+            },
             adapter,
             device,
             queue,
@@ -222,6 +231,15 @@ impl Gpu {
     pub fn multiview(&self) -> bool {
         self.device.features().contains(wgpu::Features::MULTIVIEW)
     }
+}
+
+/// The corner of a triangle whose flat-interpolated outputs the whole triangle takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Provoking {
+    /// The first (Vulkan, Metal, DX12).
+    First,
+    /// The last (GL).
+    Last,
 }
 
 /// A growable GPU buffer.
@@ -445,60 +463,119 @@ fn linear_10_10_10_2(rgba: [u8; 4]) -> u32 {
     lin(rgba[0]) | (lin(rgba[1]) << 10) | (lin(rgba[2]) << 20) | (a << 30)
 }
 
-fn prepare(m: &RenderMesh, slot: u32) -> Prepared {
-    // Corners are per face, so the vertex colour is the face's material.
-    let mut mat = vec![0u32; m.positions.len()];
-    for (t, tri) in m.indices.chunks(3).enumerate() {
-        for &c in tri {
-            if let Some(x) = mat.get_mut(c as usize) {
-                *x = m.materials.get(t).copied().unwrap_or(0);
-            }
+/// The triangles of a mesh for the shared buffers, with corners shared between faces.
+///
+/// Faces are flat and shaded once per vertex: the fragment stage takes the colour of each
+/// triangle's first (provoking) vertex. So a face needs only one vertex of its own, carrying its
+/// normal and material, as the first of each of its triangles; its other corners can be any
+/// vertex at the right position. Each mesh vertex becomes one GPU vertex, and each face claims
+/// one of its corners' vertices that no other face has claimed (placed first in each of its
+/// triangles, or last where the backend takes the last); only a face that finds all of
+/// them claimed (rare: a closed quad mesh has about as many vertices as faces) gets a copy of
+/// its own. A quad mesh draws from about one vertex per face rather than four, which is what
+/// the vertex stage and the post-transform cache see.
+fn prepare(m: &RenderMesh, slot: u32, provoking: Provoking) -> Prepared {
+    const NONE: u32 = u32::MAX;
+    let corners = m.positions.len();
+    // The mesh vertex behind each corner (each corner its own where the mesh did not say).
+    let vertex_of = |c: u32| -> u32 {
+        if m.corner_vertex.len() == corners {
+            m.corner_vertex[c as usize]
+        } else {
+            c
         }
-    }
-    let vertices = m
-        .positions
-        .iter()
-        .zip(&m.normals)
-        .zip(&mat)
-        .map(|((p, n), &mid)| {
-            let e = theta_mesh::palette_entry(theta_mesh::MaterialId(mid));
-            let kind = match e.kind {
-                theta_mesh::MaterialKind::Matte => 0u32,
-                theta_mesh::MaterialKind::Glass => 1,
-                theta_mesh::MaterialKind::Gem => 2,
-            };
-            Vertex {
-                pos: *p,
-                normal: *n,
-                colour: linear_10_10_10_2(e.rgba),
-                meta: slot | (kind << 28),
-            }
-        })
-        .collect();
+    };
+    let attributes = |c: u32, material: u32| {
+        let e = theta_mesh::palette_entry(theta_mesh::MaterialId(material));
+        let kind = match e.kind {
+            theta_mesh::MaterialKind::Matte => 0u32,
+            theta_mesh::MaterialKind::Glass => 1,
+            theta_mesh::MaterialKind::Gem => 2,
+        };
+        Vertex {
+            pos: m.positions[c as usize],
+            normal: m.normals[c as usize],
+            colour: linear_10_10_10_2(e.rgba),
+            meta: slot | (kind << 28),
+        }
+    };
+    let mesh_vertices = (0..corners as u32)
+        .map(vertex_of)
+        .max()
+        .map_or(0, |v| v as usize + 1);
+    let mut shared = vec![NONE; mesh_vertices];
+    let mut claimed: Vec<bool> = Vec::with_capacity(mesh_vertices);
+    let mut vertices: Vec<Vertex> = Vec::with_capacity(mesh_vertices);
+    // The vertex each corner claimed (or copied) for its face, and the shared vertex at it.
+    let mut own = vec![NONE; corners];
+    let mut at = vec![NONE; corners];
     let (mut opaque, mut glass) = (Vec::new(), Vec::new());
     let mut count: HashMap<(u32, u32), u32> = HashMap::new();
-    for (t, tri) in m.indices.chunks(3).enumerate() {
+    for (t, tri) in m.indices.chunks_exact(3).enumerate() {
+        if tri.iter().any(|&c| c as usize >= corners) {
+            continue;
+        }
+        let material = m.materials.get(t).copied().unwrap_or(0);
+        let mut u = [0u32; 3];
+        for k in 0..3 {
+            let c = tri[k];
+            let v = vertex_of(c) as usize;
+            if shared[v] == NONE {
+                shared[v] = vertices.len() as u32;
+                vertices.push(attributes(c, material));
+                claimed.push(false);
+            }
+            u[k] = shared[v];
+            at[c as usize] = u[k];
+        }
+        // The triangle's provoking corner: one its face already owns, else one it can claim,
+        // else a copy of its first corner.
+        let k = match (0..3).find(|&k| own[tri[k] as usize] != NONE) {
+            Some(k) => k,
+            None => match (0..3).find(|&k| !claimed[u[k] as usize]) {
+                Some(k) => {
+                    claimed[u[k] as usize] = true;
+                    vertices[u[k] as usize] = attributes(tri[k], material);
+                    own[tri[k] as usize] = u[k];
+                    k
+                }
+                None => {
+                    own[tri[0] as usize] = vertices.len() as u32;
+                    vertices.push(attributes(tri[0], material));
+                    claimed.push(true);
+                    0
+                }
+            },
+        };
+        let first = own[tri[k] as usize];
+        // Rotated, so the winding holds.
+        let out = match provoking {
+            Provoking::First => [first, u[(k + 1) % 3], u[(k + 2) % 3]],
+            Provoking::Last => [u[(k + 1) % 3], u[(k + 2) % 3], first],
+        };
         let is_glass = matches!(
-            theta_mesh::palette_entry(theta_mesh::MaterialId(
-                m.materials.get(t).copied().unwrap_or(0)
-            ))
-            .kind,
+            theta_mesh::palette_entry(theta_mesh::MaterialId(material)).kind,
             theta_mesh::MaterialKind::Glass
         );
-        if is_glass { &mut glass } else { &mut opaque }.extend_from_slice(tri);
+        if is_glass { &mut glass } else { &mut opaque }.extend_from_slice(&out);
         for k in 0..3 {
             let (a, b) = (tri[k], tri[(k + 1) % 3]);
             *count.entry((a.min(b), a.max(b))).or_default() += 1;
         }
     }
     // A triangle edge inside a face is shared by two of that face's triangles (its corners are
-    // the face's own); an edge of the face polygon belongs to one.
+    // the face's own); an edge of the face polygon belongs to one. Counted on the corners, drawn
+    // between the shared vertices, so an edge between two faces is drawn once.
     let mut edges: Vec<(u32, u32)> = count
         .into_iter()
         .filter(|(_, n)| *n == 1)
-        .map(|(e, _)| e)
+        .map(|((a, b), _)| {
+            let (a, b) = (at[a as usize], at[b as usize]);
+            (a.min(b), a.max(b))
+        })
         .collect();
     edges.sort_unstable();
+    edges.dedup();
     // A closed mesh's opaque triangles draw with back faces culled (half the rasterising on a
     // GPU short of raster units); an open one's draw from both sides.
     let (culled, opaque) = if m.closed {
@@ -1928,10 +2005,11 @@ impl Renderer for GpuRenderer {
         }
         self.last_uploads = plan.uploads.len();
         self.last_writes = plan.instances.len();
+        let provoking = self.gpu.provoking;
         let uploads: Vec<(Entity, Prepared)> = plan
             .uploads
             .iter()
-            .map(|(e, s, m)| (*e, prepare(m, *s)))
+            .map(|(e, s, m)| (*e, prepare(m, *s, provoking)))
             .collect();
         let writes: Vec<(u32, InstanceGpu)> = plan
             .instances
@@ -1976,5 +2054,102 @@ impl Renderer for GpuRenderer {
         let images = self.read(&target);
         self.target = Some(target);
         Ok((images?, report))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use theta_mesh::{MaterialId, Primitive, SeqIds, Vec3};
+
+    fn prims() -> Vec<Primitive> {
+        vec![
+            Primitive::Cuboid { size: Vec3::ONE },
+            Primitive::Icosphere {
+                radius: 1.0,
+                level: 2,
+            },
+            Primitive::UvSphere {
+                radius: 1.0,
+                segments: 8,
+                rings: 5,
+            },
+            Primitive::Torus {
+                major_radius: 2.0,
+                minor_radius: 0.5,
+                major_segments: 24,
+                minor_segments: 8,
+            },
+            Primitive::Grid {
+                size_x: 2.0,
+                size_z: 1.0,
+                cells_x: 3,
+                cells_z: 2,
+            },
+        ]
+    }
+
+    #[test]
+    fn shared_corners_draw_the_same_triangles_with_each_faces_shading_provoking() {
+        for (p, provoking) in prims()
+            .into_iter()
+            .flat_map(|p| [(p, Provoking::First), (p, Provoking::Last)])
+        {
+            let mesh = p.build(&mut SeqIds::default(), MaterialId(3)).unwrap();
+            let rm = RenderMesh::of_mesh(&mesh, 1);
+            let out = prepare(&rm, 7, provoking);
+            let drawn: Vec<u32> = [&out.culled, &out.opaque, &out.glass]
+                .into_iter()
+                .flatten()
+                .copied()
+                .collect();
+            assert_eq!(drawn.len(), rm.indices.len(), "{p:?}");
+            for (t, (a, b)) in rm.indices.chunks(3).zip(drawn.chunks(3)).enumerate() {
+                let pos = |c: u32| rm.positions[c as usize];
+                let got: Vec<[f32; 3]> = b.iter().map(|&v| out.vertices[v as usize].pos).collect();
+                // The same corners, in the same turning order, starting anywhere.
+                let same = (0..3).any(|r| (0..3).all(|k| got[k] == pos(a[(k + r) % 3])));
+                assert!(same, "{p:?}: triangle {t} moved or flipped");
+                // The provoking vertex carries this triangle's face normal and material.
+                let first =
+                    out.vertices[b[if provoking == Provoking::First { 0 } else { 2 }] as usize];
+                assert_eq!(
+                    first.normal, rm.normals[a[0] as usize],
+                    "{p:?}: triangle {t}"
+                );
+                assert_eq!(first.meta & 0x0fff_ffff, 7);
+                let want = linear_10_10_10_2(theta_mesh::palette_entry(MaterialId(3)).rgba);
+                assert_eq!(first.colour, want);
+            }
+            // About one vertex per mesh vertex, not one per corner.
+            assert!(
+                out.vertices.len() <= mesh.vertex_count() + mesh.face_count(),
+                "{p:?}: {} vertices for {} mesh vertices",
+                out.vertices.len(),
+                mesh.vertex_count()
+            );
+            assert!(out.vertices.len() < rm.positions.len(), "{p:?}");
+            // Each mesh edge drawn once in the wireframe.
+            assert_eq!(out.edges.len(), 2 * mesh.edge_count(), "{p:?}");
+        }
+    }
+
+    #[test]
+    fn a_closed_quad_mesh_needs_few_copies() {
+        let mesh = Primitive::Torus {
+            major_radius: 2.0,
+            minor_radius: 0.5,
+            major_segments: 64,
+            minor_segments: 16,
+        }
+        .build(&mut SeqIds::default(), MaterialId(0))
+        .unwrap();
+        let out = prepare(&RenderMesh::of_mesh(&mesh, 1), 0, Provoking::First);
+        // 1,024 quads on 1,024 vertices: a copy for at most a tenth of the faces.
+        assert!(
+            out.vertices.len() <= mesh.vertex_count() + mesh.face_count() / 10,
+            "{} vertices",
+            out.vertices.len()
+        );
     }
 }
