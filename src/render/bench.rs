@@ -180,6 +180,7 @@ impl Bare {
                 ..Default::default()
             },
             depth_stencil: Some(super::gpu::depth_test(
+                gpu,
                 true,
                 wgpu::CompareFunction::GreaterEqual,
             )),
