@@ -158,6 +158,55 @@ impl<'a, A: IdAlloc> Builder<'a, A> {
 }
 
 impl Primitive {
+    /// One primitive of each kind, small (a few hundred faces at most): for tests and examples
+    /// across the workspace.
+    pub fn samples() -> Vec<Primitive> {
+        vec![
+            Primitive::Cuboid {
+                size: Vec3::new(1.0, 2.0, 3.0),
+            },
+            Primitive::Pyramid {
+                base: 1.0,
+                height: 1.0,
+                sides: 4,
+            },
+            Primitive::Cylinder {
+                radius: 1.0,
+                height: 2.0,
+                segments: 12,
+            },
+            Primitive::Cone {
+                radius: 1.0,
+                height: 2.0,
+                segments: 7,
+            },
+            Primitive::UvSphere {
+                radius: 1.0,
+                segments: 8,
+                rings: 5,
+            },
+            Primitive::Icosahedron { radius: 1.0 },
+            Primitive::Icosphere {
+                radius: 1.0,
+                level: 2,
+            },
+            Primitive::Torus {
+                major_radius: 2.0,
+                minor_radius: 0.5,
+                major_segments: 12,
+                minor_segments: 6,
+            },
+            Primitive::Grid {
+                size_x: 2.0,
+                size_z: 1.0,
+                cells_x: 3,
+                cells_z: 2,
+            },
+        ]
+    }
+}
+
+impl Primitive {
     /// Checks the parameters and builds the mesh.
     pub fn build(&self, alloc: &mut impl IdAlloc, material: MaterialId) -> Result<Mesh> {
         let mut b = Builder::new(alloc, material);
@@ -452,72 +501,15 @@ mod tests {
     }
 
     fn all() -> Vec<(Primitive, i64)> {
-        vec![
-            (
-                Primitive::Cuboid {
-                    size: Vec3::new(1.0, 2.0, 3.0),
-                },
-                2,
-            ),
-            (
-                Primitive::Pyramid {
-                    base: 1.0,
-                    height: 1.0,
-                    sides: 4,
-                },
-                2,
-            ),
-            (
-                Primitive::Cylinder {
-                    radius: 1.0,
-                    height: 2.0,
-                    segments: 12,
-                },
-                2,
-            ),
-            (
-                Primitive::Cone {
-                    radius: 1.0,
-                    height: 2.0,
-                    segments: 7,
-                },
-                2,
-            ),
-            (
-                Primitive::UvSphere {
-                    radius: 1.0,
-                    segments: 8,
-                    rings: 5,
-                },
-                2,
-            ),
-            (Primitive::Icosahedron { radius: 1.0 }, 2),
-            (
-                Primitive::Icosphere {
-                    radius: 1.0,
-                    level: 2,
-                },
-                2,
-            ),
-            (
-                Primitive::Torus {
-                    major_radius: 2.0,
-                    minor_radius: 0.5,
-                    major_segments: 12,
-                    minor_segments: 6,
-                },
-                0,
-            ),
-            (
-                Primitive::Grid {
-                    size_x: 2.0,
-                    size_z: 1.0,
-                    cells_x: 3,
-                    cells_z: 2,
-                },
-                1,
-            ),
-        ]
+        // The Euler characteristic of each: a torus 0, an open grid 1, closed solids 2.
+        Primitive::samples()
+            .into_iter()
+            .map(|p| match p {
+                Primitive::Torus { .. } => (p, 0),
+                Primitive::Grid { .. } => (p, 1),
+                _ => (p, 2),
+            })
+            .collect()
     }
 
     #[test]

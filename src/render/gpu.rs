@@ -2086,38 +2086,11 @@ impl Renderer for GpuRenderer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use theta_mesh::{MaterialId, Primitive, SeqIds, Vec3};
-
-    fn prims() -> Vec<Primitive> {
-        vec![
-            Primitive::Cuboid { size: Vec3::ONE },
-            Primitive::Icosphere {
-                radius: 1.0,
-                level: 2,
-            },
-            Primitive::UvSphere {
-                radius: 1.0,
-                segments: 8,
-                rings: 5,
-            },
-            Primitive::Torus {
-                major_radius: 2.0,
-                minor_radius: 0.5,
-                major_segments: 24,
-                minor_segments: 8,
-            },
-            Primitive::Grid {
-                size_x: 2.0,
-                size_z: 1.0,
-                cells_x: 3,
-                cells_z: 2,
-            },
-        ]
-    }
+    use theta_mesh::{MaterialId, Primitive, SeqIds};
 
     #[test]
     fn shared_corners_draw_the_same_triangles_with_each_faces_shading_provoking() {
-        for (p, provoking) in prims()
+        for (p, provoking) in Primitive::samples()
             .into_iter()
             .flat_map(|p| [(p, Provoking::First), (p, Provoking::Last)])
         {
