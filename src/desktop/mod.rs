@@ -526,8 +526,7 @@ impl App {
         .map_err(|e| anyhow!("no GPU adapter can draw into the window: {e}"))?;
         let gpu = Gpu::on(adapter)?;
         if self.opts.msaa == 0 {
-            let cpu = gpu.adapter.get_info().device_type == wgpu::DeviceType::Cpu;
-            self.opts.msaa = if cpu { 1 } else { 4 };
+            self.opts.msaa = if gpu.software { 1 } else { 4 };
         }
         let caps = surface.get_capabilities(&gpu.adapter);
         let format = caps

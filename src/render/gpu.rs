@@ -104,7 +104,7 @@ pub(crate) fn depth_test(
     compare: wgpu::CompareFunction,
 ) -> wgpu::DepthStencilState {
     wgpu::DepthStencilState {
-        format: gpu.depth_format,
+        format: gpu.depth_format(),
         depth_write_enabled: Some(write),
         depth_compare: Some(compare),
         stencil: Default::default(),
@@ -160,8 +160,8 @@ pub struct Gpu {
     pub description: String,
     /// Which corner of a triangle gives its flat-interpolated values.
     pub provoking: Provoking,
-    /// The depth buffers' format ([`DEPTH_FORMAT`], or [`CPU_DEPTH_FORMAT`] on a CPU).
-    pub depth_format: wgpu::TextureFormat,
+    /// The adapter is a software rasteriser (lavapipe, llvmpipe).
+    pub software: bool,
 }
 
 impl Gpu {
@@ -229,11 +229,7 @@ impl Gpu {
             } else {
                 Provoking::First
             },
-            depth_format: if info.device_type == wgpu::DeviceType::Cpu {
-                CPU_DEPTH_FORMAT
-            } else {
-                DEPTH_FORMAT
-            },
+            software: info.device_type == wgpu::DeviceType::Cpu,
             adapter,
             device,
             queue,
@@ -251,6 +247,16 @@ impl Gpu {
     /// Whether one pass can draw both eyes.
     pub fn multiview(&self) -> bool {
         self.device.features().contains(wgpu::Features::MULTIVIEW)
+    }
+
+    /// The depth buffers' format: [`DEPTH_FORMAT`], or [`CPU_DEPTH_FORMAT`] on a software
+    /// rasteriser.
+    pub fn depth_format(&self) -> wgpu::TextureFormat {
+        if self.software {
+            CPU_DEPTH_FORMAT
+        } else {
+            DEPTH_FORMAT
+        }
     }
 }
 
@@ -499,15 +505,16 @@ fn prepare(m: &RenderMesh, slot: u32, provoking: Provoking) -> Prepared {
     const NONE: u32 = u32::MAX;
     let corners = m.positions.len();
     // The mesh vertex behind each corner (each corner its own where the mesh did not say).
+    let by_mesh = m.corner_vertex.len() == corners;
     let vertex_of = |c: u32| -> u32 {
-        if m.corner_vertex.len() == corners {
+        if by_mesh {
             m.corner_vertex[c as usize]
         } else {
             c
         }
     };
-    let attributes = |c: u32, material: u32| {
-        let e = theta_mesh::palette_entry(theta_mesh::MaterialId(material));
+    // A corner's vertex, shaded as a face of the given palette entry.
+    let attributes = |c: u32, e: &theta_mesh::PaletteEntry| {
         let kind = match e.kind {
             theta_mesh::MaterialKind::Matte => 0u32,
             theta_mesh::MaterialKind::Glass => 1,
@@ -536,14 +543,16 @@ fn prepare(m: &RenderMesh, slot: u32, provoking: Provoking) -> Prepared {
         if tri.iter().any(|&c| c as usize >= corners) {
             continue;
         }
-        let material = m.materials.get(t).copied().unwrap_or(0);
+        let entry = theta_mesh::palette_entry(theta_mesh::MaterialId(
+            m.materials.get(t).copied().unwrap_or(0),
+        ));
         let mut u = [0u32; 3];
         for k in 0..3 {
             let c = tri[k];
             let v = vertex_of(c) as usize;
             if shared[v] == NONE {
                 shared[v] = vertices.len() as u32;
-                vertices.push(attributes(c, material));
+                vertices.push(attributes(c, &entry));
                 claimed.push(false);
             }
             u[k] = shared[v];
@@ -556,13 +565,13 @@ fn prepare(m: &RenderMesh, slot: u32, provoking: Provoking) -> Prepared {
             None => match (0..3).find(|&k| !claimed[u[k] as usize]) {
                 Some(k) => {
                     claimed[u[k] as usize] = true;
-                    vertices[u[k] as usize] = attributes(tri[k], material);
+                    vertices[u[k] as usize] = attributes(tri[k], &entry);
                     own[tri[k] as usize] = u[k];
                     k
                 }
                 None => {
                     own[tri[0] as usize] = vertices.len() as u32;
-                    vertices.push(attributes(tri[0], material));
+                    vertices.push(attributes(tri[0], &entry));
                     claimed.push(true);
                     0
                 }
@@ -574,10 +583,7 @@ fn prepare(m: &RenderMesh, slot: u32, provoking: Provoking) -> Prepared {
             Provoking::First => [first, u[(k + 1) % 3], u[(k + 2) % 3]],
             Provoking::Last => [u[(k + 1) % 3], u[(k + 2) % 3], first],
         };
-        let is_glass = matches!(
-            theta_mesh::palette_entry(theta_mesh::MaterialId(material)).kind,
-            theta_mesh::MaterialKind::Glass
-        );
+        let is_glass = entry.kind == theta_mesh::MaterialKind::Glass;
         if is_glass { &mut glass } else { &mut opaque }.extend_from_slice(&out);
         for k in 0..3 {
             let (a, b) = (tri[k], tri[(k + 1) % 3]);
@@ -701,7 +707,7 @@ impl Target {
             Vec::new()
         };
         let depth = (0..count)
-            .map(|_| make("depth", gpu.depth_format))
+            .map(|_| make("depth", gpu.depth_format()))
             .collect();
         let scratch = (samples > 1 && layers > 1).then(|| Target::scratch(gpu, size, format));
         Target {
@@ -753,7 +759,7 @@ impl Target {
             format,
             msaa: (0..layers).map(|_| make("msaa", format)).collect(),
             depth: (0..layers)
-                .map(|_| make("depth", gpu.depth_format))
+                .map(|_| make("depth", gpu.depth_format()))
                 .collect(),
             arrayed: false,
             scratch: Some(Target::scratch(gpu, size, format)),
@@ -1281,9 +1287,8 @@ impl GpuRenderer {
     /// Whether a stereo pair is drawn in one multiview pass (on targets that allow it), as the
     /// settings and the device decide.
     pub fn multiview(&self) -> bool {
-        let cpu = self.gpu.adapter.get_info().device_type == wgpu::DeviceType::Cpu;
         match self.settings.stereo {
-            Stereo::Auto => self.gpu.multiview() && !cpu,
+            Stereo::Auto => self.gpu.multiview() && !self.gpu.software,
             Stereo::Multiview => self.gpu.multiview(),
             Stereo::PerEye => false,
         }

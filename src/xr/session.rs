@@ -509,9 +509,8 @@ impl Headset {
             .map_err(|r| refused("the Vulkan requirements", &r))?;
         let (gpu, raw) =
             vulkan(&instance, system, reqs).map_err(|e| format!("{runtime}: {e:#}"))?;
-        let cpu = gpu.adapter.get_info().device_type == wgpu::DeviceType::Cpu;
         // Four samples on a GPU; one on a software rasteriser, where four cost twice the frame.
-        let msaa = if cpu { 1 } else { 4 };
+        let msaa = if gpu.software { 1 } else { 4 };
         let renderer = GpuRenderer::with_device(
             gpu,
             Settings {
