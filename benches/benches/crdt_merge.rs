@@ -25,9 +25,14 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{
-    BatchSize, BenchmarkGroup, Criterion, SamplingMode, criterion_group, criterion_main,
-    measurement::WallTime,
+    BatchSize, BenchmarkGroup, Criterion, SamplingMode, criterion_group, measurement::WallTime,
 };
+
+/// The allocator the `theta` binary ships with. Every library in this file runs under it (and, from
+/// [`theta_benches::run_like_the_app`], without transparent huge pages, as the app runs), so the
+/// comparison is of the code, in the process a user's peer actually has.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Vertices per side of the grid: 100 × 100 = 10,000 vertices, 99 × 99 = 9,801 quads.
 const SIDE: usize = 100;
@@ -324,8 +329,6 @@ mod theta {
         insert(r, c);
         std::hint::black_box(r.settle());
     }
-
-    impl Tail {}
 
     /// Signatures verified before the timing.
     pub(super) struct PreVerified<'a>(pub(super) &'a mut Tail);
@@ -942,4 +945,8 @@ criterion_group! {
     config = Criterion::default().sample_size(10);
     targets = merge_2x5000, remote_apply_into_100k, local_move_one_vertex
 }
-criterion_main!(benches);
+fn main() {
+    theta_benches::run_like_the_app();
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

@@ -6,6 +6,23 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use theta_mesh::{MaterialId, Mesh, Primitive, SeqIds, Vec3};
 
+/// Runs the process the way the `theta` binary runs itself (`src/main.rs`): without transparent
+/// huge pages. mimalloc asks the kernel for huge pages on its arenas, and each first touch of one
+/// then zeroes 2 MiB; the app turns them off at start-up, so a benchmark of the app's code does
+/// too. Benchmarks that compare libraries call it first, so every library runs under the same
+/// setting.
+#[cfg(target_os = "linux")]
+#[expect(unsafe_code, reason = "prctl is a C call")]
+pub fn run_like_the_app() {
+    // SAFETY: PR_SET_THP_DISABLE takes one integer argument and touches no memory of ours. A
+    // kernel without it (before 3.15) refuses, and huge pages stay as the system has them.
+    let _ = unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0) };
+}
+
+/// Elsewhere there is nothing to change.
+#[cfg(not(target_os = "linux"))]
+pub fn run_like_the_app() {}
+
 /// A global allocator that counts live heap bytes and their peak. A memory benchmark installs it
 /// with `#[global_allocator] static GLOBAL: Counting = Counting;` and reads it with [`measure`] or
 /// [`live_bytes`].
