@@ -222,6 +222,37 @@ impl Session {
         verified: Vec<Result<Verified, InsertError>>,
         more_follow: bool,
     ) -> Result<Batch> {
+        let mut out = self.take_verified(verified)?;
+        out.events = self.replica.settle();
+        self.count(out.admitted.len(), "remote", &out.events);
+        if !more_follow {
+            self.maybe_checkpoint()?;
+        }
+        Ok(out)
+    }
+
+    /// [`Session::receive_batch`] without the fold: the batch is verified, inserted and saved,
+    /// and [`Session::fold`] folds it later, together with whatever else arrived meanwhile.
+    /// A peer that has several batches waiting takes them all and folds once: a batch that lands
+    /// before commands already folded costs a rollback and a replay, and one rollback for many
+    /// batches replays the tail once instead of once per batch.
+    pub fn receive_batch_unfolded(&mut self, commands: &[&[u8]]) -> Result<Batch> {
+        let verified = verify_batch(commands)?;
+        let out = self.take_verified(verified)?;
+        self.count(out.admitted.len(), "remote", &[]);
+        Ok(out)
+    }
+
+    /// Folds what [`Session::receive_batch_unfolded`] took; returns the change events.
+    pub fn fold(&mut self) -> Result<Vec<Event>> {
+        let events = self.replica.settle();
+        self.count(0, "remote", &events);
+        self.maybe_checkpoint()?;
+        Ok(events)
+    }
+
+    /// Inserts verified commands and saves what the log admitted, with one fsync.
+    fn take_verified(&mut self, verified: Vec<Result<Verified, InsertError>>) -> Result<Batch> {
         let _span = tracing::debug_span!("receive", commands = verified.len()).entered();
         let mut out = Batch::default();
         let mut admitted_ids = Vec::new();
@@ -245,11 +276,6 @@ impl Session {
         out.missing.dedup();
         out.missing.retain(|id| !self.replica.log().contains(id));
         out.admitted = admitted_ids;
-        out.events = self.replica.settle();
-        self.count(out.admitted.len(), "remote", &out.events);
-        if !more_follow {
-            self.maybe_checkpoint()?;
-        }
         Ok(out)
     }
 

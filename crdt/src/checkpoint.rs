@@ -644,6 +644,7 @@ fn decode_body(r: &mut Reader<'_>, session: CommandId, records: &[Arc<[u8]>]) ->
         caps,
         caps_epoch,
         snapshots,
+        tail_snapshots_until: 0,
         rejected,
         stats: FoldStats::default(),
         todo: Vec::new(),

@@ -25,11 +25,20 @@ use crate::scene::{Event, Group, Object, Rejection, Scene, diff};
 
 /// How many of an author's most recent commands can be undone.
 pub const UNDO_DEPTH: usize = 32;
-/// The replica keeps a snapshot of the scene every this many commands.
+/// The replica keeps a snapshot of the scene every this many commands (and, while commands
+/// arrive out of order, every [`TAIL_SNAPSHOT_INTERVAL`] near the tail).
 pub const SNAPSHOT_INTERVAL: usize = 256;
 /// How many snapshots the replica keeps: the most recent, and older ones ever sparser (see
 /// `Replica::push_snapshot`); a rollback before the oldest replays from the start.
 pub const MAX_SNAPSHOTS: usize = 16;
+/// While commands arrive out of order (peers editing at once), the replica also keeps a snapshot
+/// every this many commands near the tail, so that a rollback replays about as many commands as
+/// it undoes instead of everything since the last [`SNAPSHOT_INTERVAL`] boundary.
+pub const TAIL_SNAPSHOT_INTERVAL: usize = 16;
+/// How many commands after a rollback the replica keeps taking tail snapshots. A session with
+/// no rollbacks (one author at a time, a tail that only grows) takes none: each snapshot makes
+/// the next edit of every object it holds copy that object's edited array.
+pub const TAIL_SNAPSHOT_SPAN: usize = 4096;
 
 /// What undoing a command needs. Edits that merge or overwrite values (moves, transforms, set
 /// positions, renames, paints) record their inverse operations, which apply on top of whatever
@@ -1011,6 +1020,9 @@ pub struct Replica {
     pub(crate) caps: BTreeMap<AuthorId, u64>,
     pub(crate) caps_epoch: Option<u64>,
     pub(crate) snapshots: Vec<(OrderKey, usize, Scene)>,
+    /// Tail snapshots are taken while `applied_count` is below this (see
+    /// [`TAIL_SNAPSHOT_SPAN`]).
+    pub(crate) tail_snapshots_until: usize,
     pub(crate) rejected: Rejections,
     pub(crate) stats: FoldStats,
     /// Scratch: the commands one settle folds (kept for its allocation).
@@ -1041,6 +1053,7 @@ impl Replica {
             caps: BTreeMap::new(),
             caps_epoch: None,
             snapshots: Vec::new(),
+            tail_snapshots_until: 0,
             rejected: Rejections::default(),
             stats: FoldStats::default(),
             todo: Vec::new(),
@@ -1123,6 +1136,8 @@ impl Replica {
                 None => (None, 0, Scene::default()),
             };
             self.applied = key;
+            // Commands are arriving out of order: keep snapshots close to the tail for a while.
+            self.tail_snapshots_until = self.applied_count + TAIL_SNAPSHOT_SPAN;
             self.applied_count = count;
             let mut old = std::mem::replace(&mut self.scene, restored);
             old.journal = Default::default();
@@ -1152,6 +1167,7 @@ impl Replica {
             snap.journal = Default::default();
             self.push_snapshot(k, snap);
         }
+        let todo_len = todo.len();
         for (i, e) in todo.drain(..).enumerate() {
             self.stats.applied += 1;
             let op = self.log.decoded(&e);
@@ -1170,7 +1186,12 @@ impl Replica {
             let key = (e.lamport, e.id);
             self.applied = Some(key);
             self.applied_count += 1;
-            if self.applied_count.is_multiple_of(SNAPSHOT_INTERVAL) && i >= keep_from {
+            let tail_snapshot = self.applied_count < self.tail_snapshots_until
+                && self.applied_count.is_multiple_of(TAIL_SNAPSHOT_INTERVAL)
+                && i + TAIL_SNAPSHOT_INTERVAL * 4 >= todo_len;
+            if (self.applied_count.is_multiple_of(SNAPSHOT_INTERVAL) && i >= keep_from)
+                || tail_snapshot
+            {
                 let mut snap = self.scene.clone();
                 snap.journal = Default::default();
                 self.push_snapshot(key, snap);
@@ -1193,16 +1214,32 @@ impl Replica {
     }
 
     /// Keeps a snapshot taken after folding `key`. Past [`MAX_SNAPSHOTS`], the one whose removal
-    /// leaves the smallest gap goes (never the oldest or the newest), so the snapshots thin out
-    /// towards the past: a rollback to any depth replays about as many commands as it undoes, not
-    /// the whole log.
+    /// leaves the smallest gap for its age goes (never the oldest or the newest), so the
+    /// snapshots thin out geometrically towards the past: a rollback to any depth replays a
+    /// bounded multiple of the commands it undoes, not the whole log.
     fn push_snapshot(&mut self, key: OrderKey, snap: Scene) {
         self.snapshots.push((key, self.applied_count, snap));
         if self.snapshots.len() > MAX_SNAPSHOTS {
             let counts: Vec<usize> = self.snapshots.iter().map(|(_, c, _)| *c).collect();
-            let drop = (1..counts.len() - 1)
-                .min_by_key(|&i| (counts[i + 1] - counts[i - 1], i))
-                .unwrap_or(0);
+            let newest = counts[counts.len() - 1];
+            // Removing snapshot i leaves a gap from i - 1 to i + 1; measured against how far
+            // back i - 1 lies, the smallest such gap goes. Gaps then grow in proportion to
+            // their age (a geometric spacing): dense at the tail, where concurrent edits
+            // land, and sparse far back. (An absolute smallest gap would even the spacing
+            // out instead, and leave the tail with gaps of a thousand commands.)
+            let relative = |i: usize| {
+                (
+                    (counts[i + 1] - counts[i - 1]) as u128,
+                    (newest - counts[i - 1]) as u128,
+                )
+            };
+            let mut drop = 1;
+            for i in 2..counts.len() - 1 {
+                let ((g, a), (bg, ba)) = (relative(i), relative(drop));
+                if g * ba < bg * a {
+                    drop = i;
+                }
+            }
             self.snapshots.remove(drop);
         }
     }

@@ -438,3 +438,63 @@ fn an_admins_self_revoke_is_refused_in_both_fold_passes() {
     assert_eq!(r.scene().role(&admin.author()), Some(Role::Admin));
     assert_eq!(r.full_replay(), *r.scene());
 }
+
+/// A command that lands `depth` commands back replays about that many, however long the log:
+/// snapshots are dense at the tail once commands arrive out of order, and thin out
+/// geometrically towards the past (an even spacing over a long log made every shallow rollback
+/// replay hundreds of commands).
+#[test]
+fn a_rollback_replays_about_as_many_commands_as_it_undoes() {
+    let admin = key(1);
+    let bob = key(2);
+    let (mut r, _) = start(&admin);
+    edit(
+        &mut r,
+        &admin,
+        Op::GrantRole {
+            author: bob.author(),
+            role: Role::Editor,
+        },
+    );
+    let (create, _) = edit(&mut r, &admin, cube("box"));
+    let object = object_of(create);
+    let nudge = |x: f32| Op::MoveObject {
+        object,
+        delta: Vec3::new(x, 0.0, 0.0),
+    };
+    let mut stale = Vec::new();
+    let mut moves = |r: &mut Replica, n: usize, stale: &mut Vec<Replica>, keep_at: &[usize]| {
+        for i in 0..n {
+            if keep_at.contains(&(n - i)) {
+                stale.push(r.clone());
+            }
+            edit(r, &admin, nudge(0.001));
+        }
+    };
+    // A long tail from one author, then a first concurrent command (Bob's) a few back.
+    moves(&mut r, 3000, &mut stale, &[10]);
+    let b1 = author::sign(&bob, stale.pop().unwrap().log(), nudge(1.0));
+    deliver(&mut r, &[b1]);
+    assert_eq!(r.stats().rollbacks, 1);
+    // More of the tail; then Bob's next commands, made on replicas 300 and 40 commands behind.
+    moves(&mut r, 3000, &mut stale, &[300, 40]);
+    let mut last = None;
+    for (depth, mut s) in [(300usize, stale.remove(0)), (40, stale.remove(0))] {
+        // Bob has seen his own last command, or he would sign a second one with its number.
+        if let Some(b) = last.take() {
+            deliver(&mut s, &[b]);
+        }
+        let before = r.stats();
+        let b = author::sign(&bob, s.log(), nudge(1.0));
+        last = Some(b.clone());
+        deliver(&mut r, &[b]);
+        let after = r.stats();
+        assert_eq!(after.rollbacks, before.rollbacks + 1, "depth {depth}");
+        let replayed = (after.replayed - before.replayed) as usize;
+        assert!(
+            replayed >= depth && replayed <= 2 * depth + 16,
+            "landing {depth} back replayed {replayed}"
+        );
+    }
+    assert_eq!(r.full_replay(), *r.scene());
+}

@@ -236,11 +236,24 @@ pub async fn run(b: NetBench) -> Result<String> {
         .map(|n| n.with_session(|s| s.replica().scene().state_hash()))
         .collect();
     let converged = hashes.windows(2).all(|w| w[0] == w[1]);
+    // What each peer's fold did over the whole run: replays are commands folded again after a
+    // rollback, when a command arrived that belongs before ones already folded.
+    let folds: Vec<String> = nodes
+        .iter()
+        .map(|n| {
+            let st = n.with_session(|s| s.replica().stats());
+            format!(
+                "{} applied ({} replayed in {} rollbacks)",
+                st.applied, st.replayed, st.rollbacks
+            )
+        })
+        .collect();
 
     let report = format!(
         "net bench: {} peers on loopback, durable session files (fsync per group commit)\n\
          append -> applied on every other peer: {} edits, {} deliveries: p50 {}, p99 {}, max {}\n\
-         sustained: {} edits from {} peers in {:.3} s = {:.0} commands/s; state hashes {}",
+         sustained: {} edits from {} peers in {:.3} s = {:.0} commands/s; state hashes {}\n\
+         fold per peer: {}",
         b.peers,
         b.commands,
         lat.len(),
@@ -252,6 +265,7 @@ pub async fn run(b: NetBench) -> Result<String> {
         secs,
         (b.peers * b.burst) as f64 / secs,
         if converged { "equal" } else { "DIFFER" },
+        folds.join("; "),
     );
     shutdown_all(nodes).await?;
     if !converged {

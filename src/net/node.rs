@@ -915,13 +915,27 @@ impl Inner {
         &self,
         from: Option<EndpointId>,
         commands: &[&[u8]],
-        more_follow: bool,
+        fold: Fold,
     ) -> Option<Vec<CommandId>> {
         // Verified under the session's lock: with the fold and the saves of other batches
         // running meanwhile, verifying outside it only oversubscribes the cores (throughput
         // fell by a third when it did).
-        let r = self.receive_locked(|s| s.receive_batch(commands, more_follow));
+        let r = match fold {
+            Fold::Now => self.receive_locked(|s| s.receive_batch(commands, false)),
+            // The log's length is published by the fold, so nobody counts these as applied
+            // before they are.
+            Fold::Later => lock(&self.session).receive_batch_unfolded(commands),
+        };
         self.judge(from, r)
+    }
+
+    /// Folds the batches taken with [`Fold::Later`] and publishes the log's new length.
+    fn fold(&self) {
+        let mut s = lock(&self.session);
+        if let Err(e) = s.fold() {
+            eprintln!("theta: saving a checkpoint failed: {e:#}");
+        }
+        self.log_len.send_replace(s.replica().log().len());
     }
 
     /// [`Inner::take_batch`] for commands already verified.
@@ -1016,6 +1030,16 @@ struct Waiting {
     batch: Vec<u8>,
 }
 
+/// Whether a received batch is folded at once or with the next ones.
+#[derive(Clone, Copy)]
+enum Fold {
+    Now,
+    Later,
+}
+
+/// Most gossip batches taken before they are folded (see `gossip_loop`).
+const MAX_UNFOLDED: usize = 16;
+
 /// How long a waiting batch is kept before what it carries is fetched by sync instead.
 const WAIT_FOR_DEPS: Duration = Duration::from_millis(300);
 /// Most batches waiting at once.
@@ -1043,6 +1067,7 @@ impl Inner {
         from: EndpointId,
         blame: Option<EndpointId>,
         batch: &[u8],
+        fold: Fold,
     ) -> Option<usize> {
         let decoded = {
             let s = lock(&self.session);
@@ -1071,7 +1096,7 @@ impl Inner {
             return Some(unresolved);
         }
         let refs: Vec<&[u8]> = cmds.iter().map(|c| &c[..]).collect();
-        let missing = self.take_batch(blame, &refs, false)?;
+        let missing = self.take_batch(blame, &refs, fold)?;
         if !missing.is_empty() {
             self.resync_from(from);
         }
@@ -1086,8 +1111,23 @@ async fn gossip_loop(inner: Arc<Inner>, mut rx: iroh_gossip::api::GossipReceiver
     let mut grew = inner.log_len.subscribe();
     let mut tick = tokio::time::interval(WAIT_FOR_DEPS / 3);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Command batches taken but not folded yet: while more messages are ready, they are taken
+    // too, and the fold runs once when none is (or after `MAX_UNFOLDED`, to bound latency).
+    let mut unfolded = 0usize;
     loop {
-        let ev = tokio::select! {
+        let ready = if unfolded > 0 && unfolded < MAX_UNFOLDED {
+            n0_future::future::now_or_never(rx.next())
+        } else {
+            None
+        };
+        if ready.is_none() && unfolded > 0 {
+            inner.fold();
+            unfolded = 0;
+        }
+        let ev = if let Some(ev) = ready {
+            ev
+        } else {
+            tokio::select! {
             ev = rx.next() => ev,
             r = grew.changed(), if !waiting.is_empty() => {
                 if r.is_err() {
@@ -1099,7 +1139,7 @@ async fn gossip_loop(inner: Arc<Inner>, mut rx: iroh_gossip::api::GossipReceiver
                     let before = inner.log_len.borrow().to_owned();
                     let mut keep = std::collections::VecDeque::with_capacity(waiting.len());
                     while let Some(w) = waiting.pop_front() {
-                        match inner.take_compact(w.from, w.blame, &w.batch) {
+                        match inner.take_compact(w.from, w.blame, &w.batch, Fold::Now) {
                             Some(0) | None => {}
                             Some(_) => keep.push_back(w),
                         }
@@ -1117,6 +1157,7 @@ async fn gossip_loop(inner: Arc<Inner>, mut rx: iroh_gossip::api::GossipReceiver
                     }
                 }
                 continue;
+            }
             }
         };
         let Some(ev) = ev else { break };
@@ -1181,7 +1222,8 @@ async fn gossip_loop(inner: Arc<Inner>, mut rx: iroh_gossip::api::GossipReceiver
                                 continue;
                             }
                         };
-                        if let Some(n) = inner.take_compact(from, blame, &raw)
+                        unfolded += 1;
+                        if let Some(n) = inner.take_compact(from, blame, &raw, Fold::Later)
                             && n > 0
                         {
                             if waiting.len() >= MAX_WAITING
@@ -1218,6 +1260,9 @@ async fn gossip_loop(inner: Arc<Inner>, mut rx: iroh_gossip::api::GossipReceiver
             GossipEvent::NeighborDown(_) => {}
             GossipEvent::Lagged => inner.resync_all(),
         }
+    }
+    if unfolded > 0 {
+        inner.fold();
     }
 }
 
