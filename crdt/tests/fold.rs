@@ -463,7 +463,7 @@ fn a_rollback_replays_about_as_many_commands_as_it_undoes() {
         delta: Vec3::new(x, 0.0, 0.0),
     };
     let mut stale = Vec::new();
-    let mut moves = |r: &mut Replica, n: usize, stale: &mut Vec<Replica>, keep_at: &[usize]| {
+    let moves = |r: &mut Replica, n: usize, stale: &mut Vec<Replica>, keep_at: &[usize]| {
         for i in 0..n {
             if keep_at.contains(&(n - i)) {
                 stale.push(r.clone());
