@@ -603,9 +603,11 @@ impl Log {
             self.pending.insert(id, cmd);
             return Ok(Inserted::Pending(missing));
         }
-        let mut added = vec![];
         self.admit(cmd)?;
-        added.push(id);
+        let mut added = vec![id];
+        if self.waiting.is_empty() {
+            return Ok(Inserted::Added(added));
+        }
         // Release pending commands whose last missing dep just arrived, breadth first.
         let mut ready = vec![id];
         while let Some(arrived) = ready.pop() {
@@ -665,26 +667,23 @@ impl Log {
                     "only genesis may have no deps".into(),
                 ));
             }
+            // One look at each dep: the highest clock among them, and (for the chain rule) the
+            // author's own commands among them: how many, and the last one's number.
             let mut max = 0;
+            let (mut own, mut own_seq) = (0usize, 0u64);
             for d in &env.deps {
                 if let Some(de) = self.entries.get(d) {
                     max = max.max(de.lamport);
+                    if de.author == env.author {
+                        own += 1;
+                        own_seq = de.seq;
+                    }
                 }
             }
             if env.lamport != max.saturating_add(1) {
                 return Err(InsertError::Lamport(id));
             }
             // Chain: seq 1 has no earlier own command among its deps; seq n depends on n - 1.
-            // The author's own commands among the deps: how many, and the last one's number.
-            let (mut own, mut own_seq) = (0usize, 0u64);
-            for d in &env.deps {
-                if let Some(de) = self.entries.get(d)
-                    && de.author == env.author
-                {
-                    own += 1;
-                    own_seq = de.seq;
-                }
-            }
             if env.seq == 0 {
                 return Err(InsertError::Chain(id, "sequence numbers start at 1".into()));
             }
