@@ -476,17 +476,12 @@ fn a_rollback_replays_about_as_many_commands_as_it_undoes() {
     let b1 = author::sign(&bob, stale.pop().unwrap().log(), nudge(1.0));
     deliver(&mut r, &[b1]);
     assert_eq!(r.stats().rollbacks, 1);
-    // More of the tail; then Bob's next commands, made on replicas 300 and 40 commands behind.
-    moves(&mut r, 3000, &mut stale, &[300, 40]);
-    let mut last = None;
-    for (depth, mut s) in [(300usize, stale.remove(0)), (40, stale.remove(0))] {
-        // Bob has seen his own last command, or he would sign a second one with its number.
-        if let Some(b) = last.take() {
-            deliver(&mut s, &[b]);
-        }
+    // More of the tail; then Bob's next commands, each made on a replica that many commands
+    // behind (a deep one, then, after more of the tail, a shallow one).
+    for (tail, depth) in [(3000usize, 300usize), (100, 40)] {
+        moves(&mut r, tail, &mut stale, &[depth]);
         let before = r.stats();
-        let b = author::sign(&bob, s.log(), nudge(1.0));
-        last = Some(b.clone());
+        let b = author::sign(&bob, stale.pop().unwrap().log(), nudge(1.0));
         deliver(&mut r, &[b]);
         let after = r.stats();
         assert_eq!(after.rollbacks, before.rollbacks + 1, "depth {depth}");
