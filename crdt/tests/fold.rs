@@ -69,15 +69,7 @@ fn viewers_and_strangers_cannot_edit_and_roles_are_granted_and_revoked() {
 fn a_revoke_caps_backdated_commands() {
     let admin = key(1);
     let bob = key(2);
-    let (mut r, _) = start(&admin);
-    edit(
-        &mut r,
-        &admin,
-        Op::GrantRole {
-            author: bob.author(),
-            role: Role::Editor,
-        },
-    );
+    let mut r = start_with_editor(&admin, &bob);
     edit(&mut r, &bob, cube("legit")); // bob's seq 1
     let before_revoke = fork(&r);
     // The admin revokes bob, accepting up to seq 1.
@@ -102,15 +94,7 @@ fn a_revoke_caps_backdated_commands() {
 fn concurrent_moves_merge_and_set_position_is_last_writer_wins() {
     let a = key(1);
     let b = key(2);
-    let (mut r, _) = start(&a);
-    edit(
-        &mut r,
-        &a,
-        Op::GrantRole {
-            author: b.author(),
-            role: Role::Editor,
-        },
-    );
+    let mut r = start_with_editor(&a, &b);
     let (c, _) = edit(&mut r, &a, cube("box"));
     let obj = object_of(c);
     let v = r
@@ -179,15 +163,7 @@ fn concurrent_moves_merge_and_set_position_is_last_writer_wins() {
 fn an_extrude_of_a_concurrently_deleted_face_is_rejected_naming_the_delete() {
     let ana = key(1);
     let ben = key(2);
-    let (mut r, _) = start(&ana);
-    edit(
-        &mut r,
-        &ana,
-        Op::GrantRole {
-            author: ben.author(),
-            role: Role::Editor,
-        },
-    );
+    let mut r = start_with_editor(&ana, &ben);
     let (c, _) = edit(&mut r, &ana, cube("box"));
     let obj = object_of(c);
     let f = r.scene().object(obj).unwrap().mesh.faces().next().unwrap();
@@ -235,15 +211,7 @@ fn an_extrude_of_a_concurrently_deleted_face_is_rejected_naming_the_delete() {
 fn undo_and_redo_are_per_author_and_selective() {
     let a = key(1);
     let b = key(2);
-    let (mut r, _) = start(&a);
-    edit(
-        &mut r,
-        &a,
-        Op::GrantRole {
-            author: b.author(),
-            role: Role::Editor,
-        },
-    );
+    let mut r = start_with_editor(&a, &b);
     let (c, _) = edit(&mut r, &a, cube("box"));
     let obj = object_of(c);
     let v = r
@@ -447,15 +415,7 @@ fn an_admins_self_revoke_is_refused_in_both_fold_passes() {
 fn a_rollback_replays_about_as_many_commands_as_it_undoes() {
     let admin = key(1);
     let bob = key(2);
-    let (mut r, _) = start(&admin);
-    edit(
-        &mut r,
-        &admin,
-        Op::GrantRole {
-            author: bob.author(),
-            role: Role::Editor,
-        },
-    );
+    let mut r = start_with_editor(&admin, &bob);
     let (create, _) = edit(&mut r, &admin, cube("box"));
     let object = object_of(create);
     let nudge = |x: f32| Op::MoveObject {

@@ -23,6 +23,20 @@ pub fn start(admin: &Keypair) -> (Replica, Vec<u8>) {
     (r, g)
 }
 
+/// A replica with a fresh session started by `admin`, who has made `editor` an editor.
+pub fn start_with_editor(admin: &Keypair, editor: &Keypair) -> Replica {
+    let (mut r, _) = start(admin);
+    edit(
+        &mut r,
+        admin,
+        Op::GrantRole {
+            author: editor.author(),
+            role: theta_crdt::ids::Role::Editor,
+        },
+    );
+    r
+}
+
 /// Signs `op` by `k` on the replica's heads, inserts and settles it; returns id and bytes.
 pub fn edit(r: &mut Replica, k: &Keypair, op: Op) -> (CommandId, Vec<u8>) {
     let b = author::sign(k, r.log(), op);
