@@ -257,7 +257,7 @@ fn encode_body(rep: &Replica, w: &mut Writer) {
         .history
         .values()
         .flatten()
-        .filter_map(|id| s.undo.get(id).map(|rec| (id, rec)))
+        .filter_map(|(_, id)| s.undo.get(id).map(|rec| (id, rec)))
         .map(|(id, rec)| {
             let objs = rec
                 .objects
@@ -328,7 +328,7 @@ fn encode_body(rep: &Replica, w: &mut Writer) {
     for (a, ids) in &s.history {
         w.bytes(&a.0);
         w.len(ids.len());
-        for id in ids {
+        for (_, id) in ids {
             w.bytes(&id.0);
         }
     }
@@ -583,7 +583,17 @@ fn decode_body(r: &mut Reader<'_>, session: CommandId, records: &[Arc<[u8]>]) ->
         let a = AuthorId(r.array()?);
         let mut h = Vec::new();
         for _ in 0..r.len(32)? {
-            h.push(CommandId(r.array()?));
+            let id = CommandId(r.array()?);
+            // Sequence numbers come from the log, which holds every command with a record.
+            let seq = log
+                .get(&id)
+                .filter(|e| e.author == a)
+                .ok_or_else(|| corrupt("an undo record names a command not in the log"))?
+                .seq;
+            h.push((seq, id));
+        }
+        if !h.is_sorted() {
+            return Err(corrupt("an author's undo records are out of order"));
         }
         history.insert(a, h);
     }
@@ -647,6 +657,7 @@ fn decode_body(r: &mut Reader<'_>, session: CommandId, records: &[Arc<[u8]>]) ->
         tail_snapshots_until: 0,
         rejected,
         stats: FoldStats::default(),
+        seen: applied_count as u32,
         todo: Vec::new(),
     })
 }

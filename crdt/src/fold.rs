@@ -13,17 +13,21 @@
 //!
 //! A rejected command changes nothing and yields a [`Rejection`].
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use theta_mesh::{MeshError, Selection, Vec3};
 
 use crate::command::Op;
+use crate::footprint::{Footprint, Key, footprint};
 use crate::ids::{AuthorId, CommandId, DerivedIds, GroupId, ObjectId, Role};
 use crate::log::{Entry, InsertError, Inserted, Log, OrderKey, Verified};
 use crate::scene::{Event, Group, Object, Rejection, Scene, diff};
 
-/// How many of an author's most recent commands can be undone.
+/// How many of an author's most recent commands can be undone: an undo or redo names one of the
+/// author's commands at most this many sequence numbers before its own. A window in sequence
+/// numbers, not in undoable commands, so that whether a command can still be undone depends on
+/// nothing but the two commands (see `footprint.rs`).
 pub const UNDO_DEPTH: usize = 32;
 /// The replica keeps a snapshot of the scene every this many commands (and, while commands
 /// arrive out of order, every [`TAIL_SNAPSHOT_INTERVAL`] near the tail).
@@ -223,6 +227,9 @@ fn apply_decoded(
         },
     };
     let r = apply_inner(scene, log, caps, e, op);
+    // Whatever became of it, the author's commands from UNDO_DEPTH before it on are the only
+    // ones an undo can still name.
+    prune_history(scene, e.author, e.seq);
     r.map_err(|(reason, conflict)| Rejection {
         command: e.id,
         author: e.author,
@@ -398,11 +405,42 @@ impl Snapshot {
 fn push_history(scene: &mut Scene, e: &Entry, rec: UndoRecord) {
     scene.undo.insert(e.id, Arc::new(rec));
     let h = scene.history.entry(e.author).or_default();
-    h.push(e.id);
-    if h.len() > UNDO_DEPTH {
-        let old = h.remove(0);
-        scene.undo.remove(&old);
+    // In sequence order: a partial replay (see `Replica::settle`) folds some of an author's
+    // commands again after later ones.
+    let at = h.partition_point(|(s, _)| *s < e.seq);
+    h.insert(at, (e.seq, e.id));
+}
+
+/// Drops the author's undo records that no command from `newest` on can name.
+fn prune_history(scene: &mut Scene, author: AuthorId, newest: u64) {
+    if let Some(h) = scene.history.get_mut(&author) {
+        let cut = h.partition_point(|(s, _)| s.saturating_add(UNDO_DEPTH as u64) < newest);
+        if cut > 0 {
+            for (_, id) in h.drain(..cut) {
+                scene.undo.remove(&id);
+            }
+            if h.is_empty() {
+                scene.history.remove(&author);
+            }
+        }
     }
+}
+
+/// Forgets one command's undo record (before the command is folded again).
+fn forget_history(scene: &mut Scene, e: &Entry) {
+    if scene.undo.remove(&e.id).is_some()
+        && let Some(h) = scene.history.get_mut(&e.author)
+    {
+        h.retain(|(_, id)| *id != e.id);
+        if h.is_empty() {
+            scene.history.remove(&e.author);
+        }
+    }
+}
+
+/// True if an undo or redo `e` may name `target` (see [`UNDO_DEPTH`]).
+fn in_undo_window(e: &Entry, target: &Entry) -> bool {
+    target.seq < e.seq && e.seq - target.seq <= UNDO_DEPTH as u64
 }
 
 /// True if an object or group is as recorded (`None`: absent); pointer equality first, since an
@@ -516,10 +554,13 @@ fn undo(scene: &mut Scene, log: &Log, e: &Entry, target: CommandId) -> Result<()
     if t.author != e.author {
         return Err(reject("only a command's author can undo it"));
     }
+    if !in_undo_window(e, t) {
+        return Err(reject(format!(
+            "only the author's last {UNDO_DEPTH} commands can be undone"
+        )));
+    }
     let Some(rec) = scene.undo.get(&target).cloned() else {
-        return Err(reject(
-            "the command is too old to undo, was rejected, or cannot be undone",
-        ));
+        return Err(reject("the command was rejected or cannot be undone"));
     };
     let undone = revert(scene, e, &rec)?;
     push_history(scene, e, undone);
@@ -533,8 +574,13 @@ fn redo(scene: &mut Scene, log: &Log, e: &Entry, u: CommandId) -> Result<(), Rej
     if t.author != e.author || !matches!(t.op(), Ok(Op::Undo { .. })) {
         return Err(reject("redo names one of the author's own undo commands"));
     }
+    if !in_undo_window(e, t) {
+        return Err(reject(format!(
+            "only the author's last {UNDO_DEPTH} commands can be redone"
+        )));
+    }
     let Some(rec) = scene.undo.get(&u).cloned() else {
-        return Err(reject("the undo is too old to redo, or was rejected"));
+        return Err(reject("the undo was rejected"));
     };
     let redone = revert(scene, e, &rec)?;
     push_history(scene, e, redone);
@@ -1025,6 +1071,9 @@ pub struct Replica {
     pub(crate) tail_snapshots_until: usize,
     pub(crate) rejected: Rejections,
     pub(crate) stats: FoldStats,
+    /// How many commands the log had admitted at the last settle: those admitted since are the
+    /// ones this settle brings in (`Entry::admitted`).
+    pub(crate) seen: u32,
     /// Scratch: the commands one settle folds (kept for its allocation).
     pub(crate) todo: Vec<Arc<Entry>>,
 }
@@ -1040,6 +1089,9 @@ pub struct FoldStats {
     pub rollbacks: u64,
     /// Commands replayed by rollbacks.
     pub replayed: u64,
+    /// Rollbacks that restored and replayed only what the late commands reach (see
+    /// [`Replica::settle`]).
+    pub partial: u64,
 }
 
 impl Replica {
@@ -1056,6 +1108,7 @@ impl Replica {
             tail_snapshots_until: 0,
             rejected: Rejections::default(),
             stats: FoldStats::default(),
+            seen: 0,
             todo: Vec::new(),
         }
     }
@@ -1100,7 +1153,8 @@ impl Replica {
         // Revocation caps change only with permission commands; a changed cap replays from the
         // first command it affects.
         let epoch = self.log.permission_epoch();
-        if self.caps_epoch != Some(epoch) {
+        let epoch_changed = self.caps_epoch != Some(epoch);
+        if epoch_changed {
             self.caps_epoch = Some(epoch);
             let caps = revocation_caps(&self.log);
             if caps != self.caps {
@@ -1125,8 +1179,10 @@ impl Replica {
         // The scene as it was, kept only when a rollback replaces it (then events come from
         // comparing the two); otherwise the journal says what changed, at no per-object cost.
         let mut replaced: Option<Scene> = None;
+        let seen = std::mem::replace(&mut self.seen, self.log.len() as u32);
         if let Some(d) = dirty
             && self.applied.is_some_and(|a| d <= a)
+            && (epoch_changed || !self.partial_rollback(d, seen, &mut events))
         {
             self.stats.rollbacks += 1;
             // A snapshot taken after folding key k is still good if every change lies after k.
@@ -1169,20 +1225,7 @@ impl Replica {
         }
         let todo_len = todo.len();
         for (i, e) in todo.drain(..).enumerate() {
-            self.stats.applied += 1;
-            let op = self.log.decoded(&e);
-            match apply_decoded(&mut self.scene, &self.log, &self.caps, &e, op) {
-                Ok(()) => {
-                    self.rejected.remove(&e.id);
-                }
-                Err(r) => {
-                    self.stats.rejected += 1;
-                    if self.rejected.get(&e.id) != Some(&r) {
-                        events.push(Event::Rejected(r.clone()));
-                    }
-                    self.rejected.insert(e.id, r);
-                }
-            }
+            self.fold_one(&e, &mut events);
             let key = (e.lamport, e.id);
             self.applied = Some(key);
             self.applied_count += 1;
@@ -1215,6 +1258,176 @@ impl Replica {
         };
         out.append(&mut events);
         out
+    }
+
+    /// Folds one command onto the scene, keeping the rejections and their events up to date.
+    fn fold_one(&mut self, e: &Entry, events: &mut Vec<Event>) {
+        self.stats.applied += 1;
+        let op = self.log.decoded(e);
+        match apply_decoded(&mut self.scene, &self.log, &self.caps, e, op) {
+            Ok(()) => {
+                self.rejected.remove(&e.id);
+            }
+            Err(r) => {
+                self.stats.rejected += 1;
+                if self.rejected.get(&e.id) != Some(&r) {
+                    events.push(Event::Rejected(r.clone()));
+                }
+                self.rejected.insert(e.id, r);
+            }
+        }
+    }
+
+    /// Integrates commands that landed before the end of what is folded (`d`: the earliest)
+    /// without replaying everything after them. From the newest snapshot before `d`, the
+    /// commands that reach what the new ones reach are found (and those that reach what they
+    /// reach, to a fixed point: see `footprint.rs`); only those parts of the scene go back to
+    /// the snapshot, and only those commands fold again, in order. Every other command's
+    /// footprint is disjoint from all of theirs, so it commutes with them: the scene that comes
+    /// out is the one a full replay gives, bit for bit (the tests compare the two).
+    ///
+    /// Returns false, having changed nothing, where this does not apply: no snapshot before
+    /// `d`, a global command (session, roles, ungroup) among those after it, or an undo whose
+    /// target's record is no longer kept. The caller then rolls back in full.
+    fn partial_rollback(&mut self, d: OrderKey, seen: u32, events: &mut Vec<Event>) -> bool {
+        let Some(si) = self.snapshots.iter().rposition(|(k, _, _)| *k < d) else {
+            return false;
+        };
+        let (base, base_count) = (self.snapshots[si].0, self.snapshots[si].1);
+        let entries: Vec<Arc<Entry>> = self.log.ordered_after(Some(base)).cloned().collect();
+        debug_assert_eq!(base_count + entries.len(), self.log.len());
+        let mut fps = Vec::with_capacity(entries.len());
+        for e in &entries {
+            let f = match self.log.decoded(e) {
+                Some(op) => footprint(&self.log, e, op),
+                None => match e.op() {
+                    Ok(op) => footprint(&self.log, e, &op),
+                    // It folds to "unreadable", reaching nothing.
+                    Err(_) => Footprint::default(),
+                },
+            };
+            if f.global {
+                return false;
+            }
+            fps.push(f);
+        }
+        // What the commands to fold again reach; an id stands for that command's undo record.
+        let mut reach: BTreeSet<Key> = BTreeSet::new();
+        let mut marked = vec![false; entries.len()];
+        let mark = |i: usize, marked: &mut [bool], reach: &mut BTreeSet<Key>| {
+            marked[i] = true;
+            reach.extend(fps[i].keys.iter().copied());
+            reach.insert(Key::Command(entries[i].id));
+        };
+        for (i, e) in entries.iter().enumerate() {
+            if e.admitted >= seen {
+                mark(i, &mut marked, &mut reach);
+            }
+        }
+        // To a fixed point: a command marked late in the order can reach what an earlier,
+        // unmarked one touched.
+        let mut passes = 0;
+        loop {
+            let mut grew = false;
+            for i in 0..entries.len() {
+                if !marked[i] && fps[i].keys.iter().any(|k| reach.contains(k)) {
+                    mark(i, &mut marked, &mut reach);
+                    grew = true;
+                }
+            }
+            passes += 1;
+            if !grew {
+                break;
+            }
+            if passes > 16 {
+                return false;
+            }
+        }
+        // An undo folded again reads its target's record. A target that is not folded again
+        // kept its record, unless later commands of its author pruned it already.
+        for (i, e) in entries.iter().enumerate() {
+            let Some(t) = fps[i].names.filter(|_| marked[i]) else {
+                continue;
+            };
+            let target_marked = entries
+                .iter()
+                .position(|x| x.id == t)
+                .is_some_and(|j| marked[j]);
+            if !target_marked
+                && let Some(te) = self.log.get(&t)
+                && te.author == e.author
+                && in_undo_window(e, te)
+                && !self.scene.undo.contains_key(&t)
+                && !self.rejected.contains_key(&t)
+            {
+                return false;
+            }
+        }
+        self.stats.rollbacks += 1;
+        self.stats.partial += 1;
+        let snap = &self.snapshots[si].2;
+        let objects: Vec<ObjectId> = reach
+            .iter()
+            .filter_map(|k| match *k {
+                Key::Object(o) => Some(o),
+                _ => None,
+            })
+            .collect();
+        for id in objects {
+            self.scene.touch(id);
+            match snap.objects.get(&id) {
+                Some(o) => self.scene.objects.insert(id, o.clone()),
+                None => self.scene.objects.remove(&id),
+            };
+            match snap.deleted.get(&id) {
+                Some(by) => self.scene.deleted.insert(id, *by),
+                None => self.scene.deleted.remove(&id),
+            };
+        }
+        if reach.contains(&Key::Groups) && self.scene.groups != snap.groups {
+            self.scene.groups = snap.groups.clone();
+            self.scene.journal.meta = true;
+        }
+        let mut authors = Vec::new();
+        for (i, e) in entries.iter().enumerate() {
+            if marked[i] {
+                forget_history(&mut self.scene, e);
+                authors.push(e.author);
+            }
+        }
+        for (i, e) in entries.iter().enumerate() {
+            if marked[i] {
+                if e.admitted < seen {
+                    self.stats.replayed += 1;
+                }
+                self.fold_one(e, events);
+            }
+        }
+        // As a full replay leaves them: pruned from each author's last command on.
+        authors.sort_unstable();
+        authors.dedup();
+        for a in authors {
+            prune_history(&mut self.scene, a, self.log.last_seq(&a));
+        }
+        // Later snapshots lack the new commands.
+        self.snapshots.retain(|(k, _, _)| *k < d);
+        self.applied = entries.last().map(|e| (e.lamport, e.id)).or(Some(base));
+        self.tail_snapshots_until = self.applied_count + TAIL_SNAPSHOT_SPAN;
+        self.applied_count = self.log.len();
+        // The scene is a clean fold again: keep it, unless a snapshot lies close behind, so that
+        // the next late command restores from near where it lands rather than from ever further
+        // back.
+        if let Some(k) = self.applied
+            && self
+                .snapshots
+                .last()
+                .is_none_or(|(_, c, _)| c + TAIL_SNAPSHOT_INTERVAL * 4 <= self.applied_count)
+        {
+            let mut snap = self.scene.clone();
+            snap.journal = Default::default();
+            self.push_snapshot(k, snap);
+        }
+        true
     }
 
     /// Keeps a snapshot taken after folding `key`. Past [`MAX_SNAPSHOTS`], the one whose removal

@@ -25,6 +25,7 @@ pub mod wire;
 
 pub use theta_mesh as mesh;
 pub mod fold;
+mod footprint;
 #[doc(hidden)]
 pub mod fuzz;
 pub mod log;

@@ -54,8 +54,10 @@ pub struct Scene {
     /// histories give the order).
     pub(crate) undo:
         hashbrown::HashMap<CommandId, Arc<crate::fold::UndoRecord>, crate::log::IdHash>,
-    /// Per author, their undoable commands in fold order, newest last (bounded).
-    pub(crate) history: BTreeMap<AuthorId, Vec<CommandId>>,
+    /// Per author, the sequence numbers and ids of their commands that have an undo record, in
+    /// order, newest last: those among the author's last [`crate::fold::UNDO_DEPTH`] commands
+    /// (authors whose list is empty are absent).
+    pub(crate) history: BTreeMap<AuthorId, Vec<(u64, CommandId)>>,
     /// What changed since the replica last looked; not state (see [`Journal`]).
     pub(crate) journal: Journal,
 }

@@ -5,7 +5,7 @@ mod common;
 use common::*;
 use theta_crdt::author;
 use theta_crdt::command::Op;
-use theta_crdt::fold::Replica;
+use theta_crdt::fold::{Replica, UNDO_DEPTH};
 use theta_crdt::ids::Role;
 use theta_crdt::scene::Event;
 use theta_mesh::{DeleteMode, MaterialId, Vec3};
@@ -451,5 +451,151 @@ fn a_rollback_replays_about_as_many_commands_as_it_undoes() {
             "landing {depth} back replayed {replayed}"
         );
     }
+    assert_eq!(r.full_replay(), *r.scene());
+}
+
+/// A late command folds again only the commands that reach what it touches (see `footprint.rs`):
+/// on another object, none; on the same object, exactly those after the snapshot it restores
+/// from. An undo that lands late reaches what its target touched. A rollback across a role
+/// change replays in full. Each time the scene equals a full replay, undo records included.
+#[test]
+fn a_late_command_folds_again_only_what_it_reaches() {
+    let admin = key(1);
+    let bob = key(2);
+    let mut r = start_with_editor(&admin, &bob);
+    let (a, _) = edit(&mut r, &admin, cube("a"));
+    let (b, _) = edit(&mut r, &admin, cube("b"));
+    let (a, b) = (object_of(a), object_of(b));
+    let nudge = |object, x: f32| Op::MoveObject {
+        object,
+        delta: Vec3::new(x, 0.0, 0.0),
+    };
+    // A long tail on `a`; Bob's move of `b`, made 20 commands back, lands in it.
+    let mut stale = None;
+    for i in 0..300 {
+        if i == 280 {
+            stale = Some(r.clone());
+        }
+        edit(&mut r, &admin, nudge(a, 0.001));
+    }
+    let before = r.stats();
+    let b1 = author::sign(&bob, stale.take().unwrap().log(), nudge(b, 1.0));
+    let b1_id = verified(&b1).id();
+    deliver(&mut r, &[b1]);
+    let after = r.stats();
+    assert_eq!(after.partial, before.partial + 1);
+    assert_eq!(after.replayed, before.replayed, "nothing else reaches `b`");
+    assert_eq!(r.full_replay(), *r.scene());
+
+    // Commands on `a`, then on `b`, then on `a` again; Bob's next move of `b` lands before
+    // them all: the five moves of `b` fold again, and nothing else.
+    for i in 0..40 {
+        if i == 20 {
+            stale = Some(r.clone());
+        }
+        let o = if (30..35).contains(&i) { b } else { a };
+        edit(&mut r, &admin, nudge(o, 0.01));
+    }
+    let before = r.stats();
+    let b2 = author::sign(&bob, stale.take().unwrap().log(), nudge(b, 2.0));
+    deliver(&mut r, &[b2]);
+    let after = r.stats();
+    assert_eq!(after.partial, before.partial + 1);
+    assert_eq!(after.replayed - before.replayed, 5);
+    assert_eq!(r.full_replay(), *r.scene());
+
+    // Bob undoes his first move from a replica 10 commands behind.
+    for i in 0..20 {
+        if i == 10 {
+            stale = Some(r.clone());
+        }
+        edit(&mut r, &admin, nudge(if i % 4 == 0 { b } else { a }, 0.01));
+    }
+    let before = r.stats();
+    let u = author::sign(
+        &bob,
+        stale.take().unwrap().log(),
+        Op::Undo { target: b1_id },
+    );
+    let u_id = verified(&u).id();
+    deliver(&mut r, &[u]);
+    assert_eq!(r.stats().partial, before.partial + 1);
+    assert!(!r.rejections().contains_key(&u_id), "the undo applied");
+    assert_eq!(r.full_replay(), *r.scene());
+
+    // A role change after where a late command lands: it reaches every command.
+    for i in 0..20 {
+        if i == 5 {
+            stale = Some(r.clone());
+        }
+        if i == 10 {
+            edit(
+                &mut r,
+                &admin,
+                Op::GrantRole {
+                    author: key(3).author(),
+                    role: Role::Viewer,
+                },
+            );
+        } else {
+            edit(&mut r, &admin, nudge(a, 0.01));
+        }
+    }
+    let before = r.stats();
+    let b3 = author::sign(&bob, stale.take().unwrap().log(), nudge(b, 3.0));
+    deliver(&mut r, &[b3]);
+    let after = r.stats();
+    assert_eq!(after.rollbacks, before.rollbacks + 1);
+    assert_eq!(after.partial, before.partial, "a full rollback");
+    assert_eq!(r.full_replay(), *r.scene());
+}
+
+/// An undo names one of its author's last `UNDO_DEPTH` commands, counted in sequence numbers,
+/// whatever became of the commands in between.
+#[test]
+fn an_undo_reaches_back_undo_depth_commands() {
+    let admin = key(1);
+    let (mut r, _) = start(&admin);
+    let (c, _) = edit(&mut r, &admin, cube("a"));
+    let object = object_of(c);
+    let mut moves = Vec::new();
+    for _ in 0..UNDO_DEPTH + 2 {
+        let (m, _) = edit(
+            &mut r,
+            &admin,
+            Op::MoveObject {
+                object,
+                delta: Vec3::new(1.0, 0.0, 0.0),
+            },
+        );
+        moves.push(m);
+    }
+    // The newest move is one back; the one UNDO_DEPTH back can still be undone, the one
+    // before it not.
+    let n = moves.len();
+    let (ok, _) = edit(
+        &mut r,
+        &admin,
+        Op::Undo {
+            target: moves[n - UNDO_DEPTH],
+        },
+    );
+    assert!(
+        !r.rejections().contains_key(&ok),
+        "{:?}",
+        r.rejections().get(&ok)
+    );
+    let (too_old, _) = edit(
+        &mut r,
+        &admin,
+        Op::Undo {
+            target: moves[n - UNDO_DEPTH - 1],
+        },
+    );
+    assert!(
+        r.rejections()[&too_old].reason.contains("last 32 commands"),
+        "{:?}",
+        r.rejections()[&too_old]
+    );
     assert_eq!(r.full_replay(), *r.scene());
 }

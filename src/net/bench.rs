@@ -243,8 +243,8 @@ pub async fn run(b: NetBench) -> Result<String> {
         .map(|n| {
             let st = n.with_session(|s| s.replica().stats());
             format!(
-                "{} applied ({} replayed in {} rollbacks)",
-                st.applied, st.replayed, st.rollbacks
+                "{} applied ({} replayed in {} rollbacks, {} of them partial)",
+                st.applied, st.replayed, st.rollbacks, st.partial
             )
         })
         .collect();
