@@ -438,6 +438,55 @@ fn forget_history(scene: &mut Scene, e: &Entry) {
     }
 }
 
+/// Brings a snapshot taken before a partial rollback up to date, as the rollback's replay passes
+/// the snapshot's place in the order: the objects (and groups) the replay reaches take their
+/// values from `scene` as they are at that moment; the commands folded again so far (`done`)
+/// take their undo records from it; and their authors' records are pruned as a full fold leaves
+/// them there (`last_seq`: each author's last command up to that place).
+fn repair(
+    snap: &mut Scene,
+    scene: &Scene,
+    objects: &[ObjectId],
+    groups: bool,
+    done: &[&Entry],
+    last_seq: &BTreeMap<AuthorId, u64>,
+) {
+    for id in objects {
+        match scene.objects.get(id) {
+            Some(o) => snap.objects.insert(*id, o.clone()),
+            None => snap.objects.remove(id),
+        };
+        match scene.deleted.get(id) {
+            Some(by) => snap.deleted.insert(*id, *by),
+            None => snap.deleted.remove(id),
+        };
+    }
+    if groups {
+        snap.groups = scene.groups.clone();
+    }
+    if done.is_empty() {
+        return;
+    }
+    let mut authors = Vec::with_capacity(done.len());
+    for e in done {
+        forget_history(snap, e);
+        if let Some(rec) = scene.undo.get(&e.id) {
+            snap.undo.insert(e.id, rec.clone());
+            let h = snap.history.entry(e.author).or_default();
+            let at = h.partition_point(|(s, _)| *s < e.seq);
+            h.insert(at, (e.seq, e.id));
+        }
+        authors.push(e.author);
+    }
+    authors.sort_unstable();
+    authors.dedup();
+    for a in authors {
+        if let Some(&n) = last_seq.get(&a) {
+            prune_history(snap, a, n);
+        }
+    }
+}
+
 /// True if an undo or redo `e` may name `target` (see [`UNDO_DEPTH`]).
 fn in_undo_window(e: &Entry, target: &Entry) -> bool {
     target.seq < e.seq && e.seq - target.seq <= UNDO_DEPTH as u64
@@ -1373,7 +1422,7 @@ impl Replica {
                 _ => None,
             })
             .collect();
-        for id in objects {
+        for &id in &objects {
             self.scene.touch(id);
             match snap.objects.get(&id) {
                 Some(o) => self.scene.objects.insert(id, o.clone()),
@@ -1384,7 +1433,8 @@ impl Replica {
                 None => self.scene.deleted.remove(&id),
             };
         }
-        if reach.contains(&Key::Groups) && self.scene.groups != snap.groups {
+        let groups = reach.contains(&Key::Groups);
+        if groups && self.scene.groups != snap.groups {
             self.scene.groups = snap.groups.clone();
             self.scene.journal.meta = true;
         }
@@ -1395,13 +1445,32 @@ impl Replica {
                 authors.push(e.author);
             }
         }
+        // The snapshots from `d` on lack the new commands. Each is repaired as the replay passes
+        // it: what the replay reaches is, at that moment, as a full fold leaves it there, and
+        // nothing else differs.
+        let mut next = si + 1;
+        let mut done: Vec<&Entry> = Vec::new();
+        let mut last_seq: BTreeMap<AuthorId, u64> = BTreeMap::new();
         for (i, e) in entries.iter().enumerate() {
+            while let Some((k, count, snap)) = self.snapshots.get_mut(next)
+                && *k < (e.lamport, e.id)
+            {
+                *count = base_count + i;
+                repair(snap, &self.scene, &objects, groups, &done, &last_seq);
+                next += 1;
+            }
             if marked[i] {
                 if e.admitted < seen {
                     self.stats.replayed += 1;
                 }
                 self.fold_one(e, events);
+                done.push(e);
             }
+            last_seq.insert(e.author, e.seq);
+        }
+        for (_, count, snap) in &mut self.snapshots[next..] {
+            *count = base_count + entries.len();
+            repair(snap, &self.scene, &objects, groups, &done, &last_seq);
         }
         // As a full replay leaves them: pruned from each author's last command on.
         authors.sort_unstable();
@@ -1409,8 +1478,6 @@ impl Replica {
         for a in authors {
             prune_history(&mut self.scene, a, self.log.last_seq(&a));
         }
-        // Later snapshots lack the new commands.
-        self.snapshots.retain(|(k, _, _)| *k < d);
         self.applied = entries.last().map(|e| (e.lamport, e.id)).or(Some(base));
         self.tail_snapshots_until = self.applied_count + TAIL_SNAPSHOT_SPAN;
         self.applied_count = self.log.len();
@@ -1459,6 +1526,23 @@ impl Replica {
             }
             self.snapshots.remove(drop);
         }
+    }
+
+    /// Checks every kept snapshot against a fold from scratch up to its place, and its count:
+    /// the first snapshot that differs, by index, if any. For tests (it folds the log once per
+    /// snapshot).
+    #[doc(hidden)]
+    pub fn first_bad_snapshot(&self) -> Option<usize> {
+        let caps = revocation_caps(&self.log);
+        self.snapshots.iter().position(|(k, count, snap)| {
+            let mut scene = Scene::default();
+            let mut n = 0;
+            for e in self.log.ordered().take_while(|e| (e.lamport, e.id) <= *k) {
+                let _ = apply(&mut scene, &self.log, &caps, e);
+                n += 1;
+            }
+            n != *count || scene != *snap
+        })
     }
 
     /// The scene folded from scratch, ignoring all incremental state (tests compare the two).

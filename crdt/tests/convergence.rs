@@ -141,6 +141,11 @@ fn scenario(seed: u64, counts: &mut Counts, roles: bool) {
                         reps[j].full_replay() == *reps[j].scene(),
                         "seed {seed}: replica {j} incremental != replay midway"
                     );
+                    assert_eq!(
+                        reps[j].first_bad_snapshot(),
+                        None,
+                        "seed {seed}: replica {j} keeps a wrong snapshot"
+                    );
                 }
             }
         }
