@@ -440,15 +440,16 @@ fn forget_history(scene: &mut Scene, e: &Entry) {
 
 /// Brings a snapshot taken before a partial rollback up to date, as the rollback's replay passes
 /// the snapshot's place in the order: the objects (and groups) the replay reaches take their
-/// values from `scene` as they are at that moment; the commands folded again so far (`done`)
-/// take their undo records from it; and their authors' records are pruned as a full fold leaves
-/// them there (`last_seq`: each author's last command up to that place).
+/// values from `scene` as they are at that moment; the commands folded again so far (`done`, by
+/// author, in order) take their undo records from it; and their authors' records are pruned as a
+/// full fold leaves them there (`last_seq`: each author's last command up to that place). Only
+/// the commands within each author's undo window are looked at: the pruning removes the rest.
 fn repair(
     snap: &mut Scene,
     scene: &Scene,
     objects: &[ObjectId],
     groups: bool,
-    done: &[&Entry],
+    done: &BTreeMap<AuthorId, Vec<&Entry>>,
     last_seq: &BTreeMap<AuthorId, u64>,
 ) {
     for id in objects {
@@ -464,26 +465,21 @@ fn repair(
     if groups {
         snap.groups = scene.groups.clone();
     }
-    if done.is_empty() {
-        return;
-    }
-    let mut authors = Vec::with_capacity(done.len());
-    for e in done {
-        forget_history(snap, e);
-        if let Some(rec) = scene.undo.get(&e.id) {
-            snap.undo.insert(e.id, rec.clone());
-            let h = snap.history.entry(e.author).or_default();
-            let at = h.partition_point(|(s, _)| *s < e.seq);
-            h.insert(at, (e.seq, e.id));
+    for (a, list) in done {
+        let Some(&n) = last_seq.get(a) else {
+            continue;
+        };
+        let from = list.partition_point(|e| e.seq.saturating_add(UNDO_DEPTH as u64) < n);
+        for e in &list[from..] {
+            forget_history(snap, e);
+            if let Some(rec) = scene.undo.get(&e.id) {
+                snap.undo.insert(e.id, rec.clone());
+                let h = snap.history.entry(e.author).or_default();
+                let at = h.partition_point(|(s, _)| *s < e.seq);
+                h.insert(at, (e.seq, e.id));
+            }
         }
-        authors.push(e.author);
-    }
-    authors.sort_unstable();
-    authors.dedup();
-    for a in authors {
-        if let Some(&n) = last_seq.get(&a) {
-            prune_history(snap, a, n);
-        }
+        prune_history(snap, *a, n);
     }
 }
 
@@ -1345,8 +1341,23 @@ impl Replica {
         let (base, base_count) = (self.snapshots[si].0, self.snapshots[si].1);
         let entries: Vec<Arc<Entry>> = self.log.ordered_after(Some(base)).cloned().collect();
         debug_assert_eq!(base_count + entries.len(), self.log.len());
+        // What the commands to fold again reach: objects and groups, and (apart, since they are
+        // many and only probed) the commands whose undo records they rewrite.
+        let mut reach: BTreeSet<Key> = BTreeSet::new();
+        let mut reach_cmds: hashbrown::HashSet<CommandId, crate::log::IdHash> =
+            hashbrown::HashSet::with_hasher(crate::log::ID_HASH);
+        let reaches = |f: &Footprint, reach: &BTreeSet<Key>, cmds: &hashbrown::HashSet<_, _>| {
+            f.keys.iter().any(|k| match k {
+                Key::Command(c) => cmds.contains(c),
+                k => reach.contains(k),
+            })
+        };
+        let mut marked = vec![false; entries.len()];
         let mut fps = Vec::with_capacity(entries.len());
-        for e in &entries {
+        let mut n_marked = 0;
+        // One pass in order computes the footprints and marks the new commands and whatever
+        // reaches what the marked ones before it reach.
+        for (i, e) in entries.iter().enumerate() {
             let f = match self.log.decoded(e) {
                 Some(op) => footprint(&self.log, e, op),
                 None => match e.op() {
@@ -1358,29 +1369,41 @@ impl Replica {
             if f.global {
                 return false;
             }
+            if e.admitted >= seen || reaches(&f, &reach, &reach_cmds) {
+                marked[i] = true;
+                n_marked += 1;
+                reach.extend(
+                    f.keys
+                        .iter()
+                        .copied()
+                        .filter(|k| !matches!(k, Key::Command(_))),
+                );
+                reach_cmds.insert(e.id);
+            }
             fps.push(f);
-        }
-        // What the commands to fold again reach; an id stands for that command's undo record.
-        let mut reach: BTreeSet<Key> = BTreeSet::new();
-        let mut marked = vec![false; entries.len()];
-        let mark = |i: usize, marked: &mut [bool], reach: &mut BTreeSet<Key>| {
-            marked[i] = true;
-            reach.extend(fps[i].keys.iter().copied());
-            reach.insert(Key::Command(entries[i].id));
-        };
-        for (i, e) in entries.iter().enumerate() {
-            if e.admitted >= seen {
-                mark(i, &mut marked, &mut reach);
+            // When nearly everything folds again anyway (concurrent work on one object), a full
+            // rollback costs less: it skips the bookkeeping of which parts to restore.
+            if i >= 128 && n_marked * 4 > (i + 1) * 3 {
+                return false;
             }
         }
-        // To a fixed point: a command marked late in the order can reach what an earlier,
+        // Then to a fixed point: a command marked late in the order can reach what an earlier,
         // unmarked one touched.
         let mut passes = 0;
         loop {
             let mut grew = false;
             for i in 0..entries.len() {
-                if !marked[i] && fps[i].keys.iter().any(|k| reach.contains(k)) {
-                    mark(i, &mut marked, &mut reach);
+                if !marked[i] && reaches(&fps[i], &reach, &reach_cmds) {
+                    marked[i] = true;
+                    n_marked += 1;
+                    reach.extend(
+                        fps[i]
+                            .keys
+                            .iter()
+                            .copied()
+                            .filter(|k| !matches!(k, Key::Command(_))),
+                    );
+                    reach_cmds.insert(entries[i].id);
                     grew = true;
                 }
             }
@@ -1388,7 +1411,7 @@ impl Replica {
             if !grew {
                 break;
             }
-            if passes > 16 {
+            if passes > 16 || (entries.len() > 128 && n_marked * 4 > entries.len() * 3) {
                 return false;
             }
         }
@@ -1449,7 +1472,7 @@ impl Replica {
         // it: what the replay reaches is, at that moment, as a full fold leaves it there, and
         // nothing else differs.
         let mut next = si + 1;
-        let mut done: Vec<&Entry> = Vec::new();
+        let mut done: BTreeMap<AuthorId, Vec<&Entry>> = BTreeMap::new();
         let mut last_seq: BTreeMap<AuthorId, u64> = BTreeMap::new();
         for (i, e) in entries.iter().enumerate() {
             while let Some((k, count, snap)) = self.snapshots.get_mut(next)
@@ -1464,7 +1487,7 @@ impl Replica {
                     self.stats.replayed += 1;
                 }
                 self.fold_one(e, events);
-                done.push(e);
+                done.entry(e.author).or_default().push(e);
             }
             last_seq.insert(e.author, e.seq);
         }

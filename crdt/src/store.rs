@@ -43,6 +43,11 @@ pub const MAX_BLOCK_RAW: usize = 4 << 20;
 /// zstd level for blocks: well past the knee of the size curve, still fast (a 4 MiB block takes
 /// tens of milliseconds).
 pub const BLOCK_LEVEL: i32 = 9;
+/// zstd level for a block that compaction writes smaller than half of [`MAX_BLOCK_RAW`]: the next
+/// compaction unpacks it and merges it with what came since, so it is written fast (level 3 takes
+/// less than half the time of level 9 for about 4% more bytes) and only the block that stays
+/// pays for [`BLOCK_LEVEL`].
+pub const OPEN_BLOCK_LEVEL: i32 = 3;
 
 const KIND_COMMAND: u8 = 1;
 const KIND_BLOCK: u8 = 2;
@@ -333,11 +338,17 @@ pub fn parse(bytes: &[u8]) -> Result<Parsed, StoreError> {
 /// later compaction needs to read them again). Returns each command's check value, the one it
 /// would have as a command record.
 pub fn encode_block_records(commands: &[&[u8]], level: i32, out: &mut Vec<u8>) -> Vec<[u8; 8]> {
+    encode_blocks(commands, &|_| level, out);
+    commands.iter().map(|c| check(KIND_COMMAND, c)).collect()
+}
+
+/// Blocks of at most [`MAX_BLOCK_RAW`] bytes, each at the level `level` gives for its raw size.
+fn encode_blocks(commands: &[&[u8]], level: &dyn Fn(usize) -> i32, out: &mut Vec<u8>) {
     let mut chunk: Vec<&[u8]> = Vec::new();
     let mut size = 0;
     for c in commands {
         if size + c.len() + 4 > MAX_BLOCK_RAW && !chunk.is_empty() {
-            encode_block_at(&chunk, level, out);
+            encode_block_at(&chunk, level(size), out);
             chunk.clear();
             size = 0;
         }
@@ -345,9 +356,18 @@ pub fn encode_block_records(commands: &[&[u8]], level: i32, out: &mut Vec<u8>) -
         chunk.push(c);
     }
     if !chunk.is_empty() {
-        encode_block_at(&chunk, level, out);
+        encode_block_at(&chunk, level(size), out);
     }
-    commands.iter().map(|c| check(KIND_COMMAND, c)).collect()
+}
+
+/// The level compaction writes a block of `raw` bytes at: one small enough to be merged again
+/// later is written fast.
+fn compaction_level(raw: usize) -> i32 {
+    if raw < MAX_BLOCK_RAW / 2 {
+        OPEN_BLOCK_LEVEL
+    } else {
+        BLOCK_LEVEL
+    }
 }
 
 fn encode_block_at(commands: &[&[u8]], level: i32, out: &mut Vec<u8>) {
@@ -395,7 +415,7 @@ pub fn compact(bytes: &[u8]) -> Result<Vec<u8>, StoreError> {
         loose.extend(commands_of(*offset, r)?.into_iter().map(|(c, _)| c));
     }
     let refs: Vec<&[u8]> = loose.iter().map(|c| &c[..]).collect();
-    encode_block_records(&refs, BLOCK_LEVEL, &mut out);
+    encode_blocks(&refs, &compaction_level, &mut out);
     Ok(out)
 }
 
