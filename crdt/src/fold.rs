@@ -403,7 +403,12 @@ impl Snapshot {
 }
 
 fn push_history(scene: &mut Scene, e: &Entry, rec: UndoRecord) {
-    scene.undo.insert(e.id, Arc::new(rec));
+    keep_record(scene, e, Arc::new(rec));
+}
+
+/// Keeps a command's undo record.
+fn keep_record(scene: &mut Scene, e: &Entry, rec: Arc<UndoRecord>) {
+    scene.undo.insert(e.id, rec);
     let h = scene.history.entry(e.author).or_default();
     // In sequence order: a partial replay (see `Replica::settle`) folds some of an author's
     // commands again after later ones.
@@ -473,10 +478,7 @@ fn repair(
         for e in &list[from..] {
             forget_history(snap, e);
             if let Some(rec) = scene.undo.get(&e.id) {
-                snap.undo.insert(e.id, rec.clone());
-                let h = snap.history.entry(e.author).or_default();
-                let at = h.partition_point(|(s, _)| *s < e.seq);
-                h.insert(at, (e.seq, e.id));
+                keep_record(snap, e, rec.clone());
             }
         }
         prune_history(snap, *a, n);
