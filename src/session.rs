@@ -1,8 +1,10 @@
 //! A session on this machine: its replica and its file, kept in step. Every command that enters the
 //! log is on disk first (own edits before they are folded or sent; others' commands in the order
 //! the log admitted them), so a crash loses nothing that was reported saved and sequence numbers
-//! are never reused. A checkpoint is saved every [`CHECKPOINT_EVERY`] commands and on `close`, so
-//! reopening is fast; the file compacts itself as it grows (see `store.rs`).
+//! are never reused. A checkpoint is saved every [`CHECKPOINT_EVERY`] commands, or every eighth
+//! of the log once that is more (each checkpoint holds the whole scene, so a fixed interval would
+//! make a long session's checkpoints cost the square of its length), and on `close`, so reopening
+//! is fast; the file compacts itself as it grows (see `store.rs`).
 //!
 //! The network layer and the editor drive this; `theta new` and the tests use it directly.
 
@@ -46,8 +48,12 @@ pub fn verify_shared(
 
 /// Batches of at least this many admitted commands (catch-up) are saved as compressed blocks.
 pub const BLOCK_BATCH: usize = 64;
-/// Commands between automatic checkpoints.
+/// Commands between automatic checkpoints, at least (see the module docs).
 pub const CHECKPOINT_EVERY: usize = 4096;
+/// Automatic checkpoints are at least this share of the log apart (1/8): a checkpoint writes the
+/// whole scene, so the bytes they write over a session grow with its length, not its square,
+/// while a reopen after a crash folds at most an eighth of the log past the last one.
+pub const CHECKPOINT_SHARE: usize = 8;
 
 /// An open session: the user's key, the replica and the file.
 #[derive(Debug)]
@@ -365,7 +371,10 @@ impl Session {
     }
 
     fn maybe_checkpoint(&mut self) -> Result<()> {
-        if self.since_checkpoint >= self.checkpoint_every {
+        let due = self
+            .checkpoint_every
+            .max(self.replica.log().len() / CHECKPOINT_SHARE);
+        if self.since_checkpoint >= due {
             self.checkpoint()?;
         }
         Ok(())
