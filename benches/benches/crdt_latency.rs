@@ -175,9 +175,22 @@ fn remote_arrivals_and_memory() {
     let (b50, b99) = pct(without_verify);
     println!("remote at tail of 100k (verify+insert+fold): p50 {a50:?} p99 {a99:?}");
     println!("remote at tail of 100k (insert+fold, pre-verified): p50 {b50:?} p99 {b99:?}");
-    // 1,000 commands back: a command whose deps are the heads of 1,000 commands ago.
+    // 1,000 commands back: a command whose deps are the heads of 1,000 commands ago, by an editor
+    // granted before them (a peer that was away while others made 1,000 edits).
+    let late = author_key(8);
+    let g2 = author::sign(
+        &admin,
+        r.log(),
+        Op::GrantRole {
+            author: late.author(),
+            role: Role::Editor,
+        },
+    );
+    r.insert(verify_command(&g2).expect("grant"))
+        .expect("insert");
+    r.settle();
     let mut back = Vec::new();
-    let stale = r.log().clone();
+    let mut stale = r.log().clone();
     for i in 0..1000 {
         let op = Op::MoveObject {
             object: objs[i % objs.len()],
@@ -188,20 +201,6 @@ fn remote_arrivals_and_memory() {
             .expect("insert");
         r.settle();
     }
-    let late = author_key(8);
-    let g2 = author::sign(
-        &admin,
-        r.log(),
-        Op::GrantRole {
-            author: late.author(),
-            role: Role::Editor,
-        },
-    );
-    let g2v = verify_command(&g2).expect("grant");
-    let mut stale = stale;
-    stale.insert(g2v.clone()).ok();
-    r.insert(g2v).expect("insert");
-    r.settle();
     for i in 0..20 {
         // Each is concurrent with the last ~1,000 commands: it lands about 1,000 back.
         let op = Op::MoveObject {

@@ -1357,6 +1357,7 @@ impl Replica {
         let mut marked = vec![false; entries.len()];
         let mut fps = Vec::with_capacity(entries.len());
         let mut n_marked = 0;
+        let mut last_global = None;
         // One pass in order computes the footprints and marks the new commands and whatever
         // reaches what the marked ones before it reach.
         for (i, e) in entries.iter().enumerate() {
@@ -1369,7 +1370,13 @@ impl Replica {
                 },
             };
             if f.global {
-                return false;
+                // An old change of name or roles is fine: it folds as before (see below).
+                if !f.session_only || e.admitted >= seen {
+                    return false;
+                }
+                last_global = Some(i);
+                fps.push(f);
+                continue;
             }
             if e.admitted >= seen || reaches(&f, &reach, &reach_cmds) {
                 marked[i] = true;
@@ -1417,6 +1424,17 @@ impl Replica {
                 return false;
             }
         }
+        // Commands folded again before an old change of name or roles must see the roles as they
+        // were there: then the name and roles go back to the snapshot too, and every such change
+        // in the range folds again (it reads nothing else, so it comes out as before).
+        let session_again = last_global.is_some_and(|g| marked[..g].contains(&true));
+        if session_again {
+            for (i, f) in fps.iter().enumerate() {
+                if f.global {
+                    marked[i] = true;
+                }
+            }
+        }
         // An undo folded again reads its target's record. A target that is not folded again
         // kept its record, unless later commands of its author pruned it already.
         for (i, e) in entries.iter().enumerate() {
@@ -1457,6 +1475,12 @@ impl Replica {
                 Some(by) => self.scene.deleted.insert(id, *by),
                 None => self.scene.deleted.remove(&id),
             };
+        }
+        if session_again {
+            self.scene.session = snap.session;
+            self.scene.name = snap.name.clone();
+            self.scene.roles = snap.roles.clone();
+            self.scene.journal.meta = true;
         }
         let groups = reach.contains(&Key::Groups);
         if groups && self.scene.groups != snap.groups {

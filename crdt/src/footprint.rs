@@ -33,6 +33,9 @@ pub(crate) enum Key {
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Footprint {
     pub(crate) global: bool,
+    /// A global command that changes only the session's name and roles (no object, group or
+    /// undo record): commands before it in the order do not see what it does.
+    pub(crate) session_only: bool,
     pub(crate) keys: SmallVec<[Key; 2]>,
     /// The command an undo or redo names (whose record it reads).
     pub(crate) names: Option<CommandId>,
@@ -60,9 +63,12 @@ fn add(log: &Log, e: &Entry, op: &Op, f: &mut Footprint, depth: u32) {
         | Op::SetSessionName { .. }
         | Op::GrantRole { .. }
         | Op::RevokeRole { .. }
-        | Op::RedeemInvite { .. }
+        | Op::RedeemInvite { .. } => {
+            f.global = true;
+            f.session_only = depth == 0;
+        }
         // Its members are whatever the group holds where it lands.
-        | Op::Ungroup { .. } => f.global = true,
+        Op::Ungroup { .. } => f.global = true,
         Op::CreateObject { .. } => obj(f, DerivedIds::new(&e.id).object()),
         Op::DuplicateObject { object, .. } => {
             obj(f, *object);
