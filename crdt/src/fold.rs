@@ -13,13 +13,13 @@
 //!
 //! A rejected command changes nothing and yields a [`Rejection`].
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use theta_mesh::{MeshError, Selection, Vec3};
 
 use crate::command::Op;
-use crate::footprint::{Footprint, Key, footprint};
+use crate::footprint::{Footprint, Key, Reach, footprint};
 use crate::ids::{AuthorId, CommandId, DerivedIds, GroupId, ObjectId, Role};
 use crate::log::{Entry, InsertError, Inserted, Log, OrderKey, Verified};
 use crate::scene::{Event, Group, Object, Rejection, Scene, diff};
@@ -1343,17 +1343,8 @@ impl Replica {
         let (base, base_count) = (self.snapshots[si].0, self.snapshots[si].1);
         let entries: Vec<Arc<Entry>> = self.log.ordered_after(Some(base)).cloned().collect();
         debug_assert_eq!(base_count + entries.len(), self.log.len());
-        // What the commands to fold again reach: objects and groups, and (apart, since they are
-        // many and only probed) the commands whose undo records they rewrite.
-        let mut reach: BTreeSet<Key> = BTreeSet::new();
-        let mut reach_cmds: hashbrown::HashSet<CommandId, crate::log::IdHash> =
-            hashbrown::HashSet::with_hasher(crate::log::ID_HASH);
-        let reaches = |f: &Footprint, reach: &BTreeSet<Key>, cmds: &hashbrown::HashSet<_, _>| {
-            f.keys.iter().any(|k| match k {
-                Key::Command(c) => cmds.contains(c),
-                k => reach.contains(k),
-            })
-        };
+        // What the commands to fold again reach.
+        let mut reach = Reach::new();
         let mut marked = vec![false; entries.len()];
         let mut fps = Vec::with_capacity(entries.len());
         let mut n_marked = 0;
@@ -1378,16 +1369,10 @@ impl Replica {
                 fps.push(f);
                 continue;
             }
-            if e.admitted >= seen || reaches(&f, &reach, &reach_cmds) {
+            if e.admitted >= seen || reach.meets(&f) {
                 marked[i] = true;
                 n_marked += 1;
-                reach.extend(
-                    f.keys
-                        .iter()
-                        .copied()
-                        .filter(|k| !matches!(k, Key::Command(_))),
-                );
-                reach_cmds.insert(e.id);
+                reach.add(e.id, &f);
             }
             fps.push(f);
             // When nearly everything folds again anyway (concurrent work on one object), a full
@@ -1402,17 +1387,10 @@ impl Replica {
         loop {
             let mut grew = false;
             for i in 0..entries.len() {
-                if !marked[i] && reaches(&fps[i], &reach, &reach_cmds) {
+                if !marked[i] && reach.meets(&fps[i]) {
                     marked[i] = true;
                     n_marked += 1;
-                    reach.extend(
-                        fps[i]
-                            .keys
-                            .iter()
-                            .copied()
-                            .filter(|k| !matches!(k, Key::Command(_))),
-                    );
-                    reach_cmds.insert(entries[i].id);
+                    reach.add(entries[i].id, &fps[i]);
                     grew = true;
                 }
             }
@@ -1459,6 +1437,7 @@ impl Replica {
         self.stats.partial += 1;
         let snap = &self.snapshots[si].2;
         let objects: Vec<ObjectId> = reach
+            .keys
             .iter()
             .filter_map(|k| match *k {
                 Key::Object(o) => Some(o),
@@ -1482,7 +1461,7 @@ impl Replica {
             self.scene.roles = snap.roles.clone();
             self.scene.journal.meta = true;
         }
-        let groups = reach.contains(&Key::Groups);
+        let groups = reach.keys.contains(&Key::Groups);
         if groups && self.scene.groups != snap.groups {
             self.scene.groups = snap.groups.clone();
             self.scene.journal.meta = true;

@@ -12,11 +12,13 @@
 //! Footprints are computed from the operation alone (and, for undo and redo, from the command they
 //! name), never from the scene, so they are the same wherever the command lands.
 
+use std::collections::BTreeSet;
+
 use smallvec::SmallVec;
 
 use crate::command::Op;
 use crate::ids::{CommandId, DerivedIds, ObjectId};
-use crate::log::{Entry, Log};
+use crate::log::{Entry, ID_HASH, IdHash, Log};
 
 /// One independently folding part of the scene.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -127,5 +129,40 @@ fn add(log: &Log, e: &Entry, op: &Op, f: &mut Footprint, depth: u32) {
                 add(log, te, &top, f, depth + 1);
             }
         }
+    }
+}
+
+/// What a set of commands reaches: their objects and groups, and (apart, since they are many and
+/// only probed) the commands themselves, whose undo records they rewrite.
+pub(crate) struct Reach {
+    pub(crate) keys: BTreeSet<Key>,
+    commands: hashbrown::HashSet<CommandId, IdHash>,
+}
+
+impl Reach {
+    pub(crate) fn new() -> Reach {
+        Reach {
+            keys: BTreeSet::new(),
+            commands: hashbrown::HashSet::with_hasher(ID_HASH),
+        }
+    }
+
+    /// True if a command with footprint `f` reads or writes something in the set.
+    pub(crate) fn meets(&self, f: &Footprint) -> bool {
+        f.keys.iter().any(|k| match k {
+            Key::Command(c) => self.commands.contains(c),
+            k => self.keys.contains(k),
+        })
+    }
+
+    /// Adds command `id`, whose footprint is `f`.
+    pub(crate) fn add(&mut self, id: CommandId, f: &Footprint) {
+        self.keys.extend(
+            f.keys
+                .iter()
+                .copied()
+                .filter(|k| !matches!(k, Key::Command(_))),
+        );
+        self.commands.insert(id);
     }
 }
