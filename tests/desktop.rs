@@ -231,10 +231,32 @@ fn converge(a: &mut Editor, b: &mut Editor, n: usize) -> (usize, String) {
         } else if lb < la {
             b.wait("ben to catch up", |e| e.len() >= la);
         } else {
-            // As many commands, not the same ones: each still lacks one of the other's.
-            a.wait("ana's next state", |e| e.len() > la);
+            // As many commands, not the same states: each still lacks one of the other's, or
+            // one has yet to report its state after folding. Either may speak next.
+            next_of_either(a, b);
         }
     }
+}
+
+/// Takes the next line either editor prints, or panics after the timeout.
+fn next_of_either(a: &mut Editor, b: &mut Editor) {
+    let end = Instant::now() + WAIT;
+    let step = Duration::from_millis(20);
+    while Instant::now() < end {
+        for e in [&mut *a, &mut *b] {
+            if let Ok(l) = e.lines.recv_timeout(step) {
+                e.take(&l);
+                return;
+            }
+        }
+    }
+    panic!(
+        "waiting for either editor's next state: neither said more (ana {:?}, ben {:?}); ana's stderr:\n{}\nben's stderr:\n{}",
+        a.state,
+        b.state,
+        a.stderr(),
+        b.stderr()
+    );
 }
 
 /// With `THETA_GUIDE_SHOTS=<dir>`, the editor's own screenshot (F12) of its window, copied into

@@ -1170,6 +1170,13 @@ impl Replica {
         &self.scene
     }
 
+    /// How many of the log's commands the scene holds: the log's length once settled. A log
+    /// that took commands not yet folded is longer, and its scene does not show them yet, so a
+    /// report of "this many commands, this state" counts these.
+    pub fn folded(&self) -> usize {
+        self.applied_count
+    }
+
     /// Counters of fold work.
     pub fn stats(&self) -> FoldStats {
         self.stats

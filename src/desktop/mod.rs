@@ -844,7 +844,7 @@ impl App {
             let (len, hash) = self
                 .session
                 .node
-                .with_session(|s| (s.replica().log().len(), s.replica().scene().state_hash()));
+                .with_session(|s| (s.replica().folded(), s.replica().scene().state_hash()));
             if self.reported != Some((len, hash)) {
                 self.reported = Some((len, hash));
                 let h: String = hash.iter().map(|b| format!("{b:02x}")).collect();

@@ -379,7 +379,7 @@ impl Frames {
         }
         let now = live
             .node
-            .with_session(|s| (s.replica().log().len(), s.replica().scene().state_hash()));
+            .with_session(|s| (s.replica().folded(), s.replica().scene().state_hash()));
         if self.reported != Some(now) {
             self.reported = Some(now);
             let h: String = now.1.iter().map(|b| format!("{b:02x}")).collect();
