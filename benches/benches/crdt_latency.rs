@@ -220,6 +220,28 @@ fn remote_arrivals_and_memory() {
         "remote landing ~1,000 back in 100k (insert+fold, pre-verified): p50 {c50:?} p99 {c99:?}"
     );
     println!("fold stats: {:?}", r.stats());
+    // Where the heap goes: each kind of derived state weighed by what its release frees (at the
+    // end, since the arrivals above need it; the log has grown by about 3,000 commands since).
+    drop(stale);
+    let total = (live_bytes() - base_live) as f64 / 1e6;
+    let mut weigh = |what: u8| {
+        let before = live_bytes();
+        r.release_for_measurement(what);
+        (before - live_bytes()) as f64 / 1e6
+    };
+    let (snapshots, undo, decoded) = (weigh(0), weigh(1), weigh(2));
+    let scene = total - log_only as f64 / 1e6 - snapshots - undo - decoded;
+    println!(
+        "{total:.1} MB live now, of which: snapshots {snapshots:.1} MB, undo records {undo:.1} MB, decoded operations {decoded:.1} MB, the scene (and the log's growth) {scene:.1} MB; {} vertices, {} faces",
+        r.scene()
+            .objects()
+            .map(|(_, o)| o.mesh.vertex_count())
+            .sum::<usize>(),
+        r.scene()
+            .objects()
+            .map(|(_, o)| o.mesh.face_count())
+            .sum::<usize>()
+    );
 }
 
 /// Batch verification (64 per batch) spread over all cores with rayon.

@@ -1580,6 +1580,21 @@ impl Replica {
         })
     }
 
+    /// Drops one kind of the replica's derived state, so a benchmark can weigh it by the heap it
+    /// frees: 0 the snapshots, 1 the undo records and histories, 2 the log's decoded operations.
+    /// The replica is only good for dropping afterwards.
+    #[doc(hidden)]
+    pub fn release_for_measurement(&mut self, what: u8) {
+        match what {
+            0 => self.snapshots = Vec::new(),
+            1 => {
+                self.scene.undo = Default::default();
+                self.scene.history = Default::default();
+            }
+            _ => self.log.drop_decoded(),
+        }
+    }
+
     /// The scene folded from scratch, ignoring all incremental state (tests compare the two).
     pub fn full_replay(&self) -> Scene {
         let caps = revocation_caps(&self.log);

@@ -553,6 +553,14 @@ impl Log {
         }
     }
 
+    /// Drops every decoded operation (see [`Replica::release_for_measurement`]).
+    ///
+    /// [`Replica::release_for_measurement`]: crate::fold::Replica::release_for_measurement
+    pub(crate) fn drop_decoded(&mut self) {
+        self.fresh_base += self.fresh.len() as u32;
+        self.fresh = Default::default();
+    }
+
     /// Commands a peer lacks, given the heads it reported: everything not in the causal past of
     /// `frontier` (ids this log does not know are ignored), in the total order.
     pub fn entries_since(&self, frontier: &[CommandId]) -> Vec<Arc<Entry>> {
