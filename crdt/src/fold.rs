@@ -1122,7 +1122,7 @@ pub struct Replica {
     /// ones this settle brings in (`Entry::admitted`).
     pub(crate) seen: u32,
     /// Scratch: the commands one settle folds (kept for its allocation).
-    pub(crate) todo: Vec<Arc<Entry>>,
+    pub(crate) todo: Vec<Entry>,
 }
 
 /// Counters of what the fold did (tests assert that conflicts and rollbacks really happened).
@@ -1348,7 +1348,7 @@ impl Replica {
             return false;
         };
         let (base, base_count) = (self.snapshots[si].0, self.snapshots[si].1);
-        let entries: Vec<Arc<Entry>> = self.log.ordered_after(Some(base)).cloned().collect();
+        let entries: Vec<Entry> = self.log.ordered_after(Some(base)).cloned().collect();
         debug_assert_eq!(base_count + entries.len(), self.log.len());
         // What the commands to fold again reach.
         let mut reach = Reach::new();

@@ -26,18 +26,18 @@ use crate::wire::{self, DecodeError};
 /// A command's place in the total order: (Lamport clock, id).
 pub type OrderKey = (u64, CommandId);
 
-/// One author's commands by sequence number. A command with `seq = n` is admitted only after one with
-/// `n − 1`, so the first claim of each number sits densely at index `n − 1`; further claims of a
-/// number (equivocation) are rare and kept aside.
+/// One author's commands by sequence number, as admission indices (see [`Entries`]). A command with
+/// `seq = n` is admitted only after one with `n − 1`, so the first claim of each number sits densely
+/// at index `n − 1`; further claims of a number (equivocation) are rare and kept aside.
 #[derive(Debug, Clone, Default)]
 struct Chain {
-    first: Vec<CommandId>,
-    extra: Vec<(u64, CommandId)>,
+    first: Vec<u32>,
+    extra: Vec<(u64, u32)>,
 }
 
 impl Chain {
     /// Records a claim of `seq`; returns true if the number was already claimed.
-    fn claim(&mut self, seq: u64, id: CommandId) -> bool {
+    fn claim(&mut self, seq: u64, id: u32) -> bool {
         let i = (seq - 1) as usize;
         if i == self.first.len() {
             self.first.push(id);
@@ -49,7 +49,7 @@ impl Chain {
     }
 
     /// Every command claiming a sequence number of at least `seq`.
-    fn from(&self, seq: u64) -> impl Iterator<Item = &CommandId> {
+    fn from(&self, seq: u64) -> impl Iterator<Item = &u32> {
         let i = (seq.max(1) - 1) as usize;
         self.first.get(i..).unwrap_or(&[]).iter().chain(
             self.extra
@@ -60,10 +60,11 @@ impl Chain {
     }
 }
 
-/// Hashes a command id for the log's id index. Ids are BLAKE3 outputs, so their first eight bytes
-/// are already uniform; they are mixed with a key so that an attacker grinding ids cannot aim them
-/// at one bucket without knowing it. The index is only ever probed, never iterated, so neither the
-/// hash nor the key can influence any result, only the speed of lookups.
+/// Hashes a command id for the hash maps keyed by ids (rejections, undo records, footprints).
+/// Ids are BLAKE3 outputs, so their first eight bytes are already uniform; they are mixed with a
+/// key so that an attacker grinding ids cannot aim them at one bucket without knowing it. Such
+/// maps are only ever probed, never iterated, so neither the hash nor the key can influence any
+/// result, only the speed of lookups.
 #[derive(Clone, Copy, Debug)]
 pub struct IdHash {
     key: u64,
@@ -305,15 +306,96 @@ pub fn verify_commands<R: rand_core::RngCore + rand_core::CryptoRng>(
     with_signatures(decoded, results)
 }
 
+/// Commands per block of [`Entries`].
+const CHUNK: usize = 1024;
+
+/// The log's commands in the order it admitted them, addressed by admission index, with an id
+/// index. Entries sit in fixed blocks rather than one growing array: a block, once full, never
+/// moves, so growth neither copies the log nor leaves half of a doubled array empty.
+#[derive(Debug, Clone, Default)]
+struct Entries {
+    blocks: Vec<Vec<Entry>>,
+    /// Id → admission index: an open-addressing table of indices that hashes and compares the
+    /// ids stored in the entries (4 bytes and a control byte per bucket). Only ever probed, never
+    /// iterated, so neither its hash nor its layout can reach a result.
+    index: hashbrown::HashTable<u32>,
+}
+
+/// The id index's hash: ids are BLAKE3 outputs, so their first eight bytes are already uniform;
+/// they are mixed with a key so that an attacker grinding ids cannot aim them at one bucket
+/// without knowing it.
+fn id_hash(id: &CommandId) -> u64 {
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&id.0[..8]);
+    crate::ids::splitmix(u64::from_le_bytes(b) ^ ID_HASH.key)
+}
+
+impl Entries {
+    fn len(&self) -> usize {
+        self.blocks.len().saturating_sub(1) * CHUNK + self.blocks.last().map_or(0, Vec::len)
+    }
+
+    /// The entry admitted `i`-th.
+    fn at(&self, i: u32) -> &Entry {
+        &self.blocks[i as usize / CHUNK][i as usize % CHUNK]
+    }
+
+    fn find(&self, id: &CommandId) -> Option<u32> {
+        self.index
+            .find(id_hash(id), |&i| self.at(i).id == *id)
+            .copied()
+    }
+
+    fn get(&self, id: &CommandId) -> Option<&Entry> {
+        self.find(id).map(|i| self.at(i))
+    }
+
+    fn contains(&self, id: &CommandId) -> bool {
+        self.find(id).is_some()
+    }
+
+    fn reserve(&mut self, n: usize) {
+        let blocks = &self.blocks;
+        self.index.reserve(n, |&i| {
+            id_hash(&blocks[i as usize / CHUNK][i as usize % CHUNK].id)
+        });
+    }
+
+    /// Adds an entry whose id is not here yet; returns its admission index.
+    fn push(&mut self, e: Entry) -> u32 {
+        let i = self.len() as u32;
+        let h = id_hash(&e.id);
+        match self.blocks.last_mut() {
+            Some(b) if b.len() < CHUNK => b.push(e),
+            _ => {
+                let mut b = Vec::with_capacity(CHUNK);
+                b.push(e);
+                self.blocks.push(b);
+            }
+        }
+        let blocks = &self.blocks;
+        self.index.insert_unique(h, i, |&j| {
+            id_hash(&blocks[j as usize / CHUNK][j as usize % CHUNK].id)
+        });
+        i
+    }
+
+    fn iter(&self) -> impl DoubleEndedIterator<Item = &Entry> + '_ {
+        self.blocks.iter().flatten()
+    }
+}
+
 /// The log of one session.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Log {
     session: Option<CommandId>,
-    /// Id → entry. A hash table: it is probed on every insert and every fold step, and never
-    /// iterated (the order lives in `order`).
-    entries: hashbrown::HashMap<CommandId, Arc<Entry>, IdHash>,
-    /// All commands in the total order (a B-tree, so a late arrival inserts in O(log n)).
-    order: BTreeSet<OrderKey>,
+    /// Every command, by admission index, with the id index probed on every insert and every
+    /// fold step.
+    entries: Entries,
+    /// All commands in the total order, as admission indices. A sorted array: a command at the
+    /// tail (nearly all of them) appends, and a late one shifts the indices after its place, 4
+    /// bytes each (a B-tree of order keys would cost some 80 bytes per command to save that).
+    order: Vec<u32>,
     /// Each author's chain of commands.
     chains: BTreeMap<AuthorId, Chain>,
     /// Author → the lowest sequence number at which they equivocated.
@@ -344,26 +426,6 @@ pub struct Log {
     fresh_base: u32,
 }
 
-impl Default for Log {
-    fn default() -> Log {
-        Log {
-            session: None,
-            entries: hashbrown::HashMap::with_hasher(ID_HASH),
-            order: BTreeSet::new(),
-            chains: BTreeMap::new(),
-            forfeit: BTreeMap::new(),
-            heads: BTreeSet::new(),
-            pending: BTreeMap::new(),
-            pending_bytes: 0,
-            waiting: BTreeSet::new(),
-            dirty_from: None,
-            permissions: Vec::new(),
-            permission_epoch: 0,
-            fresh: std::collections::VecDeque::new(),
-            fresh_base: 0,
-        }
-    }
-}
 
 /// The id index's hasher key (see [`IdHash`]).
 pub(crate) const ID_HASH: IdHash = IdHash {
@@ -399,7 +461,7 @@ impl Log {
 
     /// True if the log holds no command.
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.entries.len() == 0
     }
 
     /// Commands waiting for dependencies.
@@ -418,46 +480,67 @@ impl Log {
     }
 
     /// Every command in the order the log admitted them (the order of the session file).
-    pub fn admitted(&self) -> Vec<&Arc<Entry>> {
-        let mut v: Vec<&Arc<Entry>> = self.ordered().collect();
-        v.sort_unstable_by_key(|e| e.admitted);
-        v
+    pub fn admitted(&self) -> Vec<&Entry> {
+        self.entries.iter().collect()
     }
 
     /// A command by id.
-    pub fn get(&self, id: &CommandId) -> Option<&Arc<Entry>> {
+    pub fn get(&self, id: &CommandId) -> Option<&Entry> {
         self.entries.get(id)
     }
 
     /// True if the log has this command.
     pub fn contains(&self, id: &CommandId) -> bool {
-        self.entries.contains_key(id)
+        self.entries.contains(id)
     }
 
     /// All commands in the total order.
-    pub fn ordered(&self) -> impl Iterator<Item = &Arc<Entry>> + '_ {
-        self.order.iter().filter_map(|(_, id)| self.entries.get(id))
+    pub fn ordered(&self) -> impl DoubleEndedIterator<Item = &Entry> + '_ {
+        self.order.iter().map(|&i| self.entries.at(i))
     }
 
     /// All commands in the total order, last first (a history panel reads the newest few).
-    pub fn ordered_rev(&self) -> impl Iterator<Item = &Arc<Entry>> + '_ {
-        self.order
-            .iter()
-            .rev()
-            .filter_map(|(_, id)| self.entries.get(id))
+    pub fn ordered_rev(&self) -> impl Iterator<Item = &Entry> + '_ {
+        self.ordered().rev()
     }
 
     /// The commands after `key` in the total order (all of them for `None`).
-    pub fn ordered_after(&self, key: Option<OrderKey>) -> impl Iterator<Item = &Arc<Entry>> + '_ {
-        use std::ops::Bound::{Excluded, Unbounded};
-        let lower = key.map_or(Unbounded, Excluded);
-        self.order
-            .range((lower, Unbounded))
-            .filter_map(|(_, id)| self.entries.get(id))
+    pub fn ordered_after(&self, key: Option<OrderKey>) -> impl Iterator<Item = &Entry> + '_ {
+        let from = key.map_or(0, |k| self.position_after(&k));
+        self.order[from..].iter().map(|&i| self.entries.at(i))
+    }
+
+    /// How many commands in the total order come at or before `k`. Searched from the tail, in
+    /// steps that double, then by bisection: the fold asks for what follows the command it folded
+    /// last, nearly always the last or nearly so, and each probe costs a cache miss or two.
+    fn position_after(&self, k: &OrderKey) -> usize {
+        let n = self.order.len();
+        let after = |p: usize| self.key_at(self.order[p]) > *k;
+        // Find lo < hi with order[..lo] all ≤ k and order[hi..] all > k.
+        let (mut lo, mut hi) = (n, n);
+        let mut step = 1;
+        while lo > 0 && after(lo - 1) {
+            hi = lo - 1;
+            lo = lo.saturating_sub(step);
+            step *= 2;
+        }
+        // order[..lo] is ≤ k (the probe that stopped the loop said so) and order[hi..] is > k:
+        // bisect what lies between.
+        if lo < hi {
+            lo + self.order[lo..hi].partition_point(|&i| self.key_at(i) <= *k)
+        } else {
+            lo
+        }
+    }
+
+    /// The order key of the command admitted `i`-th.
+    fn key_at(&self, i: u32) -> OrderKey {
+        let e = self.entries.at(i);
+        (e.lamport, e.id)
     }
 
     /// Permission commands (genesis, grants, revokes) in the total order.
-    pub fn permission_commands(&self) -> impl Iterator<Item = &Arc<Entry>> + '_ {
+    pub fn permission_commands(&self) -> impl Iterator<Item = &Entry> + '_ {
         self.permissions
             .iter()
             .filter_map(|(_, id)| self.entries.get(id))
@@ -505,7 +588,8 @@ impl Log {
     /// The first command the log admitted with this author and sequence number.
     pub fn chain_command(&self, author: &AuthorId, seq: u64) -> Option<CommandId> {
         let c = self.chains.get(author)?;
-        c.first.get(seq.checked_sub(1)? as usize).copied()
+        let i = *c.first.get(seq.checked_sub(1)? as usize)?;
+        Some(self.entries.at(i).id)
     }
 
     /// Every command of an author with a sequence number of at least `seq` (equivocating claims
@@ -513,7 +597,7 @@ impl Log {
     pub fn chain_from(&self, author: &AuthorId, seq: u64) -> Vec<CommandId> {
         self.chains
             .get(author)
-            .map(|c| c.from(seq).copied().collect())
+            .map(|c| c.from(seq).map(|&i| self.entries.at(i).id).collect())
             .unwrap_or_default()
     }
 
@@ -563,11 +647,11 @@ impl Log {
 
     /// Commands a peer lacks, given the heads it reported: everything not in the causal past of
     /// `frontier` (ids this log does not know are ignored), in the total order.
-    pub fn entries_since(&self, frontier: &[CommandId]) -> Vec<Arc<Entry>> {
+    pub fn entries_since(&self, frontier: &[CommandId]) -> Vec<Entry> {
         let mut known = BTreeSet::new();
         let mut stack: Vec<CommandId> = frontier
             .iter()
-            .filter(|id| self.entries.contains_key(*id))
+            .filter(|id| self.entries.contains(id))
             .copied()
             .collect();
         while let Some(id) = stack.pop() {
@@ -587,17 +671,17 @@ impl Log {
     /// Inserts a verified command (and any pending commands it completes).
     pub fn insert(&mut self, cmd: Verified) -> Result<Inserted, InsertError> {
         let id = cmd.id();
-        if self.entries.contains_key(&id) || self.pending.contains_key(&id) {
+        if self.entries.contains(&id) || self.pending.contains_key(&id) {
             return Ok(Inserted::Duplicate);
         }
         // The common case (every dep present) allocates nothing here.
-        let all_present = cmd.1.deps.iter().all(|d| self.entries.contains_key(d));
+        let all_present = cmd.1.deps.iter().all(|d| self.entries.contains(d));
         if !all_present {
             let missing: Vec<CommandId> = cmd
                 .1
                 .deps
                 .iter()
-                .filter(|d| !self.entries.contains_key(*d))
+                .filter(|d| !self.entries.contains(d))
                 .copied()
                 .collect();
             let cost = pending_cost(&cmd);
@@ -632,7 +716,7 @@ impl Log {
                 let complete = self
                     .pending
                     .get(&w)
-                    .is_some_and(|p| p.1.deps.iter().all(|d| self.entries.contains_key(d)));
+                    .is_some_and(|p| p.1.deps.iter().all(|d| self.entries.contains(d)));
                 if complete && let Some(p) = self.pending.remove(&w) {
                     self.pending_bytes -= pending_cost(&p);
                     // A pending command that fails its checks is dropped; the first error is
@@ -739,38 +823,42 @@ impl Log {
         e.admitted = self.entries.len() as u32;
         let id = e.id;
         let key = (e.lamport, id);
-        self.order.insert(key);
+        let (author, seq) = (e.author, e.seq);
+        for d in e.deps() {
+            self.heads.remove(d);
+        }
+        self.heads.insert(id);
+        let ix = self.entries.push(e);
+        // A command at the tail appends; a late one goes to its place.
+        if self.order.last().is_none_or(|&l| self.key_at(l) < key) {
+            self.order.push(ix);
+        } else {
+            let p = self.order.partition_point(|&i| self.key_at(i) < key);
+            self.order.insert(p, ix);
+        }
         self.mark_dirty(key);
         if permission {
             let p = self.permissions.partition_point(|k| *k < key);
             self.permissions.insert(p, key);
             self.permission_epoch += 1;
         }
-        for d in e.deps() {
-            self.heads.remove(d);
-        }
-        self.heads.insert(id);
-        let repeated = self.chains.entry(e.author).or_default().claim(e.seq, id);
+        let repeated = self.chains.entry(author).or_default().claim(seq, ix);
         if repeated {
-            let s = e.seq;
-            let author = e.author;
+            let s = seq;
             let earlier = self.forfeit.get(&author).is_none_or(|&f| s < f);
             if earlier {
                 self.forfeit.insert(author, s);
                 self.permission_epoch += 1;
                 // Every command of theirs from `s` on now folds to nothing: replay from the first.
-                let first = self.chains.get(&author).and_then(|ch| {
-                    ch.from(s)
-                        .filter_map(|c| self.entries.get(c).map(|x| (x.lamport, *c)))
-                        .min()
-                });
+                let first = self
+                    .chains
+                    .get(&author)
+                    .and_then(|ch| ch.from(s).map(|&c| self.key_at(c)).min());
                 if let Some(k) = first {
                     self.mark_dirty(k);
                 }
-                // The new claim is not in `entries` yet; it was marked dirty above.
             }
         }
-        self.entries.insert(id, Arc::new(e));
     }
 
     /// Rebuilds a log from commands that a checkpoint vouches for, in the order the log first
@@ -786,7 +874,7 @@ impl Log {
         for (e, permission) in entries {
             // The checkpoint was checksummed, but its structure is still checked, so that even a
             // deliberately made one cannot give a log that breaks the invariants `admit` keeps.
-            if log.entries.contains_key(&e.id) {
+            if log.entries.contains(&e.id) {
                 return Err("a command appears twice".into());
             }
             if log.is_empty() {

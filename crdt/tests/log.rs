@@ -232,3 +232,75 @@ fn deps_that_never_arrive_wait_in_a_bounded_pending_set() {
     let ok = author::sign(&a, &log, cube("fine"));
     assert!(matches!(log.insert(verified(&ok)), Ok(Inserted::Added(_))));
 }
+
+#[test]
+fn late_arrivals_take_their_place_in_the_total_order() {
+    // Three authors edit apart from one base, in rounds, and one log takes their work in an
+    // order unlike the total order: every round of the third arrives before the others' rounds.
+    let keys = [key(1), key(2), key(3)];
+    let (mut base, _) = start(&keys[0]);
+    for k in &keys[1..] {
+        edit(
+            &mut base,
+            &keys[0],
+            Op::GrantRole {
+                author: k.author(),
+                role: theta_crdt::ids::Role::Editor,
+            },
+        );
+    }
+    let mut apart: Vec<Log> = (0..3).map(|_| base.log().clone()).collect();
+    let mut made: Vec<Vec<Vec<u8>>> = vec![vec![]; 3];
+    for round in 0..40 {
+        for (i, k) in keys.iter().enumerate() {
+            // Each author makes a different number of commands per round, so clocks spread out.
+            for n in 0..=(round + i) % 3 {
+                let c = author::sign(k, &apart[i], cube(&format!("{i}-{round}-{n}")));
+                apart[i].insert(verified(&c)).unwrap();
+                made[i].push(c);
+            }
+        }
+    }
+    let mut log = base.log().clone();
+    for c in made[2].iter().chain(&made[1]).chain(&made[0]) {
+        assert!(matches!(
+            log.insert(verified(c)).unwrap(),
+            Inserted::Added(_)
+        ));
+    }
+    let keys_in_order: Vec<_> = log.ordered().map(|e| (e.lamport, e.id)).collect();
+    assert_eq!(keys_in_order.len(), log.len());
+    assert!(keys_in_order.windows(2).all(|w| w[0] < w[1]), "not sorted");
+    let admitted: Vec<_> = log.admitted().iter().map(|e| (e.lamport, e.id)).collect();
+    assert_ne!(
+        admitted, keys_in_order,
+        "the arrivals were in the total order"
+    );
+    // What follows a key, for every key in the log and for keys just beside them.
+    let follows = |k: (u64, theta_crdt::ids::CommandId)| {
+        keys_in_order
+            .iter()
+            .filter(|x| **x > k)
+            .copied()
+            .collect::<Vec<_>>()
+    };
+    for &(l, id) in &keys_in_order {
+        let mut below = id;
+        below.0[31] = below.0[31].wrapping_sub(1);
+        for k in [
+            (l, id),
+            (l, below),
+            (l + 1, below),
+            (l.saturating_sub(1), id),
+        ] {
+            let got: Vec<_> = log
+                .ordered_after(Some(k))
+                .map(|e| (e.lamport, e.id))
+                .collect();
+            assert_eq!(got, follows(k), "after {k:?}");
+        }
+    }
+    assert_eq!(log.ordered_after(None).count(), log.len());
+    let rev: Vec<_> = log.ordered_rev().map(|e| (e.lamport, e.id)).collect();
+    assert!(rev.iter().rev().eq(keys_in_order.iter()));
+}
