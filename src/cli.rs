@@ -987,7 +987,7 @@ pub(crate) fn export_scene(
         .objects()
         .map(|(_, o)| -> Result<(String, Mesh, Vec3)> {
             bar.inc(1);
-            let mut m = o.mesh.clone();
+            let mut m = o.mesh().into_owned();
             let (r, k) = (o.transform.rotation, o.transform.scale);
             let ids: Vec<_> = m.vertices().collect();
             for v in ids {
@@ -1035,8 +1035,9 @@ fn session_info(path: &Path) -> Result<()> {
     let scene = r.scene();
     let (mut vertices, mut faces) = (0, 0);
     for (_, o) in scene.objects() {
-        vertices += o.mesh.vertex_count();
-        faces += o.mesh.face_count();
+        let mesh = o.mesh();
+        vertices += mesh.vertex_count();
+        faces += mesh.face_count();
     }
     let session = r.log().session().map(|c| c.to_string()).unwrap_or_default();
     println!("{}: session {session} \"{}\"", path.display(), scene.name());

@@ -89,8 +89,8 @@ impl Run {
             .scene()
             .object(id)
             .ok_or_else(|| anyhow!("object `{name}` is gone"))?
-            .mesh
-            .clone();
+            .mesh()
+            .into_owned();
         Ok((id, mesh))
     }
 

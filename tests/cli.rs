@@ -416,8 +416,9 @@ fn a_script_builds_saves_and_exports_a_model_that_reads_back_the_same() {
     let (s, _) = theta::session::Session::open(&dir.path().join("model.theta"), &key).unwrap();
     let (mut v, mut t) = (0, 0);
     for (_, o) in s.replica().scene().objects() {
-        v += o.mesh.vertex_count();
-        t += o.mesh.triangulate().triangle_count();
+        let mesh = o.mesh();
+        v += mesh.vertex_count();
+        t += mesh.triangulate().triangle_count();
     }
     let o = theta(&["info", "model.glb"], dir.path());
     let info = text(&o);

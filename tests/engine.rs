@@ -81,7 +81,7 @@ fn the_world_follows_the_scene_through_its_events() {
         .scene()
         .object(b)
         .unwrap()
-        .mesh
+        .mesh()
         .faces()
         .collect();
     let (_, ev) = doc.edit(Op::PaintFaces {
@@ -329,7 +329,7 @@ fn undo_of_a_command_others_built_on_and_remote_commands_between_frames() {
     engine.apply(doc.replica.scene(), &ev);
     engine.step();
     let top = {
-        let m = &doc.replica.scene().object(a).unwrap().mesh;
+        let m = &doc.replica.scene().object(a).unwrap().mesh();
         m.faces()
             .max_by(|x, y| {
                 let (nx, ny) = (m.face_normal(*x).unwrap(), m.face_normal(*y).unwrap());

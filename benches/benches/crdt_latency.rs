@@ -71,7 +71,7 @@ fn local_edit() {
         .scene()
         .object(obj)
         .expect("object")
-        .mesh
+        .mesh()
         .vertices()
         .collect();
     assert_eq!(verts.len(), 10_000);
@@ -134,6 +134,30 @@ fn remote_arrivals_and_memory() {
         rss_mb() - base_rss,
         r.scene().object_count()
     );
+    // Packing: what the scene's meshes take live and packed, and what packing and unpacking cost.
+    let meshes: Vec<theta_mesh::Mesh> = r
+        .scene()
+        .objects()
+        .map(|(_, o)| o.mesh().into_owned())
+        .collect();
+    let packed_already = r.scene().objects().filter(|(_, o)| o.is_packed()).count();
+    let t = Instant::now();
+    let packs: Vec<Box<[u8]>> = meshes.iter().map(theta_crdt::packed::pack).collect();
+    let pack_time = t.elapsed();
+    let t = Instant::now();
+    let unpacked: usize = packs
+        .iter()
+        .map(|p| theta_crdt::packed::unpack(p).vertex_count())
+        .sum();
+    let unpack_time = t.elapsed();
+    println!(
+        "packing: {packed_already} of {} objects held packed; all packed {:.1} MB; pack {:.1} µs, unpack {:.1} µs per object ({unpacked} vertices)",
+        meshes.len(),
+        packs.iter().map(|p| p.len()).sum::<usize>() as f64 / 1e6,
+        pack_time.as_secs_f64() * 1e6 / meshes.len() as f64,
+        unpack_time.as_secs_f64() * 1e6 / meshes.len() as f64,
+    );
+    drop((meshes, packs));
     // A fresh author (granted editor) sends moves of existing objects.
     let admin = author_key(0);
     let remote = author_key(7);
@@ -235,11 +259,11 @@ fn remote_arrivals_and_memory() {
         "{total:.1} MB live now, of which: snapshots {snapshots:.1} MB, undo records {undo:.1} MB, decoded operations {decoded:.1} MB, the scene (and the log's growth) {scene:.1} MB; {} vertices, {} faces",
         r.scene()
             .objects()
-            .map(|(_, o)| o.mesh.vertex_count())
+            .map(|(_, o)| o.mesh().vertex_count())
             .sum::<usize>(),
         r.scene()
             .objects()
-            .map(|(_, o)| o.mesh.face_count())
+            .map(|(_, o)| o.mesh().face_count())
             .sum::<usize>()
     );
 }

@@ -198,7 +198,7 @@ mod theta {
             .scene()
             .object(object)
             .expect("grid")
-            .mesh
+            .mesh()
             .vertices()
             .collect();
         assert_eq!(vertices.len(), VERTICES);

@@ -394,7 +394,8 @@ fn write_object(w: &mut Writer, o: &Object) {
     w.bytes(&o.created_by.0);
     w.bytes(&o.last_geometry_edit.0.0);
     w.bytes(&o.last_geometry_edit.1.0);
-    let m = o.mesh.raw();
+    let mesh = o.mesh();
+    let m = mesh.raw();
     w.len(m.vertex_ids.len());
     w.len(m.next.len());
     w.len(m.face_ids.len());
@@ -659,6 +660,7 @@ fn decode_body(r: &mut Reader<'_>, session: CommandId, records: &[Arc<[u8]>]) ->
         stats: FoldStats::default(),
         seen: applied_count as u32,
         todo: Vec::new(),
+        pack: Default::default(),
     })
 }
 
@@ -721,14 +723,14 @@ fn read_object(r: &mut Reader<'_>) -> Result<Object> {
         materials,
     })
     .map_err(|e| corrupt(format!("a mesh: {e}")))?;
-    Ok(Object {
+    Ok(Object::new(
         name,
         mesh,
         transform,
         group,
         created_by,
         last_geometry_edit,
-    })
+    ))
 }
 
 fn read_transform(r: &mut Reader<'_>) -> Result<ObjectTransform> {

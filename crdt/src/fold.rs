@@ -44,6 +44,46 @@ pub const TAIL_SNAPSHOT_INTERVAL: usize = 16;
 /// the next edit of every object it holds copy that object's edited array.
 pub const TAIL_SNAPSHOT_SPAN: usize = 4096;
 
+/// When the replica packs objects nobody has changed for a while (see [`Replica::pack_cold`]).
+/// Packing is a representation only: it never changes the scene, its hash, or any fold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Packing {
+    /// A packing step runs once per this many folded commands (0: never); a settle that folds
+    /// many at once (opening a session, a merge) runs as many steps at its end. Coldness is
+    /// counted in folded commands too, so a session nobody edits has nothing new to pack.
+    pub every: usize,
+    /// Objects one step looks at.
+    pub visits: usize,
+    /// Objects one step packs: with the default, a step costs about a millisecond, so it never
+    /// shows as a hitch.
+    pub max: usize,
+    /// An object is cold once this many commands have folded since it last changed.
+    pub cold_after: usize,
+}
+
+impl Default for Packing {
+    fn default() -> Packing {
+        Packing {
+            every: SNAPSHOT_INTERVAL,
+            visits: 2048,
+            max: 64,
+            cold_after: 512,
+        }
+    }
+}
+
+/// The packing sweep's bookkeeping (not state).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct PackState {
+    pub(crate) config: Packing,
+    /// Per object changed lately, the count of folded commands when it last changed.
+    pub(crate) last_change: hashbrown::HashMap<ObjectId, usize, crate::log::IdHash>,
+    /// Where the sweep over the scene goes on.
+    pub(crate) cursor: Option<ObjectId>,
+    /// The count of folded commands at the last settle.
+    pub(crate) stepped: usize,
+}
+
 /// What undoing a command needs. Edits that merge or overwrite values (moves, transforms, set
 /// positions, renames, paints) record their inverse operations, which apply on top of whatever
 /// happened since. Structural edits (create, delete, topology) record the objects and groups they
@@ -658,7 +698,7 @@ fn mesh_edit(
     let o = object_mut(scene, object)?;
     let last = o.last_geometry_edit;
     let mut ids = DerivedIds::new(&e.id);
-    f(&mut o.mesh, &mut ids).map_err(|err| {
+    f(o.mesh_mut(), &mut ids).map_err(|err| {
         let conflict = matches!(
             err,
             MeshError::UnknownVertex(_)
@@ -684,10 +724,10 @@ fn repaint(
         .objects
         .get(&object)
         .ok_or_else(|| reject("no such object"))?;
+    let mesh = o.mesh();
     let mut by: BTreeMap<theta_mesh::MaterialId, Vec<theta_mesh::FaceId>> = BTreeMap::new();
     for &f in faces {
-        let m = o
-            .mesh
+        let m = mesh
             .face_material(f)
             .map_err(|err| (err.to_string(), Some(o.last_geometry_edit)))?;
         by.entry(m).or_default().push(f);
@@ -757,14 +797,14 @@ fn run(scene: &mut Scene, e: &Entry, op: &Op) -> Result<Option<Vec<Op>>, Reject>
             scene.touch(id);
             scene.objects.insert(
                 id,
-                Arc::new(Object {
-                    name: name.clone(),
+                Arc::new(Object::new(
+                    name.clone(),
                     mesh,
-                    transform: *transform,
-                    group: None,
-                    created_by: e.id,
-                    last_geometry_edit: (e.id, author),
-                }),
+                    *transform,
+                    None,
+                    e.id,
+                    (e.id, author),
+                )),
             );
         }
         Op::DeleteObject { object } => {
@@ -825,7 +865,7 @@ fn run(scene: &mut Scene, e: &Entry, op: &Op) -> Result<Option<Vec<Op>>, Reject>
             }]));
         }
         Op::PaintObject { object, material } => {
-            let faces: Vec<_> = object_mut(scene, *object)?.mesh.faces().collect();
+            let faces: Vec<_> = object_mut(scene, *object)?.mesh_mut().faces().collect();
             let inverse = repaint(scene, *object, &faces)?;
             let m = *material;
             mesh_edit(scene, e, *object, |mesh, _| mesh.paint(&faces, m))?;
@@ -884,7 +924,7 @@ fn run(scene: &mut Scene, e: &Entry, op: &Op) -> Result<Option<Vec<Op>>, Reject>
                 return Err(reject("the target object is scaled to zero"));
             }
             // Bring the source's vertices into the target's object space.
-            let mut m = src.mesh.clone();
+            let mut m = src.mesh().into_owned();
             let to_world = |p: Vec3| {
                 src.transform
                     .rotation
@@ -1123,6 +1163,8 @@ pub struct Replica {
     pub(crate) seen: u32,
     /// Scratch: the commands one settle folds (kept for its allocation).
     pub(crate) todo: Vec<Entry>,
+    /// Packing cold objects (see [`Replica::pack_cold`]).
+    pub(crate) pack: PackState,
 }
 
 /// Counters of what the fold did (tests assert that conflicts and rollbacks really happened).
@@ -1157,7 +1199,14 @@ impl Replica {
             stats: FoldStats::default(),
             seen: 0,
             todo: Vec::new(),
+            pack: PackState::default(),
         }
+    }
+
+    /// Sets when the settle packs cold objects (tests pack at every settle, to show packing
+    /// changes nothing but memory).
+    pub fn set_packing(&mut self, packing: Packing) {
+        self.pack.config = packing;
     }
 
     /// The log.
@@ -1279,10 +1328,14 @@ impl Replica {
         }
         let todo_len = todo.len();
         for (i, e) in todo.drain(..).enumerate() {
+            let touched = self.scene.journal.objects.len();
             self.fold_one(&e, &mut events);
             let key = (e.lamport, e.id);
             self.applied = Some(key);
             self.applied_count += 1;
+            for &(id, _) in self.scene.journal.objects.get(touched..).unwrap_or(&[]) {
+                self.pack.last_change.insert(id, self.applied_count);
+            }
             // Only in short settles (a replay longer than a snapshot interval takes the regular
             // ones: in a scene of 9,000 objects each clone and its later drop cost a few hundred
             // microseconds), and only in their last 64 commands.
@@ -1310,8 +1363,134 @@ impl Replica {
             }
             None => self.scene.take_events(),
         };
+        // A packing step each time the folded count passes a multiple of `every` (as many as it
+        // passed, after a long settle). With the default, that is the settle that takes the
+        // regular snapshot, so the fold pauses for its housekeeping once, not twice.
+        let c = self.pack.config;
+        if let (Some(now), Some(then)) = (
+            self.applied_count.checked_div(c.every),
+            self.pack.stepped.checked_div(c.every),
+        ) {
+            if now != then {
+                let steps = now.saturating_sub(then).max(1);
+                self.pack_cold(c.visits.saturating_mul(steps), c.max.saturating_mul(steps));
+            }
+            self.pack.stepped = self.applied_count;
+        }
         out.append(&mut events);
         out
+    }
+
+    /// Packs objects that have not changed in the last [`Packing::cold_after`] folded commands
+    /// (see [`crate::packed`]), going on from where the last call stopped: it looks at up to
+    /// `visits` objects and packs up to `max`. The snapshots share the objects, so they are
+    /// pointed at the packed copies too, and the live meshes are freed. Packing changes no state:
+    /// the scene, its hash and every later fold are the same with or without it.
+    pub fn pack_cold(&mut self, visits: usize, max: usize) {
+        use std::ops::Bound;
+        let from = match self.pack.cursor {
+            Some(c) => Bound::Excluded(c),
+            None => Bound::Unbounded,
+        };
+        let now = self.applied_count;
+        let cold_after = self.pack.config.cold_after;
+        let mut packed: Vec<(ObjectId, Arc<Object>, Arc<Object>)> = Vec::new();
+        let mut cursor = None;
+        for (visited, (id, o)) in self
+            .scene
+            .objects
+            .range_mut((from, Bound::Unbounded))
+            .enumerate()
+        {
+            if visited == visits || packed.len() == max {
+                break;
+            }
+            cursor = Some(*id);
+            if self
+                .pack
+                .last_change
+                .get(id)
+                .is_some_and(|&c| c + cold_after > now)
+            {
+                continue;
+            }
+            if let Some(p) = o.packed() {
+                let new = Arc::new(p);
+                let old = std::mem::replace(o, new.clone());
+                packed.push((*id, old, new));
+            }
+        }
+        let wrapped = cursor.is_none()
+            || self
+                .scene
+                .objects
+                .range((
+                    Bound::Excluded(cursor.unwrap_or(ObjectId(0))),
+                    Bound::Unbounded,
+                ))
+                .next()
+                .is_none();
+        if wrapped {
+            // A sweep is done: forget changes that no longer keep anything live.
+            self.pack.cursor = None;
+            self.pack.last_change.retain(|_, c| *c + cold_after > now);
+        } else {
+            self.pack.cursor = cursor;
+        }
+        if packed.is_empty() {
+            return;
+        }
+        for (_, _, snap) in &mut self.snapshots {
+            for (id, old, new) in &packed {
+                if let Some(s) = snap.objects.get_mut(id)
+                    && Arc::ptr_eq(s, old)
+                {
+                    *s = new.clone();
+                }
+            }
+        }
+        // Undo records hold objects too (structural edits keep the versions before and after):
+        // point them at the packed copies as well, so that packing keeps what is shared shared
+        // (the checkpoint writes each shared object once, and its bytes must not depend on when
+        // packing ran). Records shared between the scene and its snapshots stay shared. The maps
+        // are visited in hash order, which decides nothing: each record is patched on its own.
+        let by_ptr: std::collections::HashMap<*const Object, &Arc<Object>> = packed
+            .iter()
+            .map(|(_, old, new)| (Arc::as_ptr(old), new))
+            .collect();
+        let mut patched: std::collections::HashMap<*const UndoRecord, Arc<UndoRecord>> =
+            std::collections::HashMap::new();
+        let scenes =
+            std::iter::once(&mut self.scene).chain(self.snapshots.iter_mut().map(|(_, _, s)| s));
+        for scene in scenes {
+            for rec in scene.undo.values_mut() {
+                let hit = |o: &Option<Arc<Object>>| {
+                    o.as_ref()
+                        .is_some_and(|o| by_ptr.contains_key(&Arc::as_ptr(o)))
+                };
+                if !rec.objects.iter().any(|(_, b, a)| hit(b) || hit(a)) {
+                    continue;
+                }
+                let key = Arc::as_ptr(rec);
+                if let Some(done) = patched.get(&key) {
+                    *rec = done.clone();
+                    continue;
+                }
+                let mut fresh = (**rec).clone();
+                for (_, before, after) in &mut fresh.objects {
+                    for o in [before, after] {
+                        if let Some(x) = o
+                            && let Some(new) = by_ptr.get(&Arc::as_ptr(x))
+                        {
+                            *x = Arc::clone(new);
+                        }
+                    }
+                }
+                let fresh = Arc::new(fresh);
+                patched.insert(key, fresh.clone());
+                *rec = fresh;
+            }
+        }
     }
 
     /// Folds one command onto the scene, keeping the rejections and their events up to date.

@@ -92,7 +92,7 @@ pub fn merge_converges(data: &[u8]) {
             "incremental fold differs from a full replay"
         );
         for (_, o) in r.scene().objects() {
-            assert!(o.mesh.validate().is_ok(), "an invalid mesh in the scene");
+            assert!(o.mesh().validate().is_ok(), "an invalid mesh in the scene");
         }
         hashes.push(r.scene().state_hash());
     }
@@ -176,7 +176,7 @@ pub fn parse_checkpoint(data: &[u8]) {
         // A body can describe another scene over the same commands (the decoder checks structure,
         // not the fold), but never an invalid one: every mesh passed the kernel's checks.
         for (_, o) in r.scene().objects() {
-            assert!(o.mesh.validate().is_ok(), "a restored mesh is invalid");
+            assert!(o.mesh().validate().is_ok(), "a restored mesh is invalid");
         }
     }
 }

@@ -30,6 +30,7 @@ mod footprint;
 pub mod fuzz;
 pub mod log;
 pub mod open;
+pub mod packed;
 pub mod scene;
 pub mod sign;
 pub mod store;

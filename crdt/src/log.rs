@@ -426,7 +426,6 @@ pub struct Log {
     fresh_base: u32,
 }
 
-
 /// The id index's hasher key (see [`IdHash`]).
 pub(crate) const ID_HASH: IdHash = IdHash {
     key: 0x7e7a_5eed_0f1d_c0de,

@@ -5,6 +5,7 @@
 //! costs one pointer per object, and an edit copies only the object it changes. Comparing two scenes'
 //! objects by pointer finds what changed, which is how change events are made.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
@@ -14,12 +15,12 @@ use crate::command::ObjectTransform;
 use crate::ids::{AuthorId, CommandId, GroupId, ObjectId, Role};
 
 /// One object of the scene.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone)]
 pub struct Object {
     /// Display name.
     pub name: String,
-    /// Geometry, in object space.
-    pub mesh: Mesh,
+    /// Geometry, in object space: live, or packed while nobody edits it (see [`crate::packed`]).
+    geometry: Geometry,
     /// Placement in the scene.
     pub transform: ObjectTransform,
     /// The group it belongs to, if any.
@@ -28,6 +29,109 @@ pub struct Object {
     pub created_by: CommandId,
     /// The last command that changed its geometry, and its author (for conflict reports).
     pub last_geometry_edit: (CommandId, AuthorId),
+}
+
+#[derive(Clone)]
+enum Geometry {
+    Live(Mesh),
+    Packed(Box<[u8]>),
+}
+
+impl Object {
+    /// An object with a live mesh.
+    pub fn new(
+        name: String,
+        mesh: Mesh,
+        transform: ObjectTransform,
+        group: Option<GroupId>,
+        created_by: CommandId,
+        last_geometry_edit: (CommandId, AuthorId),
+    ) -> Object {
+        Object {
+            name,
+            geometry: Geometry::Live(mesh),
+            transform,
+            group,
+            created_by,
+            last_geometry_edit,
+        }
+    }
+
+    /// The geometry, in object space: borrowed when live, unpacked (a few microseconds for a
+    /// few-dozen-face object) when packed.
+    pub fn mesh(&self) -> Cow<'_, Mesh> {
+        match &self.geometry {
+            Geometry::Live(m) => Cow::Borrowed(m),
+            Geometry::Packed(b) => Cow::Owned(crate::packed::unpack(b)),
+        }
+    }
+
+    /// The geometry, to edit: unpacks it for good if it was packed.
+    pub fn mesh_mut(&mut self) -> &mut Mesh {
+        if let Geometry::Packed(b) = &self.geometry {
+            self.geometry = Geometry::Live(crate::packed::unpack(b));
+        }
+        match &mut self.geometry {
+            Geometry::Live(m) => m,
+            Geometry::Packed(_) => unreachable!("unpacked above"),
+        }
+    }
+
+    /// Replaces the geometry.
+    pub fn set_mesh(&mut self, mesh: Mesh) {
+        self.geometry = Geometry::Live(mesh);
+    }
+
+    /// Whether the mesh is held packed.
+    pub fn is_packed(&self) -> bool {
+        matches!(self.geometry, Geometry::Packed(_))
+    }
+
+    /// A copy whose mesh is packed (none if it already is).
+    pub(crate) fn packed(&self) -> Option<Object> {
+        let Geometry::Live(m) = &self.geometry else {
+            return None;
+        };
+        Some(Object {
+            geometry: Geometry::Packed(crate::packed::pack(m)),
+            name: self.name.clone(),
+            transform: self.transform,
+            group: self.group,
+            created_by: self.created_by,
+            last_geometry_edit: self.last_geometry_edit,
+        })
+    }
+}
+
+impl PartialEq for Object {
+    /// Packing is a representation: a packed object equals its live self.
+    fn eq(&self, o: &Object) -> bool {
+        let same_mesh = match (&self.geometry, &o.geometry) {
+            // Packing is a function of the mesh's arrays, which equality compares.
+            (Geometry::Packed(a), Geometry::Packed(b)) => a == b,
+            _ => *self.mesh() == *o.mesh(),
+        };
+        self.name == o.name
+            && self.transform == o.transform
+            && self.group == o.group
+            && self.created_by == o.created_by
+            && self.last_geometry_edit == o.last_geometry_edit
+            && same_mesh
+    }
+}
+
+impl std::fmt::Debug for Object {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Object")
+            .field("name", &self.name)
+            .field("mesh", &*self.mesh())
+            .field("packed", &self.is_packed())
+            .field("transform", &self.transform)
+            .field("group", &self.group)
+            .field("created_by", &self.created_by)
+            .field("last_geometry_edit", &self.last_geometry_edit)
+            .finish()
+    }
 }
 
 /// A named set of objects.
@@ -185,7 +289,7 @@ impl Scene {
                 out.put(&f.to_bits().to_le_bytes());
             }
             out.put(&o.group.map_or(u64::MAX, |g| g.0).to_le_bytes());
-            let p = o.mesh.to_polygons();
+            let p = o.mesh().to_polygons();
             out.put(&(p.vertex_count() as u64).to_le_bytes());
             for (vid, pos) in p.vertex_ids.iter().zip(&p.positions) {
                 out.put(&vid.0.to_le_bytes());

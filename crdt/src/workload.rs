@@ -95,13 +95,13 @@ pub fn next_op(rng: &mut Rng, scene: &Scene, me: AuthorId, mine: &[CommandId]) -
     let Some(o) = scene.object(obj) else {
         return create(rng);
     };
-    let faces: Vec<FaceId> = o.mesh.faces().collect();
-    let verts: Vec<VertexId> = o.mesh.vertices().collect();
-    let edge = o
-        .mesh
+    let mesh = o.mesh();
+    let faces: Vec<FaceId> = mesh.faces().collect();
+    let verts: Vec<VertexId> = mesh.vertices().collect();
+    let edge = mesh
         .edges()
-        .nth(rng.below(o.mesh.edge_count().max(1)))
-        .and_then(|h| Some(EdgeKey(o.mesh.origin(h).ok()?, o.mesh.dest(h).ok()?)));
+        .nth(rng.below(mesh.edge_count().max(1)))
+        .and_then(|h| Some(EdgeKey(mesh.origin(h).ok()?, mesh.dest(h).ok()?)));
     let face = rng.pick(&faces).copied();
     let _ = me;
     match rng.below(100) {
@@ -164,7 +164,7 @@ pub fn next_op(rng: &mut Rng, scene: &Scene, me: AuthorId, mine: &[CommandId]) -
             },
             None => create(rng),
         },
-        69..=70 if o.mesh.face_count() < 200 => Op::Subdivide {
+        69..=70 if mesh.face_count() < 200 => Op::Subdivide {
             object: obj,
             levels: 1,
         },

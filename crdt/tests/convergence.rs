@@ -24,6 +24,8 @@ struct Counts {
     role_changes: u64,
     duplicates: u64,
     pending_seen: u64,
+    /// Objects held packed at the end by the replicas that pack at every settle.
+    packed: u64,
 }
 
 /// One scenario; `roles`: whether the admin changes roles midway (a role change reaches every
@@ -35,6 +37,17 @@ fn scenario(seed: u64, counts: &mut Counts, roles: bool) {
     let g = author::genesis(&keys[0], "sim");
     let gid = verify_command(&g).unwrap().id();
     let mut reps: Vec<Replica> = (0..n).map(|_| Replica::new(gid)).collect();
+    // Every other replica packs every object not changed in its last two settles, at every
+    // settle: packing is a representation only, so they must still agree with the others on
+    // everything, rollbacks to snapshots that share packed objects included.
+    for r in reps.iter_mut().skip(1).step_by(2) {
+        r.set_packing(theta_crdt::fold::Packing {
+            every: 1,
+            visits: usize::MAX,
+            max: usize::MAX,
+            cold_after: 2,
+        });
+    }
     // Each replica's downstream projection, kept only from change events.
     let mut views: Vec<std::collections::BTreeSet<theta_crdt::ids::ObjectId>> =
         vec![Default::default(); n];
@@ -181,11 +194,15 @@ fn scenario(seed: u64, counts: &mut Counts, roles: bool) {
             "seed {seed}: replica {i} incremental != replay"
         );
         for (id, o) in r.scene().objects() {
-            o.mesh
+            o.mesh()
                 .validate()
                 .unwrap_or_else(|e| panic!("seed {seed}: object {id:?}: {e}"));
         }
     }
+    counts.packed += reps
+        .iter()
+        .map(|r| r.scene().objects().filter(|(_, o)| o.is_packed()).count() as u64)
+        .sum::<u64>();
     let r = &reps[0];
     counts.commands += r.log().len() as u64;
     counts.rejections += r.rejections().len() as u64;
@@ -252,6 +269,7 @@ fn replicas_converge_under_random_concurrent_editing() {
         c.role_changes > 0 && c.duplicates > 0 && c.pending_seen > 0,
         "{c:?}"
     );
+    assert!(c.packed > 0, "objects were packed: {c:?}");
 }
 
 /// Without role changes midway, most rollbacks restore and replay only what the late commands
@@ -272,4 +290,5 @@ fn partial_rollbacks_equal_full_replays() {
     // across the grants at the start.
     assert!(c.partial_rollbacks * 3 > c.rollbacks, "{c:?}");
     assert!(c.undos_applied > 0 && c.conflicts > 0, "{c:?}");
+    assert!(c.packed > 0, "objects were packed: {c:?}");
 }

@@ -101,11 +101,11 @@ fn concurrent_moves_merge_and_set_position_is_last_writer_wins() {
         .scene()
         .object(obj)
         .unwrap()
-        .mesh
+        .mesh()
         .vertices()
         .next()
         .unwrap();
-    let p0 = r.scene().object(obj).unwrap().mesh.position(v).unwrap();
+    let p0 = r.scene().object(obj).unwrap().mesh().position(v).unwrap();
     let mut ra = fork(&r);
     let mut rb = fork(&r);
     let ma = edit(
@@ -130,7 +130,7 @@ fn concurrent_moves_merge_and_set_position_is_last_writer_wins() {
     .1;
     deliver(&mut ra, &[mb]);
     deliver(&mut rb, &[ma]);
-    let pa = ra.scene().object(obj).unwrap().mesh.position(v).unwrap();
+    let pa = ra.scene().object(obj).unwrap().mesh().position(v).unwrap();
     assert_eq!(pa, p0 + Vec3::new(1.0, 2.0, 0.0), "both moves apply");
     assert_eq!(ra.scene().state_hash(), rb.scene().state_hash());
     // Concurrent set-position: one of them wins, the same one everywhere.
@@ -155,7 +155,7 @@ fn concurrent_moves_merge_and_set_position_is_last_writer_wins() {
     deliver(&mut ra, &[sb]);
     deliver(&mut rb, &[sa]);
     assert_eq!(ra.scene().state_hash(), rb.scene().state_hash());
-    let p = ra.scene().object(obj).unwrap().mesh.position(v).unwrap();
+    let p = ra.scene().object(obj).unwrap().mesh().position(v).unwrap();
     assert!(p == Vec3::ZERO || p == Vec3::ONE);
 }
 
@@ -166,7 +166,14 @@ fn an_extrude_of_a_concurrently_deleted_face_is_rejected_naming_the_delete() {
     let mut r = start_with_editor(&ana, &ben);
     let (c, _) = edit(&mut r, &ana, cube("box"));
     let obj = object_of(c);
-    let f = r.scene().object(obj).unwrap().mesh.faces().next().unwrap();
+    let f = r
+        .scene()
+        .object(obj)
+        .unwrap()
+        .mesh()
+        .faces()
+        .next()
+        .unwrap();
     let mut r_ana = fork(&r);
     let mut r_ben = fork(&r);
     let (del, del_b) = edit(
@@ -218,11 +225,11 @@ fn undo_and_redo_are_per_author_and_selective() {
         .scene()
         .object(obj)
         .unwrap()
-        .mesh
+        .mesh()
         .vertices()
         .next()
         .unwrap();
-    let p0 = r.scene().object(obj).unwrap().mesh.position(v).unwrap();
+    let p0 = r.scene().object(obj).unwrap().mesh().position(v).unwrap();
     let (mv, _) = edit(
         &mut r,
         &a,
@@ -249,10 +256,10 @@ fn undo_and_redo_are_per_author_and_selective() {
         r.rejections().get(&u)
     );
     let o = r.scene().object(obj).unwrap();
-    assert_eq!(o.mesh.position(v).unwrap(), p0);
+    assert_eq!(o.mesh().position(v).unwrap(), p0);
     assert_eq!(
-        o.mesh
-            .face_material(o.mesh.faces().next().unwrap())
+        o.mesh()
+            .face_material(o.mesh().faces().next().unwrap())
             .unwrap(),
         MaterialId(5)
     );
@@ -267,7 +274,7 @@ fn undo_and_redo_are_per_author_and_selective() {
         r.rejections().get(&rd)
     );
     assert_eq!(
-        r.scene().object(obj).unwrap().mesh.position(v).unwrap(),
+        r.scene().object(obj).unwrap().mesh().position(v).unwrap(),
         p0 + Vec3::X
     );
     // Undo of a create removes the object, if nobody touched it since... Bob painted it: refused.

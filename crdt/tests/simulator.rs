@@ -217,6 +217,16 @@ fn scenario(seed: u64, f: &mut Faults) {
     let g = author::genesis(&keys[0], "sim");
     let session = verify_command(&g).unwrap().id();
     let mut peers: Vec<Peer> = keys.iter().map(|k| Peer::new(k, session, &g)).collect();
+    // Every other peer packs cold objects at every settle (until it restarts), so checkpoints
+    // are saved from scenes holding packed objects and rollbacks restore snapshots sharing them.
+    for p in peers.iter_mut().skip(1).step_by(2) {
+        p.replica.set_packing(theta_crdt::fold::Packing {
+            every: 1,
+            visits: usize::MAX,
+            max: usize::MAX,
+            cold_after: 2,
+        });
+    }
     // The admin makes everyone an editor (saved and gossiped like any command).
     let mut net: Vec<(usize, usize, Vec<u8>)> = Vec::new(); // (from, to, bytes)
     let mut group = vec![0usize; n]; // partition group per peer
@@ -380,7 +390,7 @@ fn scenario(seed: u64, f: &mut Faults) {
             "seed {seed}: peer {i} replay differs"
         );
         for (_, o) in p.replica.scene().objects() {
-            o.mesh
+            o.mesh()
                 .validate()
                 .unwrap_or_else(|e| panic!("seed {seed}: invalid mesh: {e}"));
         }

@@ -1213,8 +1213,9 @@ impl App {
                 if selection && !sel.contains(&id) {
                     continue;
                 }
-                for v in o.mesh.vertices() {
-                    if let Ok(p) = o.mesh.position(v) {
+                let mesh = o.mesh();
+                for v in mesh.vertices() {
+                    if let Ok(p) = mesh.position(v) {
                         let w = crate::engine::tools::to_world(&o.transform, p);
                         let w = glam::Vec3::new(w.x, w.y, w.z);
                         lo = lo.min(w);
@@ -1440,12 +1441,13 @@ pub(crate) fn model(
             Some(e) => {
                 let id = e.object();
                 scene.object(id).map(|o| {
+                    let mesh = o.mesh();
                     (
                         id,
                         o.name.clone(),
                         o.transform,
-                        o.mesh.vertex_count(),
-                        o.mesh.face_count(),
+                        mesh.vertex_count(),
+                        mesh.face_count(),
                     )
                 })
             }

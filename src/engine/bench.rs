@@ -83,7 +83,7 @@ pub fn run(objects: usize, rate: f64, frames: usize) -> Result<String> {
     let vertices: usize = r
         .scene()
         .objects()
-        .map(|(_, o)| o.mesh.vertex_count())
+        .map(|(_, o)| o.mesh().vertex_count())
         .sum();
     let t_project = Instant::now();
     let mut engine = Engine::new(r.scene());

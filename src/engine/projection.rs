@@ -49,7 +49,7 @@ pub struct RenderMesh {
 
 impl RenderMesh {
     fn of(o: &Object, revision: u64) -> RenderMesh {
-        RenderMesh::of_mesh(&o.mesh, revision)
+        RenderMesh::of_mesh(&o.mesh(), revision)
     }
 
     /// The flat-shaded triangles of a mesh.
@@ -235,7 +235,7 @@ pub(crate) fn apply(world: &mut World, scene: &Scene, events: &[Event]) {
                         }
                         // Element ids can change while the triangles stay the same, so the
                         // kernel mesh is always refreshed (a clone costs a few reference counts).
-                        ent.insert(Shape::new(o.mesh.clone()));
+                        ent.insert(Shape::new(o.mesh().into_owned()));
                     }
                     None => {
                         let ent = world
@@ -245,7 +245,7 @@ pub(crate) fn apply(world: &mut World, scene: &Scene, events: &[Event]) {
                                 name,
                                 group,
                                 RenderMesh::of(o, rev),
-                                Shape::new(o.mesh.clone()),
+                                Shape::new(o.mesh().into_owned()),
                                 Interaction::default(),
                             ))
                             .id();

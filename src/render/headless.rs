@@ -67,7 +67,7 @@ pub fn parse_size(s: &str) -> Result<(u32, u32)> {
 pub fn scene_bounds(scene: &theta_crdt::scene::Scene) -> (Vec3, Vec3) {
     let (mut lo, mut hi) = (Vec3::splat(f32::INFINITY), Vec3::splat(f32::NEG_INFINITY));
     for (_, o) in scene.objects() {
-        let b = o.mesh.bounds();
+        let b = o.mesh().bounds();
         if b.is_empty() {
             continue;
         }
