@@ -926,7 +926,7 @@ fn merge_sessions(a: &Path, b: &Path) -> Result<()> {
         .log()
         .ordered()
         .filter(|e| !mine.replica().log().contains(&e.id))
-        .map(|e| e.bytes.clone())
+        .map(|e| e.bytes())
         .collect();
     let refs: Vec<&[u8]> = missing.iter().map(|c| &c[..]).collect();
     let batch = mine.receive_batch(&refs, false)?;

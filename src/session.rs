@@ -304,7 +304,7 @@ impl Session {
         }
         let admitted: Vec<_> = ids
             .iter()
-            .filter_map(|id| self.replica.log().get(id).map(|e| e.bytes.clone()))
+            .filter_map(|id| self.replica.log().get(id).map(|e| e.bytes()))
             .collect();
         let refs: Vec<&[u8]> = admitted.iter().map(|b| &b[..]).collect();
         if refs.len() >= BLOCK_BATCH {

@@ -124,6 +124,7 @@ fn remote_arrivals_and_memory() {
             .expect("insert");
     }
     bare.trim_decoded();
+    bare.compact_cold(usize::MAX);
     let log_only = live_bytes() - before_log;
     drop(bare);
     println!(

@@ -276,7 +276,7 @@ mod theta {
             .replica
             .log()
             .ordered()
-            .map(|e| (e.id.to_string(), e.bytes.to_vec()))
+            .map(|e| (e.id.to_string(), e.bytes().to_vec()))
             .collect();
         for i in entries.len()..super::LOG_ENTRIES {
             let op = s.move_op(0, i);

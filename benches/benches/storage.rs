@@ -70,8 +70,8 @@ fn files() -> Files {
     let mut checks = Vec::new();
     let mut entries = Vec::new();
     for e in r.log().admitted() {
-        checks.push(store::encode_command_record(&e.bytes, &mut bytes));
-        entries.push((e.id.to_string(), e.bytes.to_vec()));
+        checks.push(store::encode_command_record(&e.bytes(), &mut bytes));
+        entries.push((e.id.to_string(), e.bytes().to_vec()));
     }
     let loose = bytes.len();
     // The app compacts as it goes (see `src/store.rs`); one compaction of the whole file gives the

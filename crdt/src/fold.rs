@@ -1203,6 +1203,11 @@ impl Replica {
         }
     }
 
+    /// Sets how many recent commands the log keeps uncompressed (see [`Log::set_hot_window`]).
+    pub fn set_hot_window(&mut self, n: usize) {
+        self.log.set_hot_window(n);
+    }
+
     /// Sets when the settle packs cold objects (tests pack at every settle, to show packing
     /// changes nothing but memory).
     pub fn set_packing(&mut self, packing: Packing) {
@@ -1352,6 +1357,10 @@ impl Replica {
             }
         }
         self.log.trim_decoded();
+        // Commands that have gone cold are compressed a frame at a time, so a settle at the tail
+        // compresses one when a frame's worth has gone cold (the settle that passes a multiple of
+        // 256, as the snapshot and packing do), and a long one all it has made cold.
+        self.log.compact_cold(1 + todo_len / crate::log::FRAME);
         if todo.capacity() > 4096 {
             todo = Vec::new();
         }

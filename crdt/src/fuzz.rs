@@ -146,8 +146,11 @@ fn fixture() -> &'static Fixture {
         let mut records = Vec::new();
         let mut checks = Vec::new();
         for e in o.replica.log().admitted() {
-            checks.push(crate::store::encode_command_record(&e.bytes, &mut scratch));
-            records.push(e.bytes.clone());
+            checks.push(crate::store::encode_command_record(
+                &e.bytes(),
+                &mut scratch,
+            ));
+            records.push(e.bytes());
         }
         Fixture {
             session,

@@ -132,7 +132,7 @@ fn missing_for(log: &Log, theirs: &[Tip]) -> Vec<(CommandId, Arc<[u8]>)> {
     ids.sort_unstable();
     ids.dedup();
     ids.iter()
-        .filter_map(|(_, id)| log.get(id).map(|e| (*id, e.bytes.clone())))
+        .filter_map(|(_, id)| log.get(id).map(|e| (*id, e.bytes())))
         .collect()
 }
 
@@ -195,7 +195,7 @@ impl SyncSession {
                 found.sort_unstable();
                 for (_, id) in found {
                     if let Some(e) = log.get(&id) {
-                        self.outbox.push_back((id, e.bytes.clone()));
+                        self.outbox.push_back((id, e.bytes()));
                     }
                 }
             }

@@ -27,8 +27,8 @@ fn file_of(r: &Replica) -> File {
     let mut records = Vec::new();
     let mut checks = Vec::new();
     for e in r.log().admitted() {
-        checks.push(store::encode_command_record(&e.bytes, &mut scratch));
-        records.push(e.bytes.clone());
+        checks.push(store::encode_command_record(&e.bytes(), &mut scratch));
+        records.push(e.bytes());
     }
     File {
         session: r.log().session().expect("session"),

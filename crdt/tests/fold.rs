@@ -387,7 +387,7 @@ fn invites_are_redeemed_while_the_admin_is_offline() {
     // A fresh replica that receives the whole log agrees.
     let mut fresh = Replica::new(session);
     for e in r.log().ordered() {
-        fresh.insert(verified(&e.bytes)).unwrap();
+        fresh.insert(verified(&e.bytes())).unwrap();
     }
     fresh.settle();
     assert_eq!(fresh.scene().state_hash(), r.scene().state_hash());

@@ -114,7 +114,7 @@ impl Peer {
                 // The log admitted these (the command and any it released): persist in that order.
                 for id in ids {
                     if let Some(e) = self.replica.log().get(&id) {
-                        let b = e.bytes.clone();
+                        let b = e.bytes();
                         self.persist(&b);
                     }
                 }

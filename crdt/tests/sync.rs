@@ -141,7 +141,7 @@ fn a_cut_off_sync_resumes_without_resending() {
     let (g_only, _) = {
         let mut fresh = Replica::new(a.scene().session().unwrap());
         for e in a.log().ordered().take(1) {
-            fresh.insert(verified(&e.bytes)).unwrap();
+            fresh.insert(verified(&e.bytes())).unwrap();
         }
         fresh.settle();
         (fresh, ())

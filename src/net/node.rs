@@ -405,7 +405,7 @@ impl Node {
             .replica()
             .log()
             .get(&session_id)
-            .map(|e| e.bytes.to_vec())
+            .map(|e| e.bytes().to_vec())
             .context("the session's genesis is missing")?;
         let len = session.replica().log().len();
         let gossip = Gossip::builder()
