@@ -78,8 +78,10 @@ pub(crate) struct PackState {
     pub(crate) config: Packing,
     /// Per object changed lately, the count of folded commands when it last changed.
     pub(crate) last_change: hashbrown::HashMap<ObjectId, usize, crate::log::IdHash>,
-    /// Where the sweep over the scene goes on.
+    /// Where the sweep over the scene goes on, and the one over the snapshots (which snapshot,
+    /// and the last object looked at there).
     pub(crate) cursor: Option<ObjectId>,
+    pub(crate) snapshot_cursor: (usize, Option<ObjectId>),
     /// The count of folded commands at the last settle.
     pub(crate) stepped: usize,
 }
@@ -1405,15 +1407,17 @@ impl Replica {
         let cold_after = self.pack.config.cold_after;
         let mut packed: Vec<(ObjectId, Arc<Object>, Arc<Object>)> = Vec::new();
         let mut cursor = None;
-        for (visited, (id, o)) in self
+        let mut visited = 0;
+        for (i, (id, o)) in self
             .scene
             .objects
             .range_mut((from, Bound::Unbounded))
             .enumerate()
         {
-            if visited == visits || packed.len() == max {
+            if i == visits || packed.len() == max {
                 break;
             }
+            visited = i + 1;
             cursor = Some(*id);
             if self
                 .pack
@@ -1445,6 +1449,58 @@ impl Replica {
             self.pack.last_change.retain(|_, c| *c + cold_after > now);
         } else {
             self.pack.cursor = cursor;
+        }
+        // What is left of the budget goes to the snapshots' own versions of objects whose scene
+        // version is packed or gone: those share their arrays with nothing live, so packing them
+        // frees the arrays. (An older version of an object that is live in the scene shares most
+        // arrays with it, and packing it would free little and add its packed copy.)
+        let mut left = visits.saturating_sub(visited);
+        // Old version → packed copy: what the scene sweep just packed, which the snapshots may
+        // share, and what this sweep packs (a version shared by several snapshots is packed once).
+        let mut fresh: std::collections::HashMap<*const Object, Arc<Object>> = packed
+            .iter()
+            .map(|(_, old, new)| (Arc::as_ptr(old), new.clone()))
+            .collect();
+        let n = self.snapshots.len();
+        let mut tries = 0;
+        while left > 0 && packed.len() < max && tries < n {
+            tries += 1;
+            let (ix, from) = self.pack.snapshot_cursor;
+            let ix = if ix < n { ix } else { 0 };
+            let from = match from {
+                Some(c) => Bound::Excluded(c),
+                None => Bound::Unbounded,
+            };
+            let mut at = None;
+            let objects = &mut self.snapshots[ix].2.objects;
+            for (id, o) in objects.range_mut((from, Bound::Unbounded)) {
+                if left == 0 || packed.len() == max {
+                    break;
+                }
+                left -= 1;
+                at = Some(*id);
+                let scene_packed = self.scene.objects.get(id).is_none_or(|c| c.is_packed());
+                if !scene_packed || o.is_packed() {
+                    continue;
+                }
+                if let Some(new) = fresh.get(&Arc::as_ptr(o)) {
+                    *o = new.clone();
+                    continue;
+                }
+                if let Some(p) = o.packed() {
+                    let new = Arc::new(p);
+                    let old = std::mem::replace(o, new.clone());
+                    fresh.insert(Arc::as_ptr(&old), new.clone());
+                    packed.push((*id, old, new));
+                }
+            }
+            let done = at.is_none_or(|c| {
+                objects
+                    .range((Bound::Excluded(c), Bound::Unbounded))
+                    .next()
+                    .is_none()
+            });
+            self.pack.snapshot_cursor = if done { (ix + 1, None) } else { (ix, at) };
         }
         if packed.is_empty() {
             return;
