@@ -236,8 +236,9 @@ fn encode_body(rep: &Replica, w: &mut Writer) {
         w.u32(author_ix.get(&e.author).copied().unwrap_or(u32::MAX));
         w.u64(e.seq);
         w.u8(u8::from(rep.log.is_permission(&e.id)));
-        w.len(e.deps().len());
-        for d in e.deps() {
+        let deps: Vec<CommandId> = rep.log.deps(e).collect();
+        w.len(deps.len());
+        for d in &deps {
             w.u32(rep.log.get(d).map_or(u32::MAX, |x| x.admitted));
         }
     }
@@ -468,11 +469,10 @@ fn decode_body(r: &mut Reader<'_>, session: CommandId, records: &[Arc<[u8]>]) ->
         for _ in 0..nd {
             let d = r.u32()? as usize;
             // Deps were admitted before the command that names them.
-            deps.push(
-                *ids.get(d)
-                    .filter(|_| d < i)
-                    .ok_or_else(|| corrupt("dependency index out of range"))?,
-            );
+            if d >= i || ids.get(d).is_none() {
+                return Err(corrupt("dependency index out of range"));
+            }
+            deps.push(d as u32);
         }
         ids.push(id);
         entries.push((

@@ -71,7 +71,8 @@ impl Known for Log {
         (self.by_author_seq(&e.author, e.seq) == Some(*id)).then_some((e.author, e.seq))
     }
     fn header(&self, id: &CommandId) -> Option<(AuthorId, u64, Vec<CommandId>)> {
-        self.get(id).map(|e| (e.author, e.seq, e.deps().to_vec()))
+        self.get(id)
+            .map(|e| (e.author, e.seq, self.deps(e).collect()))
     }
 }
 
