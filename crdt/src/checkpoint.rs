@@ -300,7 +300,7 @@ fn encode_body(rep: &Replica, w: &mut Writer) {
         write_group(w, g);
     }
     w.len(s.deleted.len());
-    for (id, (c, a)) in &s.deleted {
+    for (id, (c, a)) in s.deleted.iter() {
         w.u64(id.0);
         w.bytes(&c.0);
         w.bytes(&a.0);
@@ -635,7 +635,7 @@ fn decode_body(r: &mut Reader<'_>, session: CommandId, records: &[Arc<[u8]>]) ->
         roles,
         objects,
         groups,
-        deleted,
+        deleted: Arc::new(deleted),
         undo,
         history,
         journal: Default::default(),

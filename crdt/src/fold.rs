@@ -504,10 +504,13 @@ fn repair(
             Some(o) => snap.objects.insert(*id, o.clone()),
             None => snap.objects.remove(id),
         };
-        match scene.deleted.get(id) {
-            Some(by) => snap.deleted.insert(*id, *by),
-            None => snap.deleted.remove(id),
-        };
+        // Copied only where it differs, so an unchanged table stays shared.
+        if scene.deleted.get(id) != snap.deleted.get(id) {
+            match scene.deleted.get(id) {
+                Some(by) => Arc::make_mut(&mut snap.deleted).insert(*id, *by),
+                None => Arc::make_mut(&mut snap.deleted).remove(id),
+            };
+        }
     }
     if groups {
         snap.groups = scene.groups.clone();
@@ -591,12 +594,14 @@ fn revert(scene: &mut Scene, e: &Entry, rec: &UndoRecord) -> Result<UndoRecord, 
                 Some(o) => {
                     scene.touch(*id);
                     scene.objects.insert(*id, o.clone());
-                    scene.deleted.remove(id);
+                    if scene.deleted.contains_key(id) {
+                        Arc::make_mut(&mut scene.deleted).remove(id);
+                    }
                 }
                 None => {
                     scene.touch(*id);
                     scene.objects.remove(id);
-                    scene.deleted.insert(*id, (e.id, e.author));
+                    Arc::make_mut(&mut scene.deleted).insert(*id, (e.id, e.author));
                 }
             }
         }
@@ -818,7 +823,7 @@ fn run(scene: &mut Scene, e: &Entry, op: &Op) -> Result<Option<Vec<Op>>, Reject>
                 Arc::make_mut(gr).members.remove(object);
                 scene.journal.meta = true;
             }
-            scene.deleted.insert(*object, (e.id, author));
+            Arc::make_mut(&mut scene.deleted).insert(*object, (e.id, author));
         }
         Op::DuplicateObject { object, offset } => {
             finite(*offset, "offset")?;
@@ -952,7 +957,7 @@ fn run(scene: &mut Scene, e: &Entry, op: &Op) -> Result<Option<Vec<Op>>, Reject>
             mesh_edit(scene, e, *into, |mesh, ids| mesh.merge(&m, ids))?;
             scene.touch(*from);
             scene.objects.remove(from);
-            scene.deleted.insert(*from, (e.id, author));
+            Arc::make_mut(&mut scene.deleted).insert(*from, (e.id, author));
         }
         Op::MoveVertices {
             object,
@@ -1701,10 +1706,12 @@ impl Replica {
                 Some(o) => self.scene.objects.insert(id, o.clone()),
                 None => self.scene.objects.remove(&id),
             };
-            match snap.deleted.get(&id) {
-                Some(by) => self.scene.deleted.insert(id, *by),
-                None => self.scene.deleted.remove(&id),
-            };
+            if snap.deleted.get(&id) != self.scene.deleted.get(&id) {
+                match snap.deleted.get(&id) {
+                    Some(by) => Arc::make_mut(&mut self.scene.deleted).insert(id, *by),
+                    None => Arc::make_mut(&mut self.scene.deleted).remove(&id),
+                };
+            }
         }
         if session_again {
             self.scene.session = snap.session;

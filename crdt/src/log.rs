@@ -518,8 +518,8 @@ pub struct Log {
     fresh_base: u32,
     /// How many frames of [`FRAME`] commands, from the first admitted, are held compressed.
     cold_frames: u32,
-    /// How many of the most recently admitted commands stay uncompressed ([`KEEP_DECODED`]
-    /// unless a test sets it: see [`Log::set_hot_window`]).
+    /// How many of the most recently admitted commands stay uncompressed ([`HOT_BYTES`] unless
+    /// a test sets it: see [`Log::set_hot_window`]).
     hot_window: Option<usize>,
 }
 
@@ -530,7 +530,12 @@ pub(crate) const ID_HASH: IdHash = IdHash {
 
 /// Decoded operations kept after a batch is folded: a rollback that replays the last few thousand
 /// commands (a merge of concurrent work) then decodes none of them again.
-pub const KEEP_DECODED: usize = 8192;
+pub const KEEP_DECODED: usize = 4096;
+
+/// Commands, the most recently admitted, whose bytes stay uncompressed (see [`Log::compact_cold`]):
+/// the fold reads them only when they fall out of the decoded ring, and a peer catching up reads
+/// older ones in order, a frame at a time.
+pub const HOT_BYTES: usize = 2048;
 
 /// Most decoded operations the log holds for the fold at once (see `Log::decoded`): enough for
 /// opening a large session in one settle without decoding any command twice.
@@ -729,15 +734,15 @@ impl Log {
     }
 
     /// Compresses up to `max` more frames of [`FRAME`] commands whose bytes have gone cold: those
-    /// admitted before the last [`KEEP_DECODED`], which neither the fold's common path nor a
-    /// recent replay reads. About 2.3 times smaller; a read inflates the frame (see
+    /// admitted before the last [`HOT_BYTES`], which neither the fold's common path nor a
+    /// recent replay (it takes the decoded ring) reads. About 2.3 times smaller; a read inflates the frame (see
     /// [`Entry::bytes`]). Returns how many it compressed.
     pub fn compact_cold(&mut self, max: usize) -> usize {
         let len = self.entries.len();
         let mut done = 0;
         while done < max {
             let from = self.cold_frames as usize * FRAME;
-            if from + FRAME + self.hot_window.unwrap_or(KEEP_DECODED) > len {
+            if from + FRAME + self.hot_window.unwrap_or(HOT_BYTES) > len {
                 break;
             }
             let frame = {

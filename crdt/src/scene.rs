@@ -152,7 +152,8 @@ pub struct Scene {
     pub(crate) objects: BTreeMap<ObjectId, Arc<Object>>,
     pub(crate) groups: BTreeMap<GroupId, Arc<Group>>,
     /// Objects that were deleted, with the deleting command and its author (for conflict reports).
-    pub(crate) deleted: BTreeMap<ObjectId, (CommandId, AuthorId)>,
+    /// Shared with the snapshots until a delete changes it.
+    pub(crate) deleted: Arc<BTreeMap<ObjectId, (CommandId, AuthorId)>>,
     /// Per command that can be undone: what undoing it needs (see `fold.rs`). A hash table, since
     /// every command adds one record and drops the oldest: only probed, never iterated (the
     /// histories give the order).
