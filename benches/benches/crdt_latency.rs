@@ -36,9 +36,44 @@ fn rss_mb() -> f64 {
 }
 
 fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--train-mesh-dictionary") {
+        train_mesh_dictionary(args.get(i + 1).expect("a path to write the dictionary to"));
+        return;
+    }
     local_edit();
     remote_arrivals_and_memory();
     verification_throughput();
+}
+
+/// Trains the packed-mesh dictionary (`crdt/src/packed.rs`) on every version of every object of
+/// three generated 20,000-command sessions, seeds other than the benchmarks' 42, and writes it.
+fn train_mesh_dictionary(path: &str) {
+    let mut samples = Vec::new();
+    for seed in [1u64, 2, 3] {
+        let cmds = workload::session(seed, 3, 20_000);
+        let gid = verify_command(&cmds[0]).expect("genesis").id();
+        let mut r = Replica::new(gid);
+        for (i, c) in cmds.iter().enumerate() {
+            r.insert(verify_command(c).expect("valid")).expect("insert");
+            if i % 997 == 0 {
+                r.settle();
+                samples.extend(
+                    r.scene()
+                        .objects()
+                        .map(|(_, o)| theta_crdt::packed::encode(&o.mesh())),
+                );
+            }
+        }
+    }
+    let dict = theta_crdt::packed::train(&samples, 16 * 1024).expect("training");
+    std::fs::write(path, &dict).expect("writing the dictionary");
+    println!(
+        "trained a {} B mesh dictionary on {} samples ({} B) into {path}",
+        dict.len(),
+        samples.len(),
+        samples.iter().map(Vec::len).sum::<usize>()
+    );
 }
 
 /// Sign + insert + fold of a move of one vertex of a 10,000-vertex object.

@@ -67,7 +67,7 @@ impl Default for Packing {
             every: SNAPSHOT_INTERVAL,
             visits: 2048,
             max: 64,
-            cold_after: 512,
+            cold_after: 256,
         }
     }
 }

@@ -18,6 +18,13 @@ use theta_mesh::{FaceId, MaterialId, Mesh, OwnedRawMesh, Vec3, VertexId};
 /// The first byte of a packed mesh: how the rest is stored.
 const PLAIN: u8 = 0;
 const ZSTD: u8 = 1;
+const ZSTD_DICT: u8 = 2;
+
+/// A zstd dictionary trained on the packed meshes of generated sessions (other seeds than the
+/// benchmarks'), by `cargo bench -p theta-benches --bench crdt_latency -- --train-mesh-dictionary
+/// crdt/src/packed.zdict`. Packed meshes never leave the process, so it needs no version: a
+/// build packs and unpacks with its own.
+static DICT: &[u8] = include_bytes!("packed.zdict");
 
 /// zstd's fastest level: packing runs inside the fold, and higher levels gain little on a mesh of
 /// a few kilobytes.
@@ -28,10 +35,12 @@ thread_local! {
         const { std::cell::RefCell::new(None) };
     static ZSTD_IN: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
         const { std::cell::RefCell::new(None) };
+    static ZSTD_DICT_IN: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
+        const { std::cell::RefCell::new(None) };
 }
 
-/// Packs a mesh.
-pub fn pack(m: &Mesh) -> Box<[u8]> {
+/// The encoding before compression (what the dictionary is trained on).
+pub fn encode(m: &Mesh) -> Vec<u8> {
     let raw = m.raw();
     let mut out = Vec::with_capacity(
         16 + raw.vertex_ids.len() * 16 + raw.next.len() * 3 + raw.face_ids.len() * 4,
@@ -56,11 +65,26 @@ pub fn pack(m: &Mesh) -> Box<[u8]> {
     }
     deltas(&mut out, raw.face_ids.iter().map(|f| f.0));
     deltas(&mut out, raw.materials.iter().map(|m| u64::from(m.0)));
+    out
+}
+
+/// Trains a dictionary of at most `size` bytes on encoded meshes (see [`encode`]).
+pub fn train(samples: &[Vec<u8>], size: usize) -> std::io::Result<Vec<u8>> {
+    zstd::dict::from_samples(samples, size)
+}
+
+/// Packs a mesh.
+pub fn pack(m: &Mesh) -> Box<[u8]> {
+    let out = encode(m);
     // A compression context per thread: making one costs more than compressing a small mesh.
     let z = ZSTD_OUT.with(|c| {
         let mut c = c.borrow_mut();
         if c.is_none() {
-            *c = zstd::bulk::Compressor::new(LEVEL).ok();
+            *c = if DICT.is_empty() {
+                zstd::bulk::Compressor::new(LEVEL).ok()
+            } else {
+                zstd::bulk::Compressor::with_dictionary(LEVEL, DICT).ok()
+            };
         }
         c.as_mut().and_then(|c| c.compress(&out).ok())
     });
@@ -68,7 +92,7 @@ pub fn pack(m: &Mesh) -> Box<[u8]> {
         && z.len() + 5 < out.len()
     {
         let mut packed = Vec::with_capacity(z.len() + 5);
-        packed.push(ZSTD);
+        packed.push(if DICT.is_empty() { ZSTD } else { ZSTD_DICT });
         packed.extend_from_slice(&(out.len() as u32).to_le_bytes());
         packed.extend_from_slice(&z);
         return packed.into_boxed_slice();
@@ -91,12 +115,21 @@ fn try_unpack(b: &[u8]) -> Option<Mesh> {
     let inflated;
     let body: &[u8] = match kind {
         PLAIN => rest,
-        ZSTD => {
+        ZSTD | ZSTD_DICT => {
             let len = u32::from_le_bytes(rest.get(..4)?.try_into().ok()?) as usize;
-            inflated = ZSTD_IN.with(|d| {
+            let cell = if kind == ZSTD {
+                &ZSTD_IN
+            } else {
+                &ZSTD_DICT_IN
+            };
+            inflated = cell.with(|d| {
                 let mut d = d.borrow_mut();
                 if d.is_none() {
-                    *d = zstd::bulk::Decompressor::new().ok();
+                    *d = if kind == ZSTD {
+                        zstd::bulk::Decompressor::new().ok()
+                    } else {
+                        zstd::bulk::Decompressor::with_dictionary(DICT).ok()
+                    };
                 }
                 d.as_mut()?.decompress(&rest[4..], len).ok()
             })?;

@@ -33,7 +33,8 @@ pub struct Object {
 
 #[derive(Clone)]
 enum Geometry {
-    Live(Mesh),
+    /// Boxed, so a packed object (most of them) pays for the pointer, not the mesh's handles.
+    Live(Box<Mesh>),
     Packed(Box<[u8]>),
 }
 
@@ -49,7 +50,7 @@ impl Object {
     ) -> Object {
         Object {
             name,
-            geometry: Geometry::Live(mesh),
+            geometry: Geometry::Live(Box::new(mesh)),
             transform,
             group,
             created_by,
@@ -69,7 +70,7 @@ impl Object {
     /// The geometry, to edit: unpacks it for good if it was packed.
     pub fn mesh_mut(&mut self) -> &mut Mesh {
         if let Geometry::Packed(b) = &self.geometry {
-            self.geometry = Geometry::Live(crate::packed::unpack(b));
+            self.geometry = Geometry::Live(Box::new(crate::packed::unpack(b)));
         }
         match &mut self.geometry {
             Geometry::Live(m) => m,
@@ -79,7 +80,7 @@ impl Object {
 
     /// Replaces the geometry.
     pub fn set_mesh(&mut self, mesh: Mesh) {
-        self.geometry = Geometry::Live(mesh);
+        self.geometry = Geometry::Live(Box::new(mesh));
     }
 
     /// Whether the mesh is held packed.
