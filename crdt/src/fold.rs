@@ -67,7 +67,7 @@ impl Default for Packing {
             every: SNAPSHOT_INTERVAL,
             visits: 2048,
             max: 64,
-            cold_after: 256,
+            cold_after: 128,
         }
     }
 }
@@ -1295,6 +1295,7 @@ impl Replica {
         // comparing the two); otherwise the journal says what changed, at no per-object cost.
         let mut replaced: Option<Scene> = None;
         let seen = std::mem::replace(&mut self.seen, self.log.len() as u32);
+        let partial_before = self.stats.partial;
         if let Some(d) = dirty
             && self.applied.is_some_and(|a| d <= a)
             && (epoch_changed || !self.partial_rollback(d, seen, &mut events))
@@ -1366,8 +1367,16 @@ impl Replica {
         self.log.trim_decoded();
         // Commands that have gone cold are compressed a frame at a time, so a settle at the tail
         // compresses one when a frame's worth has gone cold (the settle that passes a multiple of
-        // 256, as the snapshot and packing do), and a long one all it has made cold.
-        self.log.compact_cold(1 + todo_len / crate::log::FRAME);
+        // 256, as the snapshot and packing do), and a long one at the tail (opening a session)
+        // all it has made cold. A settle that rolled back (a merge of concurrent work) compresses
+        // one frame and leaves the rest to the settles after it: compressing is about a quarter
+        // of a millisecond per frame, which would add half again to a 5,000-command merge.
+        let frames = if replaced.is_some() || self.stats.partial > partial_before {
+            1
+        } else {
+            1 + todo_len / crate::log::FRAME
+        };
+        self.log.compact_cold(frames);
         if todo.capacity() > 4096 {
             todo = Vec::new();
         }

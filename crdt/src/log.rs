@@ -157,32 +157,40 @@ impl PartialEq for Entry {
     }
 }
 
-/// Where an entry's bytes are.
+/// Where an entry's bytes are: `len` bytes from `at` in a frame (16 bytes per entry; a hot
+/// entry's frame is its own bytes).
 #[derive(Clone)]
-enum Stored {
-    /// On their own.
-    Hot(Arc<[u8]>),
-    /// In a compressed frame of [`FRAME`] commands, from `at` for `len` bytes.
-    Cold {
-        frame: Arc<Frame>,
-        at: u32,
-        len: u32,
-    },
+struct Stored {
+    frame: Arc<Frame>,
+    at: u32,
+    len: u32,
 }
 
-impl std::fmt::Debug for Stored {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Stored::Hot(b) => write!(f, "{} bytes", b.len()),
-            Stored::Cold { len, .. } => write!(f, "{len} bytes, compressed"),
+impl Stored {
+    fn hot(bytes: Arc<[u8]>) -> Stored {
+        let len = bytes.len() as u32;
+        Stored {
+            frame: Arc::new(Frame::Raw(bytes)),
+            at: 0,
+            len,
         }
     }
 }
 
-/// The bytes of [`FRAME`] consecutive commands (by admission), concatenated and compressed.
-struct Frame {
-    z: Box<[u8]>,
-    raw_len: u32,
+impl std::fmt::Debug for Stored {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &*self.frame {
+            Frame::Raw(b) => write!(f, "{} bytes", b.len()),
+            Frame::Z { .. } => write!(f, "{} bytes, compressed", self.len),
+        }
+    }
+}
+
+/// Bytes of commands: one command's on their own, or those of [`FRAME`] consecutive commands (by
+/// admission), concatenated and compressed.
+enum Frame {
+    Raw(Arc<[u8]>),
+    Z { z: Box<[u8]>, raw_len: u32 },
 }
 
 /// Commands per compressed frame: large enough for zstd to find what neighbouring commands
@@ -205,7 +213,7 @@ impl Frame {
     fn pack(parts: &[&[u8]]) -> Option<Frame> {
         let raw: Vec<u8> = parts.concat();
         let z = zstd::bulk::compress(&raw, FRAME_LEVEL).ok()?;
-        Some(Frame {
+        Some(Frame::Z {
             z: z.into_boxed_slice(),
             raw_len: u32::try_from(raw.len()).ok()?,
         })
@@ -232,7 +240,7 @@ impl Entry {
             seq,
             lamport,
             deps,
-            bytes: Stored::Hot(bytes),
+            bytes: Stored::hot(bytes),
             admitted: 0,
         }
     }
@@ -241,35 +249,37 @@ impl Entry {
     /// command's are shared; a cold one's are inflated from its frame (the frame read last is kept
     /// inflated per thread, so reading in admission order inflates each frame once).
     pub fn bytes(&self) -> Arc<[u8]> {
-        match &self.bytes {
-            Stored::Hot(b) => b.clone(),
-            Stored::Cold { .. } => self.with_bytes(|b| Arc::from(b)),
+        match &*self.bytes.frame {
+            Frame::Raw(b) => b.clone(),
+            Frame::Z { .. } => self.with_bytes(|b| Arc::from(b)),
         }
     }
 
     /// Runs `f` on the stored bytes without copying a cold command's out of its frame.
     pub fn with_bytes<R>(&self, f: impl FnOnce(&[u8]) -> R) -> R {
-        match &self.bytes {
-            Stored::Hot(b) => f(b),
-            Stored::Cold { frame, at, len } => INFLATED.with(|cell| {
-                let mut cell = cell.borrow_mut();
-                let fresh = !matches!(&*cell, Some((fr, _)) if Arc::ptr_eq(fr, frame));
-                if fresh {
-                    // Only this log compressed the frame, from bytes it held: a failure here is
-                    // memory corruption, not input.
-                    let raw = zstd::bulk::decompress(&frame.z, frame.raw_len as usize)
-                        .expect("a cold frame inflates: the log compressed it");
-                    *cell = Some((frame.clone(), raw));
-                }
-                let raw = &cell.as_ref().expect("just filled").1;
-                f(&raw[*at as usize..(*at + *len) as usize])
-            }),
-        }
+        let Stored { frame, at, len } = &self.bytes;
+        let (z, raw_len) = match &**frame {
+            Frame::Raw(b) => return f(b),
+            Frame::Z { z, raw_len } => (z, *raw_len),
+        };
+        INFLATED.with(|cell| {
+            let mut cell = cell.borrow_mut();
+            let fresh = !matches!(&*cell, Some((fr, _)) if Arc::ptr_eq(fr, frame));
+            if fresh {
+                // Only this log compressed the frame, from bytes it held: a failure here is
+                // memory corruption, not input.
+                let raw = zstd::bulk::decompress(z, raw_len as usize)
+                    .expect("a cold frame inflates: the log compressed it");
+                *cell = Some((frame.clone(), raw));
+            }
+            let raw = &cell.as_ref().expect("just filled").1;
+            f(&raw[*at as usize..(*at + *len) as usize])
+        })
     }
 
     /// Whether the bytes are held compressed.
     pub fn is_cold(&self) -> bool {
-        matches!(self.bytes, Stored::Cold { .. })
+        matches!(*self.bytes.frame, Frame::Z { .. })
     }
 
     /// The operation, decoded from the stored bytes. The bytes decoded when the command was
@@ -308,11 +318,11 @@ impl Verified {
 
     /// The stored bytes.
     pub fn bytes(&self) -> &Arc<[u8]> {
-        match &self.0.bytes {
-            Stored::Hot(b) => b,
+        match &*self.0.bytes.frame {
+            Frame::Raw(b) => b,
             // A verified command is made with its bytes on their own; only the log's own
             // entries turn cold.
-            Stored::Cold { .. } => unreachable!("a verified command's bytes are never cold"),
+            Frame::Z { .. } => unreachable!("a verified command's bytes are never cold"),
         }
     }
 
@@ -530,12 +540,12 @@ pub(crate) const ID_HASH: IdHash = IdHash {
 
 /// Decoded operations kept after a batch is folded: a rollback that replays the last few thousand
 /// commands (a merge of concurrent work) then decodes none of them again.
-pub const KEEP_DECODED: usize = 4096;
+pub const KEEP_DECODED: usize = 8192;
 
 /// Commands, the most recently admitted, whose bytes stay uncompressed (see [`Log::compact_cold`]):
 /// the fold reads them only when they fall out of the decoded ring, and a peer catching up reads
 /// older ones in order, a frame at a time.
-pub const HOT_BYTES: usize = 2048;
+pub const HOT_BYTES: usize = 1024;
 
 /// Most decoded operations the log holds for the fold at once (see `Log::decoded`): enough for
 /// opening a large session in one settle without decoding any command twice.
@@ -747,9 +757,9 @@ impl Log {
             }
             let frame = {
                 let parts: Vec<&[u8]> = (from..from + FRAME)
-                    .map(|i| match &self.entries.at(i as u32).bytes {
-                        Stored::Hot(b) => &b[..],
-                        Stored::Cold { .. } => &[][..],
+                    .map(|i| match &*self.entries.at(i as u32).bytes.frame {
+                        Frame::Raw(b) => &b[..],
+                        Frame::Z { .. } => &[][..],
                     })
                     .collect();
                 match Frame::pack(&parts) {
@@ -760,11 +770,11 @@ impl Log {
             let mut at = 0u32;
             for i in from..from + FRAME {
                 let e = self.entries.at_mut(i as u32);
-                let Stored::Hot(b) = &e.bytes else {
+                let Frame::Raw(b) = &*e.bytes.frame else {
                     continue;
                 };
                 let len = b.len() as u32;
-                e.bytes = Stored::Cold {
+                e.bytes = Stored {
                     frame: frame.clone(),
                     at,
                     len,
@@ -794,8 +804,10 @@ impl Log {
         let excess = self.fresh.len().saturating_sub(KEEP_DECODED);
         self.fresh.drain(..excess);
         self.fresh_base += excess as u32;
-        if self.fresh.capacity() > 4 * KEEP_DECODED {
-            self.fresh.shrink_to_fit();
+        // A batch grows the ring (doubling); once it is trimmed, the room it left is given back,
+        // keeping enough that the common settle (one command in, one out) never grows it again.
+        if self.fresh.capacity() > 2 * KEEP_DECODED {
+            self.fresh.shrink_to(KEEP_DECODED + KEEP_DECODED / 8);
         }
     }
 
