@@ -410,7 +410,7 @@ const CHUNK: usize = 1024;
 /// The log's commands in the order it admitted them, addressed by admission index, with an id
 /// index. Entries sit in fixed blocks rather than one growing array: a block, once full, never
 /// moves, so growth neither copies the log nor leaves half of a doubled array empty.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 struct Entries {
     blocks: Vec<Vec<Entry>>,
     /// Id → admission index: an open-addressing table of indices that hashes and compares the
@@ -426,6 +426,20 @@ fn id_hash(id: &CommandId) -> u64 {
     let mut b = [0u8; 8];
     b.copy_from_slice(&id.0[..8]);
     crate::ids::splitmix(u64::from_le_bytes(b) ^ ID_HASH.key)
+}
+
+impl Clone for Entries {
+    /// A copy whose last block keeps its full room, so the copy's next insert does not move it.
+    fn clone(&self) -> Entries {
+        let mut blocks = self.blocks.clone();
+        if let Some(last) = blocks.last_mut() {
+            last.reserve_exact(CHUNK - last.len());
+        }
+        Entries {
+            blocks,
+            index: self.index.clone(),
+        }
+    }
 }
 
 impl Entries {
@@ -488,7 +502,7 @@ impl Entries {
 }
 
 /// The log of one session.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub struct Log {
     session: Option<CommandId>,
     /// Every command, by admission index, with the id index probed on every insert and every
@@ -550,6 +564,40 @@ pub const HOT_BYTES: usize = 1024;
 /// Most decoded operations the log holds for the fold at once (see `Log::decoded`): enough for
 /// opening a large session in one settle without decoding any command twice.
 const MAX_FRESH: usize = 1 << 18;
+
+impl Clone for Log {
+    /// A copy with room to grow, as a log that was built by inserting has: a clone's vectors
+    /// would otherwise come exactly full, and its first insert would move the order index and the
+    /// decoded ring (a millisecond for a 100,000-command log).
+    fn clone(&self) -> Log {
+        let mut order = Vec::with_capacity(self.order.len() + self.order.len() / 8 + 64);
+        order.extend_from_slice(&self.order);
+        let mut fresh = std::collections::VecDeque::with_capacity(
+            self.fresh
+                .capacity()
+                .max(self.fresh.len() + self.fresh.len() / 8 + 64),
+        );
+        fresh.extend(self.fresh.iter().cloned());
+        Log {
+            session: self.session,
+            entries: self.entries.clone(),
+            order,
+            chains: self.chains.clone(),
+            forfeit: self.forfeit.clone(),
+            heads: self.heads.clone(),
+            pending: self.pending.clone(),
+            pending_bytes: self.pending_bytes,
+            waiting: self.waiting.clone(),
+            dirty_from: self.dirty_from,
+            permissions: self.permissions.clone(),
+            permission_epoch: self.permission_epoch,
+            fresh,
+            fresh_base: self.fresh_base,
+            cold_frames: self.cold_frames,
+            hot_window: self.hot_window,
+        }
+    }
+}
 
 impl Log {
     /// A log for the session whose genesis has this id; the genesis may arrive later.
