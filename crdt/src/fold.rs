@@ -1210,6 +1210,11 @@ impl Replica {
         }
     }
 
+    /// Compresses every frame of commands that has gone cold, now (see [`Log::compact_cold`]).
+    pub fn compact_cold_now(&mut self) -> usize {
+        self.log.compact_cold(usize::MAX)
+    }
+
     /// Sets how many recent commands the log keeps uncompressed (see [`Log::set_hot_window`]).
     pub fn set_hot_window(&mut self, n: usize) {
         self.log.set_hot_window(n);
@@ -1365,18 +1370,16 @@ impl Replica {
             }
         }
         self.log.trim_decoded();
-        // Commands that have gone cold are compressed a frame at a time, so a settle at the tail
-        // compresses one when a frame's worth has gone cold (the settle that passes a multiple of
-        // 256, as the snapshot and packing do), and a long one at the tail (opening a session)
-        // all it has made cold. A settle that rolled back (a merge of concurrent work) compresses
-        // one frame and leaves the rest to the settles after it: compressing is about a quarter
-        // of a millisecond per frame, which would add half again to a 5,000-command merge.
-        let frames = if replaced.is_some() || self.stats.partial > partial_before {
-            1
+        // Commands that have gone cold are compressed a frame at a time: on another thread while
+        // the fold goes on (a frame is about a quarter of a millisecond of zstd), except at the
+        // end of a long settle at the tail (opening a session), which compresses all it has made
+        // cold before returning.
+        let rolled_back = replaced.is_some() || self.stats.partial > partial_before;
+        if todo_len >= 4 * crate::log::FRAME && !rolled_back {
+            self.log.compact_cold(1 + todo_len / crate::log::FRAME);
         } else {
-            1 + todo_len / crate::log::FRAME
-        };
-        self.log.compact_cold(frames);
+            self.log.compact_in_background();
+        }
         if todo.capacity() > 4096 {
             todo = Vec::new();
         }

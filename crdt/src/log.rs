@@ -188,9 +188,18 @@ impl std::fmt::Debug for Stored {
 
 /// Bytes of commands: one command's on their own, or those of [`FRAME`] consecutive commands (by
 /// admission), concatenated and compressed.
+#[derive(Debug)]
 enum Frame {
     Raw(Arc<[u8]>),
     Z { z: Box<[u8]>, raw_len: u32 },
+}
+
+/// A frame being compressed on another thread: which frame, and where the result goes (`None`
+/// while running, then `Some` of what [`Frame::pack`] gave).
+#[derive(Debug)]
+struct Compressing {
+    frame: u32,
+    slot: Arc<std::sync::Mutex<Option<Option<Frame>>>>,
 }
 
 /// Commands per compressed frame: large enough for zstd to find what neighbouring commands
@@ -542,6 +551,8 @@ pub struct Log {
     fresh_base: u32,
     /// How many frames of [`FRAME`] commands, from the first admitted, are held compressed.
     cold_frames: u32,
+    /// The next frame, being compressed on another thread (see [`Log::compact_in_background`]).
+    compressing: Option<Compressing>,
     /// How many of the most recently admitted commands stay uncompressed ([`HOT_BYTES`] unless
     /// a test sets it: see [`Log::set_hot_window`]).
     hot_window: Option<usize>,
@@ -594,6 +605,8 @@ impl Clone for Log {
             fresh,
             fresh_base: self.fresh_base,
             cold_frames: self.cold_frames,
+            // The copy compresses its own frames.
+            compressing: None,
             hot_window: self.hot_window,
         }
     }
@@ -796,13 +809,13 @@ impl Log {
     /// recent replay (it takes the decoded ring) reads. About 2.3 times smaller; a read inflates the frame (see
     /// [`Entry::bytes`]). Returns how many it compressed.
     pub fn compact_cold(&mut self, max: usize) -> usize {
-        let len = self.entries.len();
+        // A frame compressing elsewhere is done here instead; its result will be dropped.
+        self.compressing = None;
         let mut done = 0;
         while done < max {
-            let from = self.cold_frames as usize * FRAME;
-            if from + FRAME + self.hot_window.unwrap_or(HOT_BYTES) > len {
+            let Some(from) = self.next_cold_frame() else {
                 break;
-            }
+            };
             let frame = {
                 let parts: Vec<&[u8]> = (from..from + FRAME)
                     .map(|i| match &*self.entries.at(i as u32).bytes.frame {
@@ -811,28 +824,85 @@ impl Log {
                     })
                     .collect();
                 match Frame::pack(&parts) {
-                    Some(f) => Arc::new(f),
+                    Some(f) => f,
                     None => break,
                 }
             };
-            let mut at = 0u32;
-            for i in from..from + FRAME {
-                let e = self.entries.at_mut(i as u32);
-                let Frame::Raw(b) = &*e.bytes.frame else {
-                    continue;
-                };
-                let len = b.len() as u32;
-                e.bytes = Stored {
-                    frame: frame.clone(),
-                    at,
-                    len,
-                };
-                at += len;
-            }
-            self.cold_frames += 1;
+            self.install_frame(from, frame);
             done += 1;
         }
         done
+    }
+
+    /// Like [`Log::compact_cold`] for one frame, but compresses it on rayon's pool and installs it
+    /// at a later call: the fold thread only hands over the frame's byte handles and, once the
+    /// frame is ready, points its commands at it. The fold's common path calls this, so
+    /// compressing never lands in a settle's latency.
+    pub fn compact_in_background(&mut self) {
+        if let Some(job) = &self.compressing {
+            let result = match job.slot.try_lock() {
+                Ok(mut g) => g.take(),
+                Err(_) => None,
+            };
+            let Some(result) = result else {
+                return;
+            };
+            let frame = job.frame;
+            self.compressing = None;
+            if let Some(f) = result
+                && frame == self.cold_frames
+            {
+                self.install_frame(frame as usize * FRAME, f);
+            }
+        }
+        let Some(from) = self.next_cold_frame() else {
+            return;
+        };
+        let parts: Vec<Arc<[u8]>> = (from..from + FRAME)
+            .filter_map(|i| match &*self.entries.at(i as u32).bytes.frame {
+                Frame::Raw(b) => Some(b.clone()),
+                Frame::Z { .. } => None,
+            })
+            .collect();
+        let slot = Arc::new(std::sync::Mutex::new(None));
+        let out = slot.clone();
+        rayon::spawn(move || {
+            let refs: Vec<&[u8]> = parts.iter().map(|b| &b[..]).collect();
+            let f = Frame::pack(&refs);
+            if let Ok(mut g) = out.lock() {
+                *g = Some(f);
+            }
+        });
+        self.compressing = Some(Compressing {
+            frame: self.cold_frames,
+            slot,
+        });
+    }
+
+    /// The first admission index of the next frame to compress, if it has gone cold.
+    fn next_cold_frame(&self) -> Option<usize> {
+        let from = self.cold_frames as usize * FRAME;
+        (from + FRAME + self.hot_window.unwrap_or(HOT_BYTES) <= self.entries.len()).then_some(from)
+    }
+
+    /// Points the commands of the frame starting at `from` at its compressed bytes.
+    fn install_frame(&mut self, from: usize, frame: Frame) {
+        let frame = Arc::new(frame);
+        let mut at = 0u32;
+        for i in from..from + FRAME {
+            let e = self.entries.at_mut(i as u32);
+            let Frame::Raw(b) = &*e.bytes.frame else {
+                continue;
+            };
+            let len = b.len() as u32;
+            e.bytes = Stored {
+                frame: frame.clone(),
+                at,
+                len,
+            };
+            at += len;
+        }
+        self.cold_frames += 1;
     }
 
     /// Sets how many of the most recently admitted commands [`Log::compact_cold`] leaves alone
