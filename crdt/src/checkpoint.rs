@@ -660,7 +660,12 @@ fn decode_body(r: &mut Reader<'_>, session: CommandId, records: &[Arc<[u8]>]) ->
         stats: FoldStats::default(),
         seen: applied_count as u32,
         todo: Vec::new(),
-        pack: Default::default(),
+        // The first settle after the restore runs no packing steps for the commands the
+        // checkpoint covers: restored objects pack as commands fold after it.
+        pack: crate::fold::PackState {
+            stepped: applied_count,
+            ..Default::default()
+        },
     })
 }
 

@@ -1174,6 +1174,18 @@ pub struct Replica {
     pub(crate) pack: PackState,
 }
 
+/// Packed copies of these objects (see [`crate::packed`]), on rayon's pool when there are many
+/// (after opening a session: thousands, a few milliseconds each core).
+fn pack_all(objects: &[(ObjectId, Arc<Object>)]) -> Vec<Arc<Object>> {
+    use rayon::prelude::*;
+    let one = |(_, o): &(ObjectId, Arc<Object>)| o.packed().map_or_else(|| o.clone(), Arc::new);
+    if objects.len() > 64 {
+        objects.par_iter().map(one).collect()
+    } else {
+        objects.iter().map(one).collect()
+    }
+}
+
 /// Counters of what the fold did (tests assert that conflicts and rollbacks really happened).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct FoldStats {
@@ -1218,6 +1230,11 @@ impl Replica {
     /// Sets how many recent commands the log keeps uncompressed (see [`Log::set_hot_window`]).
     pub fn set_hot_window(&mut self, n: usize) {
         self.log.set_hot_window(n);
+    }
+
+    /// When the settle packs cold objects.
+    pub fn packing(&self) -> Packing {
+        self.pack.config
     }
 
     /// Sets when the settle packs cold objects (tests pack at every settle, to show packing
@@ -1398,13 +1415,14 @@ impl Replica {
         if let (Some(now), Some(then)) = (
             self.applied_count.checked_div(c.every),
             self.pack.stepped.checked_div(c.every),
-        ) {
-            if now != then {
-                let steps = now.saturating_sub(then).max(1);
-                self.pack_cold(c.visits.saturating_mul(steps), c.max.saturating_mul(steps));
-            }
-            self.pack.stepped = self.applied_count;
+        ) && now != then
+        {
+            let steps = now.saturating_sub(then).max(1);
+            self.pack_cold(c.visits.saturating_mul(steps), c.max.saturating_mul(steps));
         }
+        // Also while packing is off, so turning it back on does not make up for the settles
+        // in between all at once.
+        self.pack.stepped = self.applied_count;
         out.append(&mut events);
         out
     }
@@ -1425,31 +1443,34 @@ impl Replica {
         let mut packed: Vec<(ObjectId, Arc<Object>, Arc<Object>)> = Vec::new();
         let mut cursor = None;
         let mut visited = 0;
+        let mut cold: Vec<(ObjectId, Arc<Object>)> = Vec::new();
         for (i, (id, o)) in self
             .scene
             .objects
-            .range_mut((from, Bound::Unbounded))
+            .range((from, Bound::Unbounded))
             .enumerate()
         {
-            if i == visits || packed.len() == max {
+            if i == visits || cold.len() == max {
                 break;
             }
             visited = i + 1;
             cursor = Some(*id);
-            if self
+            let warm = self
                 .pack
                 .last_change
                 .get(id)
-                .is_some_and(|&c| c + cold_after > now)
-            {
-                continue;
-            }
-            if let Some(p) = o.packed() {
-                let new = Arc::new(p);
-                let old = std::mem::replace(o, new.clone());
-                packed.push((*id, old, new));
+                .is_some_and(|&c| c + cold_after > now);
+            if !warm && !o.is_packed() {
+                cold.push((*id, o.clone()));
             }
         }
+        for ((id, old), new) in cold.iter().zip(pack_all(&cold)) {
+            if let Some(slot) = self.scene.objects.get_mut(id) {
+                *slot = new.clone();
+            }
+            packed.push((*id, old.clone(), new));
+        }
+        drop(cold);
         let wrapped = cursor.is_none()
             || self
                 .scene
@@ -1472,15 +1493,15 @@ impl Replica {
         // frees the arrays. (An older version of an object that is live in the scene shares most
         // arrays with it, and packing it would free little and add its packed copy.)
         let mut left = visits.saturating_sub(visited);
-        // Old version → packed copy: what the scene sweep just packed, which the snapshots may
-        // share, and what this sweep packs (a version shared by several snapshots is packed once).
-        let mut fresh: std::collections::HashMap<*const Object, Arc<Object>> = packed
-            .iter()
-            .map(|(_, old, new)| (Arc::as_ptr(old), new.clone()))
-            .collect();
+        // Versions already taken care of: what the scene sweep just packed (which the snapshots
+        // may share) and what this sweep takes (a version shared by several snapshots is packed
+        // once).
+        let mut fresh: std::collections::HashSet<*const Object> =
+            packed.iter().map(|(_, old, _)| Arc::as_ptr(old)).collect();
         let n = self.snapshots.len();
         let mut tries = 0;
-        while left > 0 && packed.len() < max && tries < n {
+        let mut want: Vec<(ObjectId, Arc<Object>)> = Vec::new();
+        while left > 0 && packed.len() + want.len() < max && tries < n {
             tries += 1;
             let (ix, from) = self.pack.snapshot_cursor;
             let ix = if ix < n { ix } else { 0 };
@@ -1489,9 +1510,9 @@ impl Replica {
                 None => Bound::Unbounded,
             };
             let mut at = None;
-            let objects = &mut self.snapshots[ix].2.objects;
-            for (id, o) in objects.range_mut((from, Bound::Unbounded)) {
-                if left == 0 || packed.len() == max {
+            let objects = &self.snapshots[ix].2.objects;
+            for (id, o) in objects.range((from, Bound::Unbounded)) {
+                if left == 0 || packed.len() + want.len() == max {
                     break;
                 }
                 left -= 1;
@@ -1500,15 +1521,10 @@ impl Replica {
                 if !scene_packed || o.is_packed() {
                     continue;
                 }
-                if let Some(new) = fresh.get(&Arc::as_ptr(o)) {
-                    *o = new.clone();
-                    continue;
-                }
-                if let Some(p) = o.packed() {
-                    let new = Arc::new(p);
-                    let old = std::mem::replace(o, new.clone());
-                    fresh.insert(Arc::as_ptr(&old), new.clone());
-                    packed.push((*id, old, new));
+                // Shared versions are packed once (the scene sweep's too: the pass below
+                // repoints them).
+                if fresh.insert(Arc::as_ptr(o)) {
+                    want.push((*id, o.clone()));
                 }
             }
             let done = at.is_none_or(|c| {
@@ -1519,6 +1535,10 @@ impl Replica {
             });
             self.pack.snapshot_cursor = if done { (ix + 1, None) } else { (ix, at) };
         }
+        for ((id, old), new) in want.iter().zip(pack_all(&want)) {
+            packed.push((*id, old.clone(), new));
+        }
+        drop(want);
         if packed.is_empty() {
             return;
         }

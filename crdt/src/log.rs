@@ -811,24 +811,33 @@ impl Log {
     pub fn compact_cold(&mut self, max: usize) -> usize {
         // A frame compressing elsewhere is done here instead; its result will be dropped.
         self.compressing = None;
+        let hot = self.hot_window.unwrap_or(HOT_BYTES);
+        let first = self.cold_frames as usize;
+        let eligible = (self.entries.len().saturating_sub(hot) / FRAME).saturating_sub(first);
+        let n = eligible.min(max);
+        // Frames are independent: compressed on rayon's pool, installed in order.
+        let pack_one = |f: usize| {
+            let from = (first + f) * FRAME;
+            let parts: Vec<&[u8]> = (from..from + FRAME)
+                .map(|i| match &*self.entries.at(i as u32).bytes.frame {
+                    Frame::Raw(b) => &b[..],
+                    Frame::Z { .. } => &[][..],
+                })
+                .collect();
+            Frame::pack(&parts)
+        };
+        let frames: Vec<Option<Frame>> = if n > 4 {
+            use rayon::prelude::*;
+            (0..n).into_par_iter().map(pack_one).collect()
+        } else {
+            (0..n).map(pack_one).collect()
+        };
         let mut done = 0;
-        while done < max {
-            let Some(from) = self.next_cold_frame() else {
+        for f in frames {
+            let Some(f) = f else {
                 break;
             };
-            let frame = {
-                let parts: Vec<&[u8]> = (from..from + FRAME)
-                    .map(|i| match &*self.entries.at(i as u32).bytes.frame {
-                        Frame::Raw(b) => &b[..],
-                        Frame::Z { .. } => &[][..],
-                    })
-                    .collect();
-                match Frame::pack(&parts) {
-                    Some(f) => f,
-                    None => break,
-                }
-            };
-            self.install_frame(from, frame);
+            self.install_frame(self.cold_frames as usize * FRAME, f);
             done += 1;
         }
         done

@@ -68,7 +68,7 @@ pub fn open(
                 refused.push((from as usize + i, e));
             }
         }
-        let events = replica.settle();
+        let events = settle_without_packing(&mut replica);
         // A panic while checking would be a bug; checking again here surfaces it as one.
         let signatures = checker
             .join()
@@ -97,7 +97,7 @@ pub fn open(
             refused.push((from as usize + i, e));
         }
     }
-    let events = replica.settle();
+    let events = settle_without_packing(&mut replica);
     Opened {
         replica,
         from_checkpoint: from,
@@ -105,4 +105,18 @@ pub fn open(
         refused,
         events,
     }
+}
+
+/// The opening settle, without packing cold objects at its end: packing a 100,000-command
+/// session's scene takes about 0.2 s, which would put the open over its time. The objects pack
+/// as commands fold afterwards (see [`crate::fold::Packing`]).
+fn settle_without_packing(replica: &mut Replica) -> Vec<crate::scene::Event> {
+    let packing = replica.packing();
+    replica.set_packing(crate::fold::Packing {
+        every: 0,
+        ..packing
+    });
+    let events = replica.settle();
+    replica.set_packing(packing);
+    events
 }
