@@ -1443,6 +1443,8 @@ impl Replica {
         let mut packed: Vec<(ObjectId, Arc<Object>, Arc<Object>)> = Vec::new();
         let mut cursor = None;
         let mut visited = 0;
+        // Whether the sweep reached the end of the scene (it did unless the budget stopped it).
+        let mut wrapped = true;
         let mut cold: Vec<(ObjectId, Arc<Object>)> = Vec::new();
         for (i, (id, o)) in self
             .scene
@@ -1451,6 +1453,7 @@ impl Replica {
             .enumerate()
         {
             if i == visits || cold.len() == max {
+                wrapped = false;
                 break;
             }
             visited = i + 1;
@@ -1471,16 +1474,6 @@ impl Replica {
             packed.push((*id, old.clone(), new));
         }
         drop(cold);
-        let wrapped = cursor.is_none()
-            || self
-                .scene
-                .objects
-                .range((
-                    Bound::Excluded(cursor.unwrap_or(ObjectId(0))),
-                    Bound::Unbounded,
-                ))
-                .next()
-                .is_none();
         if wrapped {
             // A sweep is done: forget changes that no longer keep anything live.
             self.pack.cursor = None;
@@ -1510,9 +1503,10 @@ impl Replica {
                 None => Bound::Unbounded,
             };
             let mut at = None;
-            let objects = &self.snapshots[ix].2.objects;
-            for (id, o) in objects.range((from, Bound::Unbounded)) {
+            let mut done = true;
+            for (id, o) in self.snapshots[ix].2.objects.range((from, Bound::Unbounded)) {
                 if left == 0 || packed.len() + want.len() == max {
+                    done = false;
                     break;
                 }
                 left -= 1;
@@ -1527,12 +1521,6 @@ impl Replica {
                     want.push((*id, o.clone()));
                 }
             }
-            let done = at.is_none_or(|c| {
-                objects
-                    .range((Bound::Excluded(c), Bound::Unbounded))
-                    .next()
-                    .is_none()
-            });
             self.pack.snapshot_cursor = if done { (ix + 1, None) } else { (ix, at) };
         }
         for ((id, old), new) in want.iter().zip(pack_all(&want)) {
