@@ -184,9 +184,9 @@ enum Command {
         #[command(flatten)]
         net: NetArgs,
     },
-    /// Measure: `bench engine` the engine's CPU per frame; `bench net`, `bench presence` and
-    /// `bench wire` the network layer, with real peers on loopback in this process (see
-    /// docs/PERFORMANCE.md).
+    /// Measure: `bench engine` the engine's CPU per frame; `bench memory` an opened session's
+    /// resident memory; `bench net`, `bench presence` and `bench wire` the network layer, with
+    /// real peers on loopback in this process (see docs/PERFORMANCE.md).
     Bench {
         /// What to measure.
         #[command(subcommand)]
@@ -243,6 +243,18 @@ enum BenchWhat {
         /// Leave the ground grid out of the engine's frames.
         #[arg(long)]
         no_grid: bool,
+    },
+    /// Resident memory of an opened session: a generated realistic session of this many commands
+    /// is written to a file, then opened by a fresh `theta` process (from the file alone, then
+    /// from its checkpoint), which reports its resident set before opening, after, and once idle
+    /// packing is done.
+    Memory {
+        /// Commands in the session.
+        #[arg(long, default_value_t = 100_000)]
+        commands: usize,
+        /// (Internal) open this file and report, as the measured process.
+        #[arg(long, hide = true)]
+        open: Option<PathBuf>,
     },
     /// The engine's CPU per frame (projection updates and systems) on a big scene while a remote
     /// peer's commands stream in.
@@ -761,6 +773,15 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Some(Command::Bench {
+            what: BenchWhat::Memory { commands, open },
+        }) => {
+            match open {
+                Some(file) => println!("{}", memory_child(&file)?),
+                None => bench_memory(commands)?,
+            }
+            Ok(())
+        }
+        Some(Command::Bench {
             what:
                 BenchWhat::Engine {
                     objects,
@@ -1221,6 +1242,112 @@ fn bench_scene(triangles: usize) -> Result<PathBuf> {
 
 /// A fresh directory under the system's temporary directory.
 #[cfg(feature = "desktop")]
+/// `theta bench memory`: writes the session, then measures two fresh processes opening it.
+fn bench_memory(commands: usize) -> Result<()> {
+    let t = std::time::Instant::now();
+    let cmds = theta_crdt::workload::session(42, 3, commands);
+    let genesis = theta_crdt::log::verify_command(&cmds[0])
+        .map_err(|e| anyhow::anyhow!("the generated genesis: {e}"))?;
+    let dir = tempfile_dir()?;
+    let file = dir.join("memory.theta");
+    let mut f = crate::store::SessionFile::create(&file, &genesis.id(), genesis.bytes())?;
+    let rest: Vec<&[u8]> = cmds[1..].iter().map(Vec::as_slice).collect();
+    for chunk in rest.chunks(8192) {
+        f.append_blocks(chunk)?;
+    }
+    drop(f);
+    drop(rest);
+    println!(
+        "{} commands ({:.1} MB signed) written in {:.1} s",
+        cmds.len(),
+        cmds.iter().map(Vec::len).sum::<usize>() as f64 / 1e6,
+        t.elapsed().as_secs_f64()
+    );
+    drop(cmds);
+    let exe = std::env::current_exe().context("finding this executable")?;
+    // The first process opens from the file alone and leaves a checkpoint; the second opens
+    // from it.
+    for how in ["from the file", "from its checkpoint"] {
+        let out = std::process::Command::new(&exe)
+            .args(["bench", "memory", "--open"])
+            .arg(&file)
+            .env("HOME", &dir)
+            // mimalloc hands freed memory back to the system 10 ms after it is freed, at its
+            // next call; without a delay, a report taken right away shows what it settles to.
+            .env("MIMALLOC_PURGE_DELAY", "0")
+            .output()
+            .context("running the measured process")?;
+        if !out.status.success() {
+            bail!(
+                "the measured process failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        print!("opened {how}: {}", String::from_utf8_lossy(&out.stdout));
+    }
+    let _ = fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+/// This process's resident set in bytes (`VmRSS`), and its anonymous part (`RssAnon`: heap and
+/// stacks, without the executable's pages).
+fn resident() -> Result<(u64, u64)> {
+    let status = fs::read_to_string("/proc/self/status").context("reading /proc/self/status")?;
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .map(|kb| kb * 1024)
+            .with_context(|| format!("no {name} in /proc/self/status"))
+    };
+    Ok((field("VmRSS:")?, field("RssAnon:")?))
+}
+
+/// The measured process of `theta bench memory`: opens the file, packs in idle steps until
+/// done, and reports the resident set at each stage.
+fn memory_child(file: &Path) -> Result<String> {
+    let mb = |b: u64| b as f64 / 1e6;
+    let (rss0, anon0) = resident()?;
+    let t = std::time::Instant::now();
+    let key = theta_crdt::sign::Keypair::from_secret([7; 32]);
+    let (mut s, report) = crate::session::Session::open(file, &key)?;
+    let opened = t.elapsed();
+    let (rss1, _) = resident()?;
+    let t = std::time::Instant::now();
+    let mut steps = 0;
+    while s.idle() {
+        steps += 1;
+    }
+    let packing = t.elapsed();
+    let (rss2, anon2) = resident()?;
+    let scene = s.replica().scene();
+    let packed = scene.objects().filter(|(_, o)| o.is_packed()).count();
+    let line = format!(
+        "{} commands in {:.2} s{}; resident {:.1} MB before opening, {:.1} MB opened, {:.1} MB \
+         after idle packing ({steps} steps, {:.0} ms; {packed} of {} objects packed): the \
+         session adds {:.1} MB resident ({:.1} MB of anonymous memory)\n",
+        s.replica().log().len(),
+        opened.as_secs_f64(),
+        if report.from_checkpoint > 0 {
+            format!(", {} from the checkpoint", report.from_checkpoint)
+        } else {
+            String::new()
+        },
+        mb(rss0),
+        mb(rss1),
+        mb(rss2),
+        packing.as_secs_f64() * 1e3,
+        scene.object_count(),
+        mb(rss2.saturating_sub(rss0)),
+        mb(anon2.saturating_sub(anon0)),
+    );
+    if report.from_checkpoint == 0 {
+        s.checkpoint()?;
+    }
+    Ok(line)
+}
+
 fn tempfile_dir() -> Result<PathBuf> {
     let base = std::env::temp_dir();
     for n in 0..1000u32 {

@@ -50,6 +50,9 @@ pub fn verify_shared(
 pub const BLOCK_BATCH: usize = 64;
 /// Commands between automatic checkpoints, at least (see the module docs).
 pub const CHECKPOINT_EVERY: usize = 4096;
+
+/// Objects one idle step packs (see [`Session::idle`]).
+const IDLE_PACK_STEP: usize = 64;
 /// Automatic checkpoints are at least this share of the log apart (1/8): a checkpoint writes the
 /// whole scene, so the bytes they write over a session grow with its length, not its square,
 /// while a reopen after a crash folds at most an eighth of the log past the last one.
@@ -160,6 +163,13 @@ impl Session {
     /// The change events since the last call (empty unless [`Session::keep_events`] was called).
     pub fn take_events(&mut self) -> Vec<Event> {
         self.feed.as_mut().map(std::mem::take).unwrap_or_default()
+    }
+
+    /// Idle-time housekeeping: one step (about a millisecond) of packing the objects a long settle
+    /// left cold, such as opening the file; true while more is left (see
+    /// `theta_crdt::fold::Replica::pack_idle`). It changes no state, only memory.
+    pub fn idle(&mut self) -> bool {
+        self.replica.pack_idle(IDLE_PACK_STEP)
     }
 
     /// The replica (log and scene).

@@ -84,6 +84,10 @@ pub(crate) struct PackState {
     pub(crate) snapshot_cursor: (usize, Option<ObjectId>),
     /// The count of folded commands at the last settle.
     pub(crate) stepped: usize,
+    /// Objects the scene sweep and the snapshot sweep have looked at since anything was last
+    /// packed or a long settle changed the scene: once each has looked at as many as it holds,
+    /// a whole round found nothing to pack and [`Replica::pack_idle`] has nothing left to do.
+    pub(crate) dry: (usize, usize),
 }
 
 /// What undoing a command needs. Edits that merge or overwrite values (moves, transforms, set
@@ -1423,6 +1427,11 @@ impl Replica {
         // Also while packing is off, so turning it back on does not make up for the settles
         // in between all at once.
         self.pack.stepped = self.applied_count;
+        // A long settle (opening, a merge, a deep rollback) leaves more cold objects than its
+        // steps packed: idle time takes the rest (see `pack_idle`).
+        if todo_len >= SNAPSHOT_INTERVAL || rolled_back {
+            self.pack.dry = (0, 0);
+        }
         out.append(&mut events);
         out
     }
@@ -1528,8 +1537,12 @@ impl Replica {
         }
         drop(want);
         if packed.is_empty() {
+            let snapshot_visits = visits.saturating_sub(visited) - left;
+            self.pack.dry.0 = self.pack.dry.0.saturating_add(visited);
+            self.pack.dry.1 = self.pack.dry.1.saturating_add(snapshot_visits);
             return;
         }
+        self.pack.dry = (0, 0);
         for (_, _, snap) in &mut self.snapshots {
             for (id, old, new) in &packed {
                 if let Some(s) = snap.objects.get_mut(id)
@@ -1581,6 +1594,25 @@ impl Replica {
                 *rec = fresh;
             }
         }
+    }
+
+    /// One packing step for idle time: packs up to `max` cold objects (of the scene, then of its
+    /// snapshots), as [`Replica::pack_cold`] does, and says whether any may be left. After a long
+    /// settle (opening a session packs nothing, to open in time; a merge packs only its steps'
+    /// worth), the app calls this between frames or messages until it says no: a step of 64
+    /// objects is about a millisecond. Once a whole round of both sweeps found nothing, it
+    /// returns false at once until the next long settle. Packing changes no state.
+    pub fn pack_idle(&mut self, max: usize) -> bool {
+        if self.pack_idle_done() {
+            return false;
+        }
+        self.pack_cold(self.pack.config.visits.max(1), max.max(1));
+        !self.pack_idle_done()
+    }
+
+    fn pack_idle_done(&self) -> bool {
+        let in_snapshots: usize = self.snapshots.iter().map(|(_, _, s)| s.objects.len()).sum();
+        self.pack.dry.0 >= self.scene.objects.len() && self.pack.dry.1 >= in_snapshots
     }
 
     /// Folds one command onto the scene, keeping the rejections and their events up to date.

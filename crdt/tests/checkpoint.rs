@@ -238,3 +238,54 @@ fn a_bad_signature_in_the_file_opens_as_verifying_first_would() {
     assert_same(&o.replica, &r);
     assert!(o.replica.log().len() < saved.log().len());
 }
+
+/// How many of the scene's objects are held packed.
+fn packed(r: &Replica) -> usize {
+    r.scene().objects().filter(|(_, o)| o.is_packed()).count()
+}
+
+/// Packs in idle steps until the replica says nothing is left; returns how many steps it took.
+fn pack_until_idle(r: &mut Replica) -> usize {
+    let mut steps = 0;
+    while r.pack_idle(16) {
+        steps += 1;
+        assert!(steps < 100_000, "idle packing never finishes");
+    }
+    steps
+}
+
+#[test]
+fn idle_packing_after_opening_packs_the_cold_scene_and_changes_nothing() {
+    let all = generated(5, 2_300);
+    let cmds = &all[..2_000];
+    let reference = full_open(cmds).replica;
+    let f = file_of(&reference);
+    let ck = checkpoint::encode(&reference, &f.checks).expect("settled");
+    let restored = open(f.session, &f.records, &f.checks, Some(&ck), SEED).replica;
+    for mut r in [full_open(cmds).replica, restored] {
+        let total = r.scene().object_count();
+        let before = packed(&r);
+        let steps = pack_until_idle(&mut r);
+        let after = packed(&r);
+        assert!(steps > 1, "more than one step: {steps}");
+        assert!(
+            after > before && after * 2 > total,
+            "idle packing packed {before} -> {after} of {total} objects"
+        );
+        // Done stays done, and packing changed nothing but memory: the replica, its checkpoint,
+        // and what later commands fold to are as without it.
+        assert!(!r.pack_idle(16));
+        assert_same(&r, &reference);
+        assert_eq!(checkpoint::encode(&r, &f.checks), Ok(ck.clone()));
+        let mut unpacked = reference.clone();
+        for c in &all[2_000..] {
+            let v = verify_command(c).expect("valid");
+            r.insert(v.clone()).expect("inserts");
+            unpacked.insert(v).expect("inserts");
+        }
+        r.settle();
+        unpacked.settle();
+        assert_same(&r, &unpacked);
+        assert_eq!(r.scene().state_hash(), r.full_replay().state_hash());
+    }
+}
