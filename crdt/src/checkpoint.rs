@@ -395,8 +395,10 @@ fn write_object(w: &mut Writer, o: &Object) {
     w.bytes(&o.created_by.0);
     w.bytes(&o.last_geometry_edit.0.0);
     w.bytes(&o.last_geometry_edit.1.0);
-    let mesh = o.mesh();
-    let m = mesh.raw();
+    o.with_raw(|m| write_arrays(w, m));
+}
+
+fn write_arrays(w: &mut Writer, m: theta_mesh::RawMesh<'_>) {
     w.len(m.vertex_ids.len());
     w.len(m.next.len());
     w.len(m.face_ids.len());

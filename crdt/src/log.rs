@@ -1235,6 +1235,18 @@ pub fn verify_commands_parallel(
     commands: &[Arc<[u8]>],
     seed: [u8; 32],
 ) -> Vec<Result<Verified, InsertError>> {
+    if commands.len() <= VERIFY_CHUNK {
+        // One batch (a live gossip batch): checked on this thread, with the coefficients the
+        // first chunk would get. Handing it to rayon's pool cost two thread hand-offs (decode,
+        // then verify) and left the pool's threads spinning for more work on the cores the
+        // caller's runtime needs.
+        let decoded: Vec<Decoded> = commands.iter().map(decode_unchecked).collect();
+        let results = sign::verify_batch(
+            &batch_items(&signed_of(&decoded)),
+            crate::sign::SeededRng::new(&seed, 0),
+        );
+        return with_signatures(decoded, results);
+    }
     let decoded = decode_all(commands);
     let results = check_signatures(&signed_of(&decoded), seed);
     with_signatures(decoded, results)

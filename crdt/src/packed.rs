@@ -105,12 +105,21 @@ pub fn pack(m: &Mesh) -> Box<[u8]> {
 
 /// Unpacks what [`pack`] made.
 pub fn unpack(b: &[u8]) -> Mesh {
-    // The bytes never leave this process and only `pack` writes them, so a failure here is a bug
-    // in this module, not bad input.
-    try_unpack(b).expect("a packed mesh unpacks: only `pack` writes them")
+    // The bytes never leave this process and only `pack` writes them, from a mesh the kernel
+    // built, so a failure here is a bug in this module, not bad input; for the same reason the
+    // arrays need not be walked again (`Mesh::from_raw_trusted`).
+    try_unpack_raw(b)
+        .and_then(|raw| Mesh::from_raw_trusted(raw).ok())
+        .expect("a packed mesh unpacks: only `pack` writes them")
 }
 
-fn try_unpack(b: &[u8]) -> Option<Mesh> {
+/// The kernel's arrays of what [`pack`] made, without building a mesh from them (its id tables):
+/// for readers that only copy the arrays out, such as a checkpoint.
+pub fn unpack_raw(b: &[u8]) -> OwnedRawMesh {
+    try_unpack_raw(b).expect("a packed mesh unpacks: only `pack` writes them")
+}
+
+fn try_unpack_raw(b: &[u8]) -> Option<OwnedRawMesh> {
     let (&kind, rest) = b.split_first()?;
     let inflated;
     let body: &[u8] = match kind {
@@ -156,7 +165,7 @@ fn try_unpack(b: &[u8]) -> Option<Mesh> {
     let face_half_edges = r.deltas32(nf)?;
     let face_ids = r.deltas(nf)?.into_iter().map(FaceId).collect();
     let materials = r.deltas32(nf)?.into_iter().map(MaterialId).collect();
-    Mesh::from_raw(OwnedRawMesh {
+    Some(OwnedRawMesh {
         vertex_ids,
         positions,
         vertex_half_edges,
@@ -167,7 +176,6 @@ fn try_unpack(b: &[u8]) -> Option<Mesh> {
         face_half_edges,
         materials,
     })
-    .ok()
 }
 
 fn varint(out: &mut Vec<u8>, mut x: u64) {

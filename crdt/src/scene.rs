@@ -67,6 +67,16 @@ impl Object {
         }
     }
 
+    /// Calls `f` with the kernel's arrays of the geometry: a packed one is unpacked into its
+    /// arrays only, without the id tables a [`Object::mesh`] builds (a checkpoint writes the
+    /// arrays of every object).
+    pub fn with_raw<R>(&self, f: impl FnOnce(theta_mesh::RawMesh<'_>) -> R) -> R {
+        match &self.geometry {
+            Geometry::Live(m) => f(m.raw()),
+            Geometry::Packed(b) => f(crate::packed::unpack_raw(b).as_raw()),
+        }
+    }
+
     /// The geometry, to edit: unpacks it for good if it was packed.
     pub fn mesh_mut(&mut self) -> &mut Mesh {
         if let Geometry::Packed(b) = &self.geometry {

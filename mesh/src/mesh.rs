@@ -512,6 +512,18 @@ impl Mesh {
         m.validate()?;
         Ok(m)
     }
+
+    /// [`Mesh::from_raw`] for arrays this process took from a mesh the kernel built, with
+    /// [`Mesh::raw`], and kept in memory (a packed copy): the id tables are built (a repeated id
+    /// is still an error) but the walk over every half-edge and face that [`Mesh::validate`]
+    /// makes runs only in debug builds. It was a fifth of unpacking a packed mesh, and arrays
+    /// that came from a valid mesh and never left the process cannot break an invariant. Bytes
+    /// from a file or a peer go through [`Mesh::from_raw`].
+    pub fn from_raw_trusted(raw: OwnedRawMesh) -> Result<Mesh> {
+        let m = Mesh::from_parts(raw, None)?;
+        debug_assert_eq!(m.validate(), Ok(()), "trusted arrays make a valid mesh");
+        Ok(m)
+    }
 }
 
 /// A mesh's storage arrays, borrowed (see [`Mesh::raw`]). Half-edges come in twin pairs
@@ -551,6 +563,23 @@ pub struct OwnedRawMesh {
     pub face_ids: Vec<FaceId>,
     pub face_half_edges: Vec<u32>,
     pub materials: Vec<MaterialId>,
+}
+
+impl OwnedRawMesh {
+    /// The arrays, borrowed, as [`Mesh::raw`] gives them.
+    pub fn as_raw(&self) -> RawMesh<'_> {
+        RawMesh {
+            vertex_ids: &self.vertex_ids,
+            positions: &self.positions,
+            vertex_half_edges: &self.vertex_half_edges,
+            next: &self.next,
+            origins: &self.origins,
+            half_edge_faces: &self.half_edge_faces,
+            face_ids: &self.face_ids,
+            face_half_edges: &self.face_half_edges,
+            materials: &self.materials,
+        }
+    }
 }
 
 /// Newell's normal (not normalised) of a polygon given by its corners, summed in corner order.
