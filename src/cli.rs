@@ -1316,7 +1316,7 @@ fn memory_child(file: &Path) -> Result<String> {
     let (rss1, _) = resident()?;
     let t = std::time::Instant::now();
     let mut steps = 0;
-    while s.idle() {
+    while s.idle()? {
         steps += 1;
     }
     let packing = t.elapsed();

@@ -51,6 +51,10 @@ pub const BLOCK_BATCH: usize = 64;
 /// Commands between automatic checkpoints, at least (see the module docs).
 pub const CHECKPOINT_EVERY: usize = 4096;
 
+/// With housekeeping deferred to idle time ([`Session::defer_housekeeping`]), a checkpoint is
+/// still saved inline once this many times the usual interval has passed without one.
+pub const DEFERRED_CHECKPOINT: usize = 4;
+
 /// Objects one idle step packs (see [`Session::idle`]).
 const IDLE_PACK_STEP: usize = 64;
 /// Automatic checkpoints are at least this share of the log apart (1/8): a checkpoint writes the
@@ -66,6 +70,9 @@ pub struct Session {
     file: SessionFile,
     since_checkpoint: usize,
     checkpoint_every: usize,
+    /// Whether checkpoints and compaction wait for [`Session::idle`] (see
+    /// [`Session::defer_housekeeping`]).
+    deferred: bool,
     /// The fold's events not yet taken, once someone asked to keep them (a window that
     /// projects the scene while the network feeds it).
     feed: Option<Vec<Event>>,
@@ -119,6 +126,7 @@ impl Session {
             file,
             since_checkpoint: 1,
             checkpoint_every: CHECKPOINT_EVERY,
+            deferred: false,
             feed: None,
         })
     }
@@ -141,6 +149,7 @@ impl Session {
                 file: o.file,
                 since_checkpoint: since,
                 checkpoint_every: CHECKPOINT_EVERY,
+                deferred: false,
                 feed: None,
             },
             report,
@@ -165,11 +174,31 @@ impl Session {
         self.feed.as_mut().map(std::mem::take).unwrap_or_default()
     }
 
-    /// Idle-time housekeeping: one step (about a millisecond) of packing the objects a long settle
-    /// left cold, such as opening the file; true while more is left (see
-    /// `theta_crdt::fold::Replica::pack_idle`). It changes no state, only memory.
-    pub fn idle(&mut self) -> bool {
-        self.replica.pack_idle(IDLE_PACK_STEP)
+    /// Leaves the automatic checkpoints and the file's compaction to [`Session::idle`], for a
+    /// driver that calls it when the session goes still (the network node does, 100 ms after
+    /// the log last grew). Both are whole-file writes: done inline they held up every command
+    /// behind them, and a live session is still far more often than not. A long burst with no
+    /// still moment still checkpoints and compacts inline, once [`DEFERRED_CHECKPOINT`] and
+    /// `store::DEFERRED_COMPACTION` times the usual amount has piled up.
+    pub fn defer_housekeeping(&mut self, deferred: bool) {
+        self.deferred = deferred;
+        self.file.defer_compaction(deferred);
+    }
+
+    /// Idle-time housekeeping, one step at a time; true while more is left. A step is a
+    /// checkpoint that is due, else a compaction that is due (both deferred here by
+    /// [`Session::defer_housekeeping`]), else about a millisecond of packing the objects a long
+    /// settle left cold, such as opening the file (see `theta_crdt::fold::Replica::pack_idle`).
+    /// None of them changes the session's state.
+    pub fn idle(&mut self) -> Result<bool> {
+        if self.since_checkpoint > 0 && self.since_checkpoint >= self.checkpoint_due() {
+            self.checkpoint()?;
+            return Ok(true);
+        }
+        if self.file.compact_if_due()? {
+            return Ok(true);
+        }
+        Ok(self.replica.pack_idle(IDLE_PACK_STEP))
     }
 
     /// The replica (log and scene).
@@ -380,11 +409,19 @@ impl Session {
         Ok(())
     }
 
+    /// Commands after the last checkpoint that make the next one due.
+    fn checkpoint_due(&self) -> usize {
+        self.checkpoint_every
+            .max(self.replica.log().len() / CHECKPOINT_SHARE)
+    }
+
     fn maybe_checkpoint(&mut self) -> Result<()> {
-        let due = self
-            .checkpoint_every
-            .max(self.replica.log().len() / CHECKPOINT_SHARE);
-        if self.since_checkpoint >= due {
+        let factor = if self.deferred {
+            DEFERRED_CHECKPOINT
+        } else {
+            1
+        };
+        if self.since_checkpoint >= self.checkpoint_due().saturating_mul(factor) {
             self.checkpoint()?;
         }
         Ok(())

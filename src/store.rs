@@ -44,7 +44,15 @@ pub struct SessionFile {
     /// Bytes before them (header and blocks).
     compacted_bytes: u64,
     min_compaction: u64,
+    /// Whether appends leave compaction to [`SessionFile::compact_if_due`] (called in idle
+    /// time) until [`DEFERRED_COMPACTION`] times the usual amount has piled up.
+    deferred: bool,
 }
+
+/// With compaction deferred to idle time, an append still compacts once this many times the
+/// usual amount of loose bytes has piled up (a long burst with no idle moment), so the file's
+/// rewrites stay a bounded share of its writes.
+pub const DEFERRED_COMPACTION: u64 = 4;
 
 /// What opening a file found.
 #[derive(Debug)]
@@ -97,6 +105,7 @@ impl SessionFile {
             loose_bytes: (bytes.len() - store::HEADER_LEN) as u64,
             compacted_bytes: store::HEADER_LEN as u64,
             min_compaction: MIN_COMPACTION_BYTES,
+            deferred: false,
         })
     }
 
@@ -132,6 +141,7 @@ impl SessionFile {
                 loose_bytes: valid_len - tail_offset,
                 compacted_bytes: tail_offset,
                 min_compaction: MIN_COMPACTION_BYTES,
+                deferred: false,
             },
             session,
             commands,
@@ -182,10 +192,36 @@ impl SessionFile {
         }
         self.write_durable(&buf)?;
         self.loose_bytes += buf.len() as u64;
-        if self.loose_bytes >= self.min_compaction.max(self.compacted_bytes / 4) {
+        let factor = if self.deferred {
+            DEFERRED_COMPACTION
+        } else {
+            1
+        };
+        if self.loose_bytes >= self.compaction_threshold().saturating_mul(factor) {
             self.compact()?;
         }
         Ok(())
+    }
+
+    /// Loose bytes that make a compaction due: a quarter of the compacted size, at least the
+    /// minimum.
+    fn compaction_threshold(&self) -> u64 {
+        self.min_compaction.max(self.compacted_bytes / 4)
+    }
+
+    /// Leaves compaction to [`SessionFile::compact_if_due`] (see [`DEFERRED_COMPACTION`]).
+    pub fn defer_compaction(&mut self, deferred: bool) {
+        self.deferred = deferred;
+    }
+
+    /// Compacts the file if enough has piled up since the last compaction; returns whether it
+    /// did.
+    pub fn compact_if_due(&mut self) -> Result<bool> {
+        if self.loose_bytes < self.compaction_threshold() {
+            return Ok(false);
+        }
+        self.compact()?;
+        Ok(true)
     }
 
     /// Writes bytes at the end of the file and syncs them.

@@ -179,3 +179,56 @@ fn a_catch_up_is_saved_as_blocks_and_a_torn_block_loses_only_itself() {
     assert_eq!(std::fs::metadata(&path).unwrap().len(), after_first);
     assert_eq!(s.replica().log().len(), 1 + first.len());
 }
+
+#[test]
+fn deferred_housekeeping_waits_for_idle_time_but_not_forever() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.theta");
+    let cmds = theta_crdt::workload::session(11, 2, 200);
+    let me = author_key(7);
+    let mut s = Session::create_joined(&path, &me, &cmds[0]).unwrap();
+    // A checkpoint due every 10 commands, a compaction every 3,000 loose bytes (a command is a
+    // few hundred bytes); deferred, they wait for 40 commands and 12,000 bytes.
+    s.set_intervals(10, 3_000);
+    s.defer_housekeeping(true);
+    let checkpoint = theta::store::checkpoint_path(&path);
+    let compacted = |p: &std::path::Path| {
+        theta_crdt::store::parse(&std::fs::read(p).unwrap())
+            .unwrap()
+            .tail_offset
+            > theta_crdt::store::HEADER_LEN as u64
+    };
+    for c in &cmds[1..21] {
+        s.receive(c).unwrap();
+    }
+    assert!(!checkpoint.exists(), "no checkpoint before idle time");
+    assert!(!compacted(&path), "no compaction before idle time");
+    // Idle time does both, a step at a time, and then says when nothing is left.
+    let mut steps = 0;
+    while s.idle().unwrap() {
+        steps += 1;
+        assert!(steps < 1_000, "idle housekeeping ends");
+    }
+    assert!(checkpoint.exists(), "idle time saved a checkpoint");
+    assert!(compacted(&path), "idle time compacted the file");
+    // A burst with no idle time still checkpoints once 4 x the interval has passed.
+    std::fs::remove_file(&checkpoint).unwrap();
+    for c in &cmds[21..60] {
+        s.receive(c).unwrap();
+    }
+    assert!(!checkpoint.exists(), "39 commands: under 4 x 10");
+    s.receive(&cmds[60]).unwrap();
+    assert!(checkpoint.exists(), "40 commands: the deferred limit");
+    let hash = s.replica().scene().state_hash();
+    drop(s);
+    // The file holds every command, and opens to the same scene from the checkpoint or without.
+    let (s, report) = Session::open(&path, &me).unwrap();
+    assert_eq!((report.dropped, report.refused), (0, 0));
+    assert!(report.from_checkpoint > 0);
+    assert_eq!(s.replica().log().len(), 61);
+    assert_eq!(s.replica().scene().state_hash(), hash);
+    drop(s);
+    std::fs::remove_file(&checkpoint).unwrap();
+    let (s, _) = Session::open(&path, &me).unwrap();
+    assert_eq!(s.replica().scene().state_hash(), hash);
+}

@@ -381,7 +381,7 @@ impl Node {
                 .map_err(|_| anyhow!("the relay did not answer within 10 s"))?;
         }
         let key = theta_crdt::sign::Keypair::from_secret(secret);
-        let (session, ticket) = match start {
+        let (mut session, ticket) = match start {
             Start::Session(s) => (s, None),
             Start::Join { ticket, file } => {
                 for p in &ticket.peers {
@@ -400,6 +400,9 @@ impl Node {
                 (s, Some(ticket))
             }
         };
+        // Checkpoints and compaction wait for the idle loop (below), so traffic never waits
+        // behind a whole-file write while the session is busy.
+        session.defer_housekeeping(true);
         let session_id = session.id().context("the session has no id")?;
         let genesis = session
             .replica()
@@ -1288,7 +1291,15 @@ async fn idle_loop(inner: Arc<Inner>) {
                 Ok(Err(_)) => return,
             }
         }
-        while !grew.has_changed().unwrap_or(true) && lock(&inner.session).idle() {
+        while !grew.has_changed().unwrap_or(true) {
+            match lock(&inner.session).idle() {
+                Ok(true) => {}
+                Ok(false) => break,
+                Err(e) => {
+                    eprintln!("theta: idle housekeeping failed: {e:#}");
+                    break;
+                }
+            }
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
         if grew.changed().await.is_err() {
