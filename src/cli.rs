@@ -1240,8 +1240,6 @@ fn bench_scene(triangles: usize) -> Result<PathBuf> {
     Ok(file)
 }
 
-/// A fresh directory under the system's temporary directory.
-#[cfg(feature = "desktop")]
 /// `theta bench memory`: writes the session, then measures two fresh processes opening it.
 fn bench_memory(commands: usize) -> Result<()> {
     let t = std::time::Instant::now();
@@ -1348,6 +1346,7 @@ fn memory_child(file: &Path) -> Result<String> {
     Ok(line)
 }
 
+/// A fresh directory under the system's temporary directory.
 fn tempfile_dir() -> Result<PathBuf> {
     let base = std::env::temp_dir();
     for n in 0..1000u32 {
