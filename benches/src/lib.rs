@@ -63,6 +63,38 @@ unsafe impl GlobalAlloc for Counting {
     }
 }
 
+/// [`Counting`] over the app's allocator (mimalloc) instead of the system's: for benchmarks of
+/// the app's code whose timings should be the app's (`crdt_latency`). The counters are the same,
+/// so heap figures do not depend on which of the two is installed.
+pub struct CountingMimalloc;
+
+// SAFETY: every method forwards to mimalloc unchanged and only updates counters.
+#[expect(
+    unsafe_code,
+    reason = "a global allocator is the only way to count every heap byte"
+)]
+unsafe impl GlobalAlloc for CountingMimalloc {
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        grew(l.size());
+        // SAFETY: same contract as the caller's.
+        unsafe { mimalloc::MiMalloc.alloc(l) }
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        LIVE.fetch_sub(l.size(), Ordering::Relaxed);
+        // SAFETY: same contract as the caller's.
+        unsafe { mimalloc::MiMalloc.dealloc(p, l) }
+    }
+    unsafe fn realloc(&self, p: *mut u8, l: Layout, new: usize) -> *mut u8 {
+        if new > l.size() {
+            grew(new - l.size());
+        } else {
+            LIVE.fetch_sub(l.size() - new, Ordering::Relaxed);
+        }
+        // SAFETY: same contract as the caller's.
+        unsafe { mimalloc::MiMalloc.realloc(p, l, new) }
+    }
+}
+
 /// Live heap bytes now (with [`Counting`] installed).
 pub fn live_bytes() -> usize {
     LIVE.load(Ordering::Relaxed)
