@@ -1412,17 +1412,20 @@ impl Replica {
             }
             None => self.scene.take_events(),
         };
-        // A packing step each time the folded count passes a multiple of `every` (as many as it
-        // passed, after a long settle). With the default, that is the settle that takes the
-        // regular snapshot, so the fold pauses for its housekeeping once, not twice.
+        // A packing step each time the folded count passes a multiple of `every`. With the
+        // default, that is the settle that takes the regular snapshot, so the fold pauses for its
+        // housekeeping once, not twice. A long settle (opening, a catch-up batch, a merge) packs
+        // nothing at its end and leaves it to idle time (`pack_idle`, below): packing there as
+        // many steps as it passed put a late joiner's catch-up from 1.8 s to over 3 s, packing
+        // objects that the next batch unpacked again.
         let c = self.pack.config;
         if let (Some(now), Some(then)) = (
             self.applied_count.checked_div(c.every),
             self.pack.stepped.checked_div(c.every),
         ) && now != then
+            && todo_len < SNAPSHOT_INTERVAL
         {
-            let steps = now.saturating_sub(then).max(1);
-            self.pack_cold(c.visits.saturating_mul(steps), c.max.saturating_mul(steps));
+            self.pack_cold(c.visits, c.max);
         }
         // Also while packing is off, so turning it back on does not make up for the settles
         // in between all at once.
