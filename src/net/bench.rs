@@ -228,7 +228,22 @@ pub async fn run(b: NetBench) -> Result<String> {
     }
     let mut last = t0;
     for n in &nodes {
-        last = last.max(wait_len(n, total, Duration::from_secs(120)).await?);
+        match wait_len(n, total, Duration::from_secs(120)).await {
+            Ok(t) => last = last.max(t),
+            Err(e) => {
+                // Where every peer stands, for whoever has to find out why one stalled.
+                let lens: Vec<String> = nodes
+                    .iter()
+                    .map(|n| {
+                        n.with_session(|s| {
+                            let log = s.replica().log();
+                            format!("{} (+{} pending)", log.len(), log.pending_len())
+                        })
+                    })
+                    .collect();
+                bail!("{e:#}; the peers' logs: {}", lens.join(", "));
+            }
+        }
     }
     let secs = last.duration_since(t0).as_secs_f64();
     let hashes: Vec<[u8; 32]> = nodes
