@@ -7,7 +7,7 @@
 use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
-use theta_benches::{CountingMimalloc, live_bytes};
+use theta_benches::{Counting, live_bytes};
 use theta_crdt::author;
 use theta_crdt::command::{ObjectTransform, Op};
 use theta_crdt::fold::Replica;
@@ -19,7 +19,7 @@ use theta_mesh::{MaterialId, Primitive, Vec3};
 /// The app's allocator, counted (the timings are the app's; the heap figures count what is asked
 /// of the allocator, so they do not depend on which allocator serves it).
 #[global_allocator]
-static GLOBAL: CountingMimalloc = CountingMimalloc;
+static GLOBAL: Counting<mimalloc::MiMalloc> = Counting(mimalloc::MiMalloc);
 
 fn pct(mut v: Vec<Duration>) -> (Duration, Duration) {
     v.sort();

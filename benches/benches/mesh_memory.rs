@@ -7,7 +7,7 @@ use theta_benches::{Counting, grid, measure, sphere, to_tri_mesh};
 use theta_mesh::{MaterialId, Primitive, SeqIds};
 
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: Counting<std::alloc::System> = Counting(std::alloc::System);
 
 fn main() {
     // `cargo bench` passes `--bench`; `cargo test --benches` passes nothing useful: run either way.

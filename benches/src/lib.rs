@@ -1,7 +1,7 @@
 //! Shared workloads for the benchmarks in `benches/benches/`, so that Theta and each baseline are fed
 //! exactly the same input.
 
-use std::alloc::{GlobalAlloc, Layout, System};
+use std::alloc::{GlobalAlloc, Layout};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use theta_mesh::{MaterialId, Mesh, Primitive, SeqIds, Vec3};
@@ -23,10 +23,12 @@ pub fn run_like_the_app() {
 #[cfg(not(target_os = "linux"))]
 pub fn run_like_the_app() {}
 
-/// A global allocator that counts live heap bytes and their peak. A memory benchmark installs it
-/// with `#[global_allocator] static GLOBAL: Counting = Counting;` and reads it with [`measure`] or
-/// [`live_bytes`].
-pub struct Counting;
+/// A global allocator that counts live heap bytes and their peak, over the allocator it wraps. A
+/// memory benchmark installs it with `#[global_allocator] static GLOBAL: Counting<System> =
+/// Counting(System);` (or over mimalloc, the app's allocator, for benchmarks whose timings
+/// should be the app's) and reads it with [`measure`] or [`live_bytes`]. The counters count
+/// what is asked of the allocator, so heap figures do not depend on which one serves it.
+pub struct Counting<A>(pub A);
 
 static LIVE: AtomicUsize = AtomicUsize::new(0);
 static PEAK: AtomicUsize = AtomicUsize::new(0);
@@ -36,21 +38,21 @@ fn grew(by: usize) {
     PEAK.fetch_max(now, Ordering::Relaxed);
 }
 
-// SAFETY: every method forwards to the system allocator unchanged and only updates counters.
+// SAFETY: every method forwards to the wrapped allocator unchanged and only updates counters.
 #[expect(
     unsafe_code,
     reason = "a global allocator is the only way to count every heap byte"
 )]
-unsafe impl GlobalAlloc for Counting {
+unsafe impl<A: GlobalAlloc> GlobalAlloc for Counting<A> {
     unsafe fn alloc(&self, l: Layout) -> *mut u8 {
         grew(l.size());
         // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(l) }
+        unsafe { self.0.alloc(l) }
     }
     unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
         LIVE.fetch_sub(l.size(), Ordering::Relaxed);
         // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(p, l) }
+        unsafe { self.0.dealloc(p, l) }
     }
     unsafe fn realloc(&self, p: *mut u8, l: Layout, new: usize) -> *mut u8 {
         if new > l.size() {
@@ -59,39 +61,7 @@ unsafe impl GlobalAlloc for Counting {
             LIVE.fetch_sub(l.size() - new, Ordering::Relaxed);
         }
         // SAFETY: same contract as the caller's.
-        unsafe { System.realloc(p, l, new) }
-    }
-}
-
-/// [`Counting`] over the app's allocator (mimalloc) instead of the system's: for benchmarks of
-/// the app's code whose timings should be the app's (`crdt_latency`). The counters are the same,
-/// so heap figures do not depend on which of the two is installed.
-pub struct CountingMimalloc;
-
-// SAFETY: every method forwards to mimalloc unchanged and only updates counters.
-#[expect(
-    unsafe_code,
-    reason = "a global allocator is the only way to count every heap byte"
-)]
-unsafe impl GlobalAlloc for CountingMimalloc {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        grew(l.size());
-        // SAFETY: same contract as the caller's.
-        unsafe { mimalloc::MiMalloc.alloc(l) }
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        LIVE.fetch_sub(l.size(), Ordering::Relaxed);
-        // SAFETY: same contract as the caller's.
-        unsafe { mimalloc::MiMalloc.dealloc(p, l) }
-    }
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, new: usize) -> *mut u8 {
-        if new > l.size() {
-            grew(new - l.size());
-        } else {
-            LIVE.fetch_sub(l.size() - new, Ordering::Relaxed);
-        }
-        // SAFETY: same contract as the caller's.
-        unsafe { mimalloc::MiMalloc.realloc(p, l, new) }
+        unsafe { self.0.realloc(p, l, new) }
     }
 }
 

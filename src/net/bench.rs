@@ -235,9 +235,17 @@ pub async fn run(b: NetBench) -> Result<String> {
                 let lens: Vec<String> = nodes
                     .iter()
                     .map(|n| {
+                        let peers = n.peers();
+                        let dropped: u64 = peers.iter().map(|(_, _, p)| p.gossip_dropped).sum();
+                        let pongs: u64 = peers.iter().map(|(_, _, p)| p.pongs).sum();
                         n.with_session(|s| {
                             let log = s.replica().log();
-                            format!("{} (+{} pending)", log.len(), log.pending_len())
+                            format!(
+                                "{} (+{} pending; {} peers, {dropped} gossip dropped, {pongs} pongs)",
+                                log.len(),
+                                log.pending_len(),
+                                peers.len()
+                            )
                         })
                     })
                     .collect();
