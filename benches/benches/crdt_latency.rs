@@ -159,6 +159,14 @@ fn remote_arrivals_and_memory() {
         "open 100k: verify one by one + insert + fold: {:?}",
         t.elapsed()
     );
+    // A long settle leaves packing to idle time, as the app's idle loop gives it: pack until
+    // nothing is left, as a peer that has held the session a moment has.
+    let t = Instant::now();
+    let mut steps = 0;
+    while r.pack_idle(64) {
+        steps += 1;
+    }
+    println!("idle packing: {steps} steps in {:?}", t.elapsed());
     let live = live_bytes() - base_live;
     // The log alone: the same commands in a bare log, without the decoded-operation cache the fold
     // drains.
