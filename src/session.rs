@@ -70,9 +70,6 @@ pub struct Session {
     file: SessionFile,
     since_checkpoint: usize,
     checkpoint_every: usize,
-    /// Whether checkpoints and compaction wait for [`Session::idle`] (see
-    /// [`Session::defer_housekeeping`]).
-    deferred: bool,
     /// The fold's events not yet taken, once someone asked to keep them (a window that
     /// projects the scene while the network feeds it).
     feed: Option<Vec<Event>>,
@@ -126,7 +123,6 @@ impl Session {
             file,
             since_checkpoint: 1,
             checkpoint_every: CHECKPOINT_EVERY,
-            deferred: false,
             feed: None,
         })
     }
@@ -149,7 +145,6 @@ impl Session {
                 file: o.file,
                 since_checkpoint: since,
                 checkpoint_every: CHECKPOINT_EVERY,
-                deferred: false,
                 feed: None,
             },
             report,
@@ -181,8 +176,7 @@ impl Session {
     /// still moment still checkpoints and compacts inline, once [`DEFERRED_CHECKPOINT`] and
     /// `store::DEFERRED_COMPACTION` times the usual amount has piled up.
     pub fn defer_housekeeping(&mut self, deferred: bool) {
-        self.deferred = deferred;
-        self.file.defer_compaction(deferred);
+        self.file.defer_housekeeping(deferred);
     }
 
     /// Idle-time housekeeping, one step at a time; true while more is left. A step is a
@@ -191,7 +185,7 @@ impl Session {
     /// settle left cold, such as opening the file (see `theta_crdt::fold::Replica::pack_idle`).
     /// None of them changes the session's state.
     pub fn idle(&mut self) -> Result<bool> {
-        if self.since_checkpoint > 0 && self.since_checkpoint >= self.checkpoint_due() {
+        if self.since_checkpoint >= self.checkpoint_due() {
             self.checkpoint()?;
             return Ok(true);
         }
@@ -416,7 +410,7 @@ impl Session {
     }
 
     fn maybe_checkpoint(&mut self) -> Result<()> {
-        let factor = if self.deferred {
+        let factor = if self.file.housekeeping_deferred() {
             DEFERRED_CHECKPOINT
         } else {
             1

@@ -209,9 +209,15 @@ impl SessionFile {
         self.min_compaction.max(self.compacted_bytes / 4)
     }
 
-    /// Leaves compaction to [`SessionFile::compact_if_due`] (see [`DEFERRED_COMPACTION`]).
-    pub fn defer_compaction(&mut self, deferred: bool) {
+    /// Leaves compaction to [`SessionFile::compact_if_due`] (see [`DEFERRED_COMPACTION`]); the
+    /// session defers its checkpoints by the same flag.
+    pub fn defer_housekeeping(&mut self, deferred: bool) {
         self.deferred = deferred;
+    }
+
+    /// Whether housekeeping waits for idle time (see [`SessionFile::defer_housekeeping`]).
+    pub fn housekeeping_deferred(&self) -> bool {
+        self.deferred
     }
 
     /// Compacts the file if enough has piled up since the last compaction; returns whether it

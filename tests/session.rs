@@ -142,13 +142,20 @@ fn theta_new_creates_a_session_as_this_user() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("already exists"));
 }
 
+/// A generated session (seed, authors, commands) and a new session file `s.theta` in a
+/// temporary directory that user 7 joined it into, holding only its genesis.
+fn joined(seed: u64, authors: usize, count: usize) -> (tempfile::TempDir, Vec<Vec<u8>>, Session) {
+    let dir = tempfile::tempdir().unwrap();
+    let cmds = theta_crdt::workload::session(seed, authors, count);
+    let s = Session::create_joined(&dir.path().join("s.theta"), &author_key(7), &cmds[0]).unwrap();
+    (dir, cmds, s)
+}
+
 #[test]
 fn a_catch_up_is_saved_as_blocks_and_a_torn_block_loses_only_itself() {
-    let dir = tempfile::tempdir().unwrap();
+    let (dir, cmds, mut s) = joined(9, 3, 600);
     let path = dir.path().join("s.theta");
-    let cmds = theta_crdt::workload::session(9, 3, 600);
     let me = author_key(7);
-    let mut s = Session::create_joined(&path, &me, &cmds[0]).unwrap();
     let refs: Vec<&[u8]> = cmds[1..].iter().map(|c| &c[..]).collect();
     let (first, second) = refs.split_at(300);
     assert!(s.receive_batch(first, true).unwrap().refused.is_empty());
@@ -182,11 +189,9 @@ fn a_catch_up_is_saved_as_blocks_and_a_torn_block_loses_only_itself() {
 
 #[test]
 fn deferred_housekeeping_waits_for_idle_time_but_not_forever() {
-    let dir = tempfile::tempdir().unwrap();
+    let (dir, cmds, mut s) = joined(11, 2, 200);
     let path = dir.path().join("s.theta");
-    let cmds = theta_crdt::workload::session(11, 2, 200);
     let me = author_key(7);
-    let mut s = Session::create_joined(&path, &me, &cmds[0]).unwrap();
     // A checkpoint due every 10 commands, a compaction every 3,000 loose bytes (a command is a
     // few hundred bytes); deferred, they wait for 40 commands and 12,000 bytes.
     s.set_intervals(10, 3_000);

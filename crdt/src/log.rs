@@ -1235,18 +1235,6 @@ pub fn verify_commands_parallel(
     commands: &[Arc<[u8]>],
     seed: [u8; 32],
 ) -> Vec<Result<Verified, InsertError>> {
-    if commands.len() <= VERIFY_CHUNK {
-        // One batch (a live gossip batch): checked on this thread, with the coefficients the
-        // first chunk would get. Handing it to rayon's pool cost two thread hand-offs (decode,
-        // then verify) and left the pool's threads spinning for more work on the cores the
-        // caller's runtime needs.
-        let decoded: Vec<Decoded> = commands.iter().map(decode_unchecked).collect();
-        let results = sign::verify_batch(
-            &batch_items(&signed_of(&decoded)),
-            crate::sign::SeededRng::new(&seed, 0),
-        );
-        return with_signatures(decoded, results);
-    }
     let decoded = decode_all(commands);
     let results = check_signatures(&signed_of(&decoded), seed);
     with_signatures(decoded, results)
@@ -1256,8 +1244,14 @@ pub fn verify_commands_parallel(
 pub(crate) type Decoded = Result<(Verified, [u8; 64]), InsertError>;
 
 /// [`decode_unchecked`] on all cores, in input order.
+/// No more than one [`VERIFY_CHUNK`] (a live gossip batch) is done on this thread: handing it to
+/// rayon's pool cost a thread hand-off and left the pool's threads spinning for more work on the
+/// cores the caller's runtime needs.
 pub(crate) fn decode_all(commands: &[Arc<[u8]>]) -> Vec<Decoded> {
     use rayon::prelude::*;
+    if commands.len() <= VERIFY_CHUNK {
+        return commands.iter().map(decode_unchecked).collect();
+    }
     commands.par_iter().map(decode_unchecked).collect()
 }
 
@@ -1323,6 +1317,10 @@ pub(crate) fn check_signatures(
     seed: [u8; 32],
 ) -> Vec<Result<(), SignatureError>> {
     use rayon::prelude::*;
+    // One chunk: on this thread, as `decode_all` does, with the coefficients of chunk 0.
+    if items.len() <= VERIFY_CHUNK {
+        return sign::verify_batch(&batch_items(items), crate::sign::SeededRng::new(&seed, 0));
+    }
     items
         .par_chunks(VERIFY_CHUNK)
         .enumerate()
