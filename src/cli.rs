@@ -941,14 +941,13 @@ fn merge_sessions(a: &Path, b: &Path) -> Result<()> {
             b.display()
         );
     }
-    let missing: Vec<std::sync::Arc<[u8]>> = theirs
-        .opened
-        .replica
-        .log()
+    let log = theirs.opened.replica.log();
+    let ids: Vec<_> = log
         .ordered()
         .filter(|e| !mine.replica().log().contains(&e.id))
-        .map(|e| e.bytes())
+        .map(|e| e.id)
         .collect();
+    let missing: Vec<std::sync::Arc<[u8]>> = log.bytes_of(&ids).into_iter().flatten().collect();
     let refs: Vec<&[u8]> = missing.iter().map(|c| &c[..]).collect();
     let batch = mine.receive_batch(&refs, false)?;
     if let Some((_, e)) = batch.refused.first() {

@@ -667,6 +667,27 @@ impl Log {
         self.entries.get(id)
     }
 
+    /// The stored bytes of these commands, in the order given (`None` for one the log lacks).
+    /// Cold commands are read frame by frame, so each frame is inflated once however the ids
+    /// interleave: reading in the total order instead, which alternates between authors' frames,
+    /// inflated a frame per command.
+    pub fn bytes_of(&self, ids: &[CommandId]) -> Vec<Option<Arc<[u8]>>> {
+        let mut out = vec![None; ids.len()];
+        let mut order: Vec<(usize, u32, usize, &Entry)> = ids
+            .iter()
+            .enumerate()
+            .filter_map(|(i, id)| {
+                let e = self.entries.get(id)?;
+                Some((Arc::as_ptr(&e.bytes.frame) as usize, e.bytes.at, i, e))
+            })
+            .collect();
+        order.sort_unstable_by_key(|&(frame, at, i, _)| (frame, at, i));
+        for (_, _, i, e) in order {
+            out[i] = Some(e.bytes());
+        }
+        out
+    }
+
     /// True if the log has this command.
     pub fn contains(&self, id: &CommandId) -> bool {
         self.entries.contains(id)

@@ -131,8 +131,16 @@ fn missing_for(log: &Log, theirs: &[Tip]) -> Vec<(CommandId, Arc<[u8]>)> {
     }
     ids.sort_unstable();
     ids.dedup();
-    ids.iter()
-        .filter_map(|(_, id)| log.get(id).map(|e| (*id, e.bytes())))
+    with_bytes(log, ids.into_iter().map(|(_, id)| id).collect())
+}
+
+/// The ids with their stored bytes, in the order given (read frame by frame: see
+/// [`Log::bytes_of`]).
+fn with_bytes(log: &Log, ids: Vec<CommandId>) -> Vec<(CommandId, Arc<[u8]>)> {
+    let bytes = log.bytes_of(&ids);
+    ids.into_iter()
+        .zip(bytes)
+        .filter_map(|(id, b)| Some((id, b?)))
         .collect()
 }
 
@@ -143,7 +151,7 @@ pub struct SyncSession {
     batch_bytes: usize,
     /// Commands queued to send, with their ids (so nothing is hashed again to deduplicate).
     outbox: VecDeque<(CommandId, Arc<[u8]>)>,
-    /// Ids already sent in this exchange, so a `Want` never resends them twice.
+    /// Ids sent since the peer's last summary, so a `Want` never resends them twice.
     sent: BTreeSet<CommandId>,
 }
 
@@ -181,6 +189,9 @@ impl SyncSession {
                 if tips.len() > MAX_TIPS {
                     return Err(SyncError::TooLarge("tips"));
                 }
+                // The summary says what the peer holds now: whatever it lacks goes, even if it
+                // was sent before (it may have been refused then, e.g. with the pending set full).
+                self.sent.clear();
                 self.outbox.extend(missing_for(log, tips));
             }
             Message::Want { ids } => {
@@ -193,11 +204,8 @@ impl SyncSession {
                     .filter_map(|id| log.get(id).map(|e| (e.lamport, *id)))
                     .collect();
                 found.sort_unstable();
-                for (_, id) in found {
-                    if let Some(e) = log.get(&id) {
-                        self.outbox.push_back((id, e.bytes()));
-                    }
-                }
+                let ids = found.into_iter().map(|(_, id)| id).collect();
+                self.outbox.extend(with_bytes(log, ids));
             }
             Message::Commands { .. } => {}
         }

@@ -272,6 +272,8 @@ struct Inner {
     local: Mutex<Local>,
     /// Every presence update received, as it arrives (benchmarks).
     presence_tap: Mutex<Option<mpsc::UnboundedSender<(EndpointId, bool, Presence)>>>,
+    /// When a heartbeat last asked a peer for a sync (see `datagram_loop`).
+    heartbeat_sync: Mutex<Option<Instant>>,
 }
 
 /// A running peer in a session.
@@ -445,6 +447,7 @@ impl Node {
             // Starts from the clock, so a restarted process continues above its old numbers.
             presence_seq: AtomicU32::new((unix_ms() / 4) as u32),
             remote_presence: Mutex::new(presence::Table::default()),
+            heartbeat_sync: Mutex::new(None),
             local: Mutex::new(Local {
                 regions: BTreeMap::new(),
                 next_region: 1,
@@ -900,6 +903,20 @@ impl Inner {
         }
     }
 
+    /// Whether a heartbeat may ask for a sync now: at most one a heartbeat period for the whole
+    /// node. A peer that missed a burst sees every other peer's digest differ;
+    /// asking them all at once fetched the same commands from each, and with sixteen peers the
+    /// answers alone saturated the cores and nothing converged.
+    fn heartbeat_sync_due(&self) -> bool {
+        let mut last = lock(&self.heartbeat_sync);
+        let now = Instant::now();
+        if last.is_some_and(|t| now.duration_since(t) < PING_EVERY) {
+            return false;
+        }
+        *last = Some(now);
+        true
+    }
+
     fn heads_digest(&self) -> (u64, u64) {
         let s = lock(&self.session);
         let log = s.replica().log();
@@ -978,6 +995,9 @@ impl Inner {
                 return Some(Vec::new());
             }
         };
+        if !batch.refused.is_empty() {
+            tracing::debug!(target: "theta::sync", me = %self.me.fmt_short(), refused = batch.refused.len(), first = ?batch.refused[0].1, "refused commands");
+        }
         let invalid = batch
             .refused
             .iter()
@@ -1592,6 +1612,7 @@ async fn run_connection(
                         match inner.take_verified(Some(id), verified, more) {
                             None => { reason = "banned".into(); break; }
                             Some(missing) => {
+                                tracing::debug!(target: "theta::sync", me = %inner.me.fmt_short(), peer = %id.fmt_short(), missing = missing.len(), log = *inner.log_len.borrow(), "took a batch");
                                 if let Some(w) = sync.want(&missing) {
                                     ok = send_frame(Frame::Sync(encode_sync(&w))).await;
                                 }
@@ -1615,6 +1636,9 @@ async fn run_connection(
                     break;
                 }
                 while let Some(m) = sync.poll() {
+                    if let Message::Commands { commands, .. } = &m {
+                        tracing::debug!(target: "theta::sync", me = %inner.me.fmt_short(), peer = %id.fmt_short(), commands = commands.len(), "sending");
+                    }
                     ok = send_frame(Frame::Sync(encode_sync(&m))).await;
                     if !ok { break; }
                 }
@@ -1622,6 +1646,7 @@ async fn run_connection(
             c = ctl_rx.recv() => {
                 match c {
                     Some(PeerCmd::Resync) => {
+                        tracing::debug!(target: "theta::sync", me = %inner.me.fmt_short(), peer = %id.fmt_short(), log = *inner.log_len.borrow(), "asking for a sync");
                         if let Some((s, summary)) = start_sync(&inner) {
                             sync = s;
                             ok = send_frame(Frame::Sync(encode_sync(&summary))).await;
@@ -1761,9 +1786,12 @@ async fn datagram_loop(
                         // time, and a sync then would only resend what is already on its way.
                         let still = last_seen == Some((mine.0, log_len));
                         last_seen = Some((mine.0, log_len));
-                        if mine != (log_len, heads_digest) && still {
+                        // A peer with a shorter log lacks something of ours for certain, and
+                        // asks for it itself; this side asks only a peer that may hold something
+                        // it lacks.
+                        if mine != (log_len, heads_digest) && still && log_len >= mine.0 {
                             mismatches += 1;
-                            if mismatches >= MISMATCHES_BEFORE_SYNC {
+                            if mismatches >= MISMATCHES_BEFORE_SYNC && inner.heartbeat_sync_due() {
                                 mismatches = 0;
                                 let _ = ctl.send(PeerCmd::Resync);
                             }
