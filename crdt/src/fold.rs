@@ -1290,6 +1290,20 @@ impl Replica {
 
     /// Folds everything the log gained since the last call; returns the change events.
     pub fn settle(&mut self) -> Vec<Event> {
+        self.settle_with(SNAPSHOT_INTERVAL)
+    }
+
+    /// [`Replica::settle`] for one batch of a catch-up with more batches on the way: the regular
+    /// snapshots are [`MAX_SNAPSHOTS`] times sparser. The batches that follow would thin a
+    /// snapshot every [`SNAPSHOT_INTERVAL`] out again, geometrically, before anything could roll
+    /// back to it, and each one costs a scene clone, a copy of every object edited after it,
+    /// and the drop of those copies: a third of a late joiner's fold. The last batch folds
+    /// with [`Replica::settle`], so the tail gets its dense snapshots.
+    pub fn settle_part(&mut self) -> Vec<Event> {
+        self.settle_with(SNAPSHOT_INTERVAL * MAX_SNAPSHOTS)
+    }
+
+    fn settle_with(&mut self, every: usize) -> Vec<Event> {
         let mut dirty = self.log.take_dirty();
         // Revocation caps change only with permission commands; a changed cap replays from the
         // first command it affects.
@@ -1350,14 +1364,13 @@ impl Replica {
         // Snapshots older than the last MAX_SNAPSHOTS would be dropped before this settle ends, so
         // a long replay (opening a file, a deep rollback) takes only the ones it keeps: each
         // snapshot costs a scene clone and makes the next edit of every object copy it.
-        let keep_from = todo
-            .len()
-            .saturating_sub(MAX_SNAPSHOTS * SNAPSHOT_INTERVAL + SNAPSHOT_INTERVAL);
+        let keep_from = todo.len().saturating_sub(MAX_SNAPSHOTS * every + every);
         // A long batch at the tail (a peer's offline work arriving, a merge) starts with a
         // snapshot where it begins, so that work concurrent with it, arriving later, rolls back
         // to there rather than to the start.
         if replaced.is_none()
             && todo.len() >= SNAPSHOT_INTERVAL
+            && every == SNAPSHOT_INTERVAL
             && let Some(k) = self.applied
             && self.snapshots.last().is_none_or(|(s, _, _)| *s != k)
         {
@@ -1382,9 +1395,7 @@ impl Replica {
                 && todo_len <= SNAPSHOT_INTERVAL
                 && self.applied_count.is_multiple_of(TAIL_SNAPSHOT_INTERVAL)
                 && i + TAIL_SNAPSHOT_INTERVAL * 4 >= todo_len;
-            if (self.applied_count.is_multiple_of(SNAPSHOT_INTERVAL) && i >= keep_from)
-                || tail_snapshot
-            {
+            if (self.applied_count.is_multiple_of(every) && i >= keep_from) || tail_snapshot {
                 let mut snap = self.scene.clone();
                 snap.journal = Default::default();
                 self.push_snapshot(key, snap);

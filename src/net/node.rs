@@ -274,6 +274,9 @@ struct Inner {
     presence_tap: Mutex<Option<mpsc::UnboundedSender<(EndpointId, bool, Presence)>>>,
     /// When a heartbeat last asked a peer for a sync (see `datagram_loop`).
     heartbeat_sync: Mutex<Option<Instant>>,
+    /// When a sync batch with more to follow was last taken (None once a last batch is): a
+    /// catch-up in progress, which idle housekeeping leaves alone (see `idle_loop`).
+    catching_up: Mutex<Option<Instant>>,
 }
 
 /// A running peer in a session.
@@ -448,6 +451,7 @@ impl Node {
             presence_seq: AtomicU32::new((unix_ms() / 4) as u32),
             remote_presence: Mutex::new(presence::Table::default()),
             heartbeat_sync: Mutex::new(None),
+            catching_up: Mutex::new(None),
             local: Mutex::new(Local {
                 regions: BTreeMap::new(),
                 next_region: 1,
@@ -819,9 +823,12 @@ async fn incoming(frame: Result<Vec<u8>>) -> Incoming {
     };
     match decode_sync(&m) {
         Ok(Message::Commands { commands, more }) => {
-            match tokio::task::spawn_blocking(move || crate::session::verify_shared(&commands))
-                .await
-            {
+            let t = Instant::now();
+            let n = commands.len();
+            let r =
+                tokio::task::spawn_blocking(move || crate::session::verify_shared(&commands)).await;
+            tracing::debug!(target: "theta::sync", n, ms = t.elapsed().as_secs_f64() * 1e3, "verified");
+            match r {
                 Ok(Ok(verified)) => Incoming::Commands { verified, more },
                 Ok(Err(e)) => Incoming::Closed(format!("checking commands: {e:#}")),
                 Err(e) => Incoming::Closed(format!("checking commands: {e}")),
@@ -915,6 +922,12 @@ impl Inner {
         }
         *last = Some(now);
         true
+    }
+
+    /// Whether a catch-up is under way: a sync batch with more to follow was taken, less than
+    /// [`CATCH_UP_STALL`] ago (a peer that stops half-way does not hold housekeeping off).
+    fn catching_up(&self) -> bool {
+        lock(&self.catching_up).is_some_and(|t| t.elapsed() < CATCH_UP_STALL)
     }
 
     fn heads_digest(&self) -> (u64, u64) {
@@ -1295,6 +1308,8 @@ async fn gossip_loop(inner: Arc<Inner>, mut rx: iroh_gossip::api::GossipReceiver
 /// live traffic for the session's lock and took 7% of `theta bench net`'s CPU, re-packing objects
 /// that the next edits unpacked.
 const IDLE_AFTER: Duration = Duration::from_millis(100);
+/// How long after its last batch a catch-up still counts as under way (see `Inner::catching_up`).
+const CATCH_UP_STALL: Duration = Duration::from_secs(1);
 
 /// Packs what a long settle left cold (opening the file, a catch-up, a merge) a step at a time,
 /// once the log has been still for [`IDLE_AFTER`], letting go of the session between steps so that
@@ -1303,15 +1318,17 @@ const IDLE_AFTER: Duration = Duration::from_millis(100);
 async fn idle_loop(inner: Arc<Inner>) {
     let mut grew = inner.log_len.subscribe();
     loop {
-        // A still spell: no growth for IDLE_AFTER.
+        // A still spell: no growth for IDLE_AFTER, and no catch-up under way. A catch-up's
+        // batches can lie more than IDLE_AFTER apart (each is verified, saved and folded), and
+        // a checkpoint written between two of them made the newcomer wait for it.
         loop {
             match tokio::time::timeout(IDLE_AFTER, grew.changed()).await {
-                Err(_) => break,
-                Ok(Ok(())) => {}
+                Err(_) if !inner.catching_up() => break,
+                Err(_) | Ok(Ok(())) => {}
                 Ok(Err(_)) => return,
             }
         }
-        while !grew.has_changed().unwrap_or(true) {
+        while !grew.has_changed().unwrap_or(true) && !inner.catching_up() {
             match lock(&inner.session).idle() {
                 Ok(true) => {}
                 Ok(false) => break,
@@ -1609,10 +1626,12 @@ async fn run_connection(
                 let msg = match f {
                     Some(Incoming::Sync(m)) => m,
                     Some(Incoming::Commands { verified, more }) => {
+                        let took = Instant::now();
+                        *lock(&inner.catching_up) = more.then(Instant::now);
                         match inner.take_verified(Some(id), verified, more) {
                             None => { reason = "banned".into(); break; }
                             Some(missing) => {
-                                tracing::debug!(target: "theta::sync", me = %inner.me.fmt_short(), peer = %id.fmt_short(), missing = missing.len(), log = *inner.log_len.borrow(), "took a batch");
+                                tracing::debug!(target: "theta::sync", me = %inner.me.fmt_short(), peer = %id.fmt_short(), missing = missing.len(), log = *inner.log_len.borrow(), ms = took.elapsed().as_secs_f64() * 1e3, "took a batch");
                                 if let Some(w) = sync.want(&missing) {
                                     ok = send_frame(Frame::Sync(encode_sync(&w))).await;
                                 }
