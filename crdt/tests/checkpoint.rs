@@ -262,6 +262,11 @@ fn idle_packing_after_opening_packs_the_cold_scene_and_changes_nothing() {
     let f = file_of(&reference);
     let ck = checkpoint::encode(&reference, &f.checks).expect("settled");
     let restored = open(f.session, &f.records, &f.checks, Some(&ck), SEED).replica;
+    // The checkpoint's restore folds nothing, so its command bytes start uncompressed; idle
+    // time compresses them as far as a full open's fold does.
+    let cold = full_open(cmds).replica.log().cold_len();
+    assert!(cold > 0, "a full open compresses what went cold");
+    assert_eq!(restored.log().cold_len(), 0);
     for mut r in [full_open(cmds).replica, restored] {
         let total = r.scene().object_count();
         let before = packed(&r);
@@ -275,6 +280,7 @@ fn idle_packing_after_opening_packs_the_cold_scene_and_changes_nothing() {
         // Done stays done, and packing changed nothing but memory: the replica, its checkpoint,
         // and what later commands fold to are as without it.
         assert!(!r.pack_idle(16));
+        assert_eq!(r.log().cold_len(), cold);
         assert_same(&r, &reference);
         assert_eq!(checkpoint::encode(&r, &f.checks), Ok(ck.clone()));
         let mut unpacked = reference.clone();
