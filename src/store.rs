@@ -32,6 +32,23 @@ pub const MIN_COMPACTION_BYTES: u64 = 1 << 20;
 /// so fast rather than small.
 pub const CATCH_UP_LEVEL: i32 = 3;
 
+/// Commands encoded as compressed blocks for [`SessionFile::append_encoded`] (zstd level
+/// [`CATCH_UP_LEVEL`]), with their records' checks.
+#[derive(Debug)]
+pub struct Blocks {
+    buf: Vec<u8>,
+    checks: Vec<[u8; 8]>,
+}
+
+impl Blocks {
+    /// Encodes these commands, in this order.
+    pub fn encode(commands: &[&[u8]]) -> Blocks {
+        let mut buf = Vec::new();
+        let checks = store::encode_block_records(commands, CATCH_UP_LEVEL, &mut buf);
+        Blocks { buf, checks }
+    }
+}
+
 /// An open session file, positioned for appends.
 #[derive(Debug)]
 pub struct SessionFile {
@@ -244,8 +261,13 @@ impl SessionFile {
     /// durable before returning: for large batches, such as a catch-up, which would otherwise be
     /// written loose and read back and rewritten by every compaction while the file grows.
     pub fn append_blocks(&mut self, commands: &[&[u8]]) -> Result<()> {
-        let mut buf = Vec::new();
-        let checks = store::encode_block_records(commands, CATCH_UP_LEVEL, &mut buf);
+        self.append_encoded(Blocks::encode(commands))
+    }
+
+    /// [`SessionFile::append_blocks`] for blocks encoded beforehand (on another thread, while
+    /// the session was busy).
+    pub fn append_encoded(&mut self, blocks: Blocks) -> Result<()> {
+        let Blocks { buf, checks } = blocks;
         self.write_durable(&buf)?;
         self.checks.extend(checks);
         // Loose records before a block are no longer the file's tail: compaction keeps them as

@@ -237,3 +237,32 @@ fn deferred_housekeeping_waits_for_idle_time_but_not_forever() {
     let (s, _) = Session::open(&path, &me).unwrap();
     assert_eq!(s.replica().scene().state_hash(), hash);
 }
+
+#[test]
+fn blocks_encoded_before_the_batch_is_taken_are_saved_only_if_the_log_admits_exactly_them() {
+    let (dir, cmds, mut s) = joined(12, 3, 500);
+    let path = dir.path().join("s.theta");
+    let arcs: Vec<std::sync::Arc<[u8]>> = cmds[1..]
+        .iter()
+        .map(|c| std::sync::Arc::from(&c[..]))
+        .collect();
+    // The first batch as a catch-up's reader prepares it: admitted whole, its blocks are used.
+    let first = theta::session::prepare(&arcs[..200]).unwrap();
+    assert_eq!(s.receive_verified(first, true).unwrap().admitted.len(), 200);
+    // The second overlaps the first by 50 commands, which the log takes as duplicates: the
+    // prepared blocks hold those too, so the session saves the admitted ones itself.
+    let second = theta::session::prepare(&arcs[150..]).unwrap();
+    let b = s.receive_verified(second, false).unwrap();
+    assert_eq!((b.admitted.len(), b.duplicates), (arcs.len() - 200, 50));
+    let hash = s.replica().scene().state_hash();
+    assert_eq!(s.replica().log().len(), cmds.len());
+    drop(s);
+    // Every command is on disk once: the file alone opens to the same scene.
+    let parsed = theta_crdt::store::parse(&std::fs::read(&path).unwrap()).unwrap();
+    assert_eq!(parsed.commands.len(), cmds.len());
+    std::fs::remove_file(theta::store::checkpoint_path(&path)).ok();
+    let (s, report) = Session::open(&path, &author_key(7)).unwrap();
+    assert_eq!((report.dropped, report.refused), (0, 0));
+    assert_eq!(s.replica().log().len(), cmds.len());
+    assert_eq!(s.replica().scene().state_hash(), hash);
+}

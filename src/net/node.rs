@@ -32,7 +32,7 @@ use iroh_gossip::proto::{PlumtreeConfig, TopicId};
 use n0_future::StreamExt;
 use theta_crdt::ids::{CommandId, Role};
 use theta_crdt::invite::{Capability, SignedCapability};
-use theta_crdt::log::{InsertError, Verified};
+use theta_crdt::log::InsertError;
 use theta_crdt::sync::{Message, SyncSession};
 use theta_crdt::wire::{decode_sync, encode_sync};
 use tokio::sync::{mpsc, watch};
@@ -791,7 +791,7 @@ async fn write_frame(s: &mut SendStream, frame: &[u8]) -> Result<()> {
 enum Incoming {
     /// A batch of commands, verified.
     Commands {
-        verified: Vec<Result<Verified, InsertError>>,
+        batch: crate::session::Prepared,
         more: bool,
     },
     /// Any other sync message.
@@ -825,11 +825,10 @@ async fn incoming(frame: Result<Vec<u8>>) -> Incoming {
         Ok(Message::Commands { commands, more }) => {
             let t = Instant::now();
             let n = commands.len();
-            let r =
-                tokio::task::spawn_blocking(move || crate::session::verify_shared(&commands)).await;
+            let r = tokio::task::spawn_blocking(move || crate::session::prepare(&commands)).await;
             tracing::debug!(target: "theta::sync", n, ms = t.elapsed().as_secs_f64() * 1e3, "verified");
             match r {
-                Ok(Ok(verified)) => Incoming::Commands { verified, more },
+                Ok(Ok(batch)) => Incoming::Commands { batch, more },
                 Ok(Err(e)) => Incoming::Closed(format!("checking commands: {e:#}")),
                 Err(e) => Incoming::Closed(format!("checking commands: {e}")),
             }
@@ -976,10 +975,10 @@ impl Inner {
     fn take_verified(
         &self,
         from: Option<EndpointId>,
-        verified: Vec<Result<Verified, InsertError>>,
+        batch: crate::session::Prepared,
         more_follow: bool,
     ) -> Option<Vec<CommandId>> {
-        let r = self.receive_locked(|s| s.receive_verified(verified, more_follow));
+        let r = self.receive_locked(|s| s.receive_verified(batch, more_follow));
         self.judge(from, r)
     }
 
@@ -1625,10 +1624,10 @@ async fn run_connection(
             f = frames.recv() => {
                 let msg = match f {
                     Some(Incoming::Sync(m)) => m,
-                    Some(Incoming::Commands { verified, more }) => {
+                    Some(Incoming::Commands { batch, more }) => {
                         let took = Instant::now();
                         *lock(&inner.catching_up) = more.then(Instant::now);
-                        match inner.take_verified(Some(id), verified, more) {
+                        match inner.take_verified(Some(id), batch, more) {
                             None => { reason = "banned".into(); break; }
                             Some(missing) => {
                                 tracing::debug!(target: "theta::sync", me = %inner.me.fmt_short(), peer = %id.fmt_short(), missing = missing.len(), log = *inner.log_len.borrow(), ms = took.elapsed().as_secs_f64() * 1e3, "took a batch");
