@@ -378,7 +378,7 @@ fn cold_commands_are_read_frame_by_frame_and_match_what_was_stored() {
     let got = a.log().bytes_of(&ids);
     for (id, b) in ids.iter().zip(&got) {
         assert_eq!(
-            &b.as_deref().expect("held")[..],
+            b.as_deref().expect("held"),
             &a.log().get(id).unwrap().bytes()[..]
         );
     }
