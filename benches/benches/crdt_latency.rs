@@ -129,6 +129,18 @@ fn local_edit() {
     }
     let mut sorted = times.clone();
     sorted.sort();
+    // Where the slowest 1% fall: the replica's every-256 housekeeping (the regular snapshot and
+    // a packing step, then the copy of the edited mesh that the snapshot's sharing forces on the
+    // next edit) or anywhere else. The edits start after genesis and the create, so edit `i`
+    // takes the folded count to `i + 3`.
+    let cut = sorted[sorted.len() * 99 / 100];
+    let slow: Vec<usize> = (0..times.len()).filter(|&i| times[i] >= cut).collect();
+    let at_boundary = slow.iter().filter(|&&i| (i + 3) % 256 <= 1).count();
+    println!(
+        "local edit, slowest 1% ({} edits from {cut:?}): {at_boundary} at the every-256 snapshot and the copy after it, {} elsewhere",
+        slow.len(),
+        slow.len() - at_boundary
+    );
     let at = |q: f64| sorted[((sorted.len() - 1) as f64 * q) as usize];
     let (p50, p99) = pct(times);
     println!(
