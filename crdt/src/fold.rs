@@ -1302,7 +1302,8 @@ impl Replica {
     /// snapshot every [`SNAPSHOT_INTERVAL`] out again, geometrically, before anything could roll
     /// back to it, and each one costs a scene clone, a copy of every object edited after it,
     /// and the drop of those copies: a third of a late joiner's fold. The last batch folds
-    /// with [`Replica::settle`], so the tail gets its dense snapshots.
+    /// with [`Replica::settle`], so the tail gets its dense snapshots. Nor does it compress the
+    /// log's cold bytes: [`Replica::pack_idle`] does, once the catch-up is over.
     pub fn settle_part(&mut self) -> Vec<Event> {
         self.settle_with(SNAPSHOT_INTERVAL * MAX_SNAPSHOTS)
     }
@@ -1410,10 +1411,13 @@ impl Replica {
         // the fold goes on (a frame is about a quarter of a millisecond of zstd), except at the
         // end of a long settle at the tail (opening a session), which compresses all it has made
         // cold before returning.
+        // A catch-up batch with more to follow compresses nothing: idle time does it once the
+        // catch-up is over (`pack_idle`), off the path of the batches still coming.
         let rolled_back = replaced.is_some() || self.stats.partial > partial_before;
-        if todo_len >= 4 * crate::log::FRAME && !rolled_back {
+        let catching_up = every != SNAPSHOT_INTERVAL;
+        if todo_len >= 4 * crate::log::FRAME && !rolled_back && !catching_up {
             self.log.compact_cold(1 + todo_len / crate::log::FRAME);
-        } else {
+        } else if !catching_up {
             self.log.compact_in_background();
         }
         if todo.capacity() > 4096 {

@@ -295,3 +295,67 @@ fn idle_packing_after_opening_packs_the_cold_scene_and_changes_nothing() {
         assert_eq!(r.scene().state_hash(), r.full_replay().state_hash());
     }
 }
+
+/// A catch-up folded batch by batch (`settle_part` while more follow, `settle` for the last)
+/// ends where one fold of everything ends; its batches leave the log's cold bytes to idle time,
+/// which compresses as much as the one fold did, and a command landing deep in it still folds
+/// to a full replay's scene.
+#[test]
+fn a_catch_up_in_parts_folds_like_one_fold_and_leaves_compression_to_idle_time() {
+    let all = generated(8, 3_300);
+    let whole = full_open(&all[..3_000]).replica;
+    let session = verify_command(&all[0]).expect("genesis").id();
+    let mut parts = Replica::new(session);
+    let batches: Vec<&[Arc<[u8]>]> = all[..3_000].chunks(700).collect();
+    for (i, batch) in batches.iter().enumerate() {
+        for c in *batch {
+            parts
+                .insert(verify_command(c).expect("valid"))
+                .expect("inserts");
+        }
+        if i + 1 < batches.len() {
+            parts.settle_part();
+            assert_eq!(
+                parts.log().cold_len(),
+                0,
+                "no compression while more follow"
+            );
+        } else {
+            parts.settle();
+        }
+    }
+    assert_same(&parts, &whole);
+    pack_until_idle(&mut parts);
+    assert!(parts.log().cold_len() >= whole.log().cold_len());
+    assert!(parts.log().cold_len() > 0);
+    // The rest of the session folds on top, and a command made on the log as it was 2,000
+    // commands back (by a newcomer without a role: it folds to nothing, but lands deep) rolls
+    // back through the sparse snapshots; the scene still equals a full replay.
+    let mut stale = Replica::new(session);
+    for c in &all[..1_000] {
+        stale
+            .insert(verify_command(c).expect("valid"))
+            .expect("inserts");
+    }
+    for c in &all[3_000..] {
+        parts
+            .insert(verify_command(c).expect("valid"))
+            .expect("inserts");
+    }
+    parts.settle();
+    let before = parts.stats().rollbacks;
+    let late = theta_crdt::author::sign(
+        &workload::author_key(50),
+        stale.log(),
+        theta_crdt::command::Op::SetSessionName {
+            name: "late".into(),
+        },
+    );
+    parts
+        .insert(verify_command(&late).expect("valid"))
+        .expect("inserts");
+    parts.settle();
+    assert_eq!(parts.stats().rollbacks, before + 1);
+    assert_eq!(parts.scene().state_hash(), parts.full_replay().state_hash());
+    assert_eq!(parts.first_bad_snapshot(), None);
+}
