@@ -270,7 +270,7 @@ impl Session {
         let r = self.replica.insert(v)?;
         let mut n = 0;
         if let Inserted::Added(ids) = &r {
-            self.save_admitted(ids)?;
+            self.save_admitted(ids, None)?;
             n = ids.len();
         }
         let events = self.replica.settle();
@@ -353,13 +353,7 @@ impl Session {
                 Err(e) => out.refused.push((i, e)),
             }
         }
-        match blocks {
-            Some((ids, blocks)) if ids == admitted_ids => {
-                self.file.append_encoded(blocks)?;
-                self.since_checkpoint += ids.len();
-            }
-            _ => self.save_admitted(&admitted_ids)?,
-        }
+        self.save_admitted(&admitted_ids, blocks)?;
         out.missing.sort_unstable();
         out.missing.dedup();
         out.missing.retain(|id| !self.replica.log().contains(id));
@@ -379,20 +373,32 @@ impl Session {
     }
 
     /// Appends these admitted commands to the file, in this order, with one fsync: a batch of at
-    /// least [`BLOCK_BATCH`] as compressed blocks, anything smaller as loose records.
-    fn save_admitted(&mut self, ids: &[CommandId]) -> Result<()> {
+    /// least [`BLOCK_BATCH`] as compressed blocks, anything smaller as loose records. Blocks
+    /// encoded beforehand ([`prepare`]) are written as they are if they hold exactly these.
+    fn save_admitted(
+        &mut self,
+        ids: &[CommandId],
+        prepared: Option<(Vec<CommandId>, crate::store::Blocks)>,
+    ) -> Result<()> {
         if ids.is_empty() {
             return Ok(());
         }
-        let admitted: Vec<_> = ids
-            .iter()
-            .filter_map(|id| self.replica.log().get(id).map(|e| e.bytes()))
-            .collect();
-        let refs: Vec<&[u8]> = admitted.iter().map(|b| &b[..]).collect();
-        if refs.len() >= BLOCK_BATCH {
-            self.file.append_blocks(&refs)?;
-        } else {
-            self.file.append(&refs)?;
+        match prepared {
+            Some((prepared_ids, blocks)) if prepared_ids == ids => {
+                self.file.append_encoded(blocks)?;
+            }
+            _ => {
+                let admitted: Vec<_> = ids
+                    .iter()
+                    .filter_map(|id| self.replica.log().get(id).map(|e| e.bytes()))
+                    .collect();
+                let refs: Vec<&[u8]> = admitted.iter().map(|b| &b[..]).collect();
+                if refs.len() >= BLOCK_BATCH {
+                    self.file.append_blocks(&refs)?;
+                } else {
+                    self.file.append(&refs)?;
+                }
+            }
         }
         self.since_checkpoint += ids.len();
         Ok(())

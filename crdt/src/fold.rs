@@ -1294,7 +1294,7 @@ impl Replica {
 
     /// Folds everything the log gained since the last call; returns the change events.
     pub fn settle(&mut self) -> Vec<Event> {
-        self.settle_with(SNAPSHOT_INTERVAL)
+        self.settle_with(false)
     }
 
     /// [`Replica::settle`] for one batch of a catch-up with more batches on the way: the regular
@@ -1305,10 +1305,17 @@ impl Replica {
     /// with [`Replica::settle`], so the tail gets its dense snapshots. Nor does it compress the
     /// log's cold bytes: [`Replica::pack_idle`] does, once the catch-up is over.
     pub fn settle_part(&mut self) -> Vec<Event> {
-        self.settle_with(SNAPSHOT_INTERVAL * MAX_SNAPSHOTS)
+        self.settle_with(true)
     }
 
-    fn settle_with(&mut self, every: usize) -> Vec<Event> {
+    /// The fold of [`Replica::settle`]; `part`: one batch of a catch-up with more on the way
+    /// (see [`Replica::settle_part`]).
+    fn settle_with(&mut self, part: bool) -> Vec<Event> {
+        let every = if part {
+            SNAPSHOT_INTERVAL * MAX_SNAPSHOTS
+        } else {
+            SNAPSHOT_INTERVAL
+        };
         let mut dirty = self.log.take_dirty();
         // Revocation caps change only with permission commands; a changed cap replays from the
         // first command it affects.
@@ -1375,7 +1382,7 @@ impl Replica {
         // to there rather than to the start.
         if replaced.is_none()
             && todo.len() >= SNAPSHOT_INTERVAL
-            && every == SNAPSHOT_INTERVAL
+            && !part
             && let Some(k) = self.applied
             && self.snapshots.last().is_none_or(|(s, _, _)| *s != k)
         {
@@ -1410,15 +1417,16 @@ impl Replica {
         // Commands that have gone cold are compressed a frame at a time: on another thread while
         // the fold goes on (a frame is about a quarter of a millisecond of zstd), except at the
         // end of a long settle at the tail (opening a session), which compresses all it has made
-        // cold before returning.
-        // A catch-up batch with more to follow compresses nothing: idle time does it once the
-        // catch-up is over (`pack_idle`), off the path of the batches still coming.
+        // cold before returning. A catch-up batch with more to follow compresses nothing: idle
+        // time does it once the catch-up is over (`pack_idle`), off the path of the batches
+        // still coming.
         let rolled_back = replaced.is_some() || self.stats.partial > partial_before;
-        let catching_up = every != SNAPSHOT_INTERVAL;
-        if todo_len >= 4 * crate::log::FRAME && !rolled_back && !catching_up {
-            self.log.compact_cold(1 + todo_len / crate::log::FRAME);
-        } else if !catching_up {
-            self.log.compact_in_background();
+        if !part {
+            if todo_len >= 4 * crate::log::FRAME && !rolled_back {
+                self.log.compact_cold(1 + todo_len / crate::log::FRAME);
+            } else {
+                self.log.compact_in_background();
+            }
         }
         if todo.capacity() > 4096 {
             todo = Vec::new();
