@@ -661,7 +661,6 @@ fn decode_body(r: &mut Reader<'_>, session: CommandId, records: &[Arc<[u8]>]) ->
         rejected,
         stats: FoldStats::default(),
         seen: applied_count as u32,
-        todo: Vec::new(),
         // The first settle after the restore runs no packing steps for the commands the
         // checkpoint covers: restored objects pack as commands fold after it.
         pack: crate::fold::PackState {

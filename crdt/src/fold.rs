@@ -456,6 +456,32 @@ fn push_history(scene: &mut Scene, e: &Entry, rec: UndoRecord) {
     keep_record(scene, e, Arc::new(rec));
 }
 
+/// Folds one command onto `scene` ([`Replica::fold_one`], with the replica's parts borrowed one
+/// by one so that the settle can fold entries it reads from the log in place).
+fn fold_entry(
+    scene: &mut Scene,
+    log: &Log,
+    caps: &BTreeMap<AuthorId, u64>,
+    rejected: &mut Rejections,
+    stats: &mut FoldStats,
+    e: &Entry,
+    events: &mut Vec<Event>,
+) {
+    stats.applied += 1;
+    match apply_decoded(scene, log, caps, e, log.decoded(e)) {
+        Ok(()) => {
+            rejected.remove(&e.id);
+        }
+        Err(r) => {
+            stats.rejected += 1;
+            if rejected.get(&e.id) != Some(&r) {
+                events.push(Event::Rejected(r.clone()));
+            }
+            rejected.insert(e.id, r);
+        }
+    }
+}
+
 /// Keeps a command's undo record.
 fn keep_record(scene: &mut Scene, e: &Entry, rec: Arc<UndoRecord>) {
     scene.undo.insert(e.id, rec);
@@ -1176,8 +1202,6 @@ pub struct Replica {
     /// How many commands the log had admitted at the last settle: those admitted since are the
     /// ones this settle brings in (`Entry::admitted`).
     pub(crate) seen: u32,
-    /// Scratch: the commands one settle folds (kept for its allocation).
-    pub(crate) todo: Vec<Entry>,
     /// Packing cold objects (see [`Replica::pack_cold`]).
     pub(crate) pack: PackState,
 }
@@ -1225,7 +1249,6 @@ impl Replica {
             rejected: Rejections::default(),
             stats: FoldStats::default(),
             seen: 0,
-            todo: Vec::new(),
             pack: PackState::default(),
         }
     }
@@ -1367,33 +1390,40 @@ impl Replica {
             old.journal = Default::default();
             replaced = Some(old);
         }
-        // The buffer is kept between calls: the common settle folds one command.
-        let mut todo = std::mem::take(&mut self.todo);
-        todo.extend(self.log.ordered_after(self.applied).cloned());
+        // What this settle folds: the commands after `applied` in the total order, read in place.
+        let from = self.log.position_of_next(self.applied);
+        let todo_len = self.log.len() - from;
         if replaced.is_some() {
-            self.stats.replayed += todo.len() as u64;
+            self.stats.replayed += todo_len as u64;
         }
         // Snapshots older than the last MAX_SNAPSHOTS would be dropped before this settle ends, so
         // a long replay (opening a file, a deep rollback) takes only the ones it keeps: each
         // snapshot costs a scene clone and makes the next edit of every object copy it.
-        let keep_from = todo.len().saturating_sub(MAX_SNAPSHOTS * every + every);
+        let keep_from = todo_len.saturating_sub(MAX_SNAPSHOTS * every + every);
         // A long batch at the tail (a peer's offline work arriving, a merge) starts with a
         // snapshot where it begins, so that work concurrent with it, arriving later, rolls back
         // to there rather than to the start.
         if replaced.is_none()
-            && todo.len() >= SNAPSHOT_INTERVAL
+            && todo_len >= SNAPSHOT_INTERVAL
             && !part
             && let Some(k) = self.applied
             && self.snapshots.last().is_none_or(|(s, _, _)| *s != k)
         {
-            let mut snap = self.scene.clone();
-            snap.journal = Default::default();
+            let snap = self.scene.snapshot();
             self.push_snapshot(k, snap);
         }
-        let todo_len = todo.len();
-        for (i, e) in todo.drain(..).enumerate() {
+        for i in 0..todo_len {
             let touched = self.scene.journal.objects.len();
-            self.fold_one(&e, &mut events);
+            let e = self.log.ordered_at(from + i);
+            fold_entry(
+                &mut self.scene,
+                &self.log,
+                &self.caps,
+                &mut self.rejected,
+                &mut self.stats,
+                e,
+                &mut events,
+            );
             let key = (e.lamport, e.id);
             self.applied = Some(key);
             self.applied_count += 1;
@@ -1408,8 +1438,7 @@ impl Replica {
                 && self.applied_count.is_multiple_of(TAIL_SNAPSHOT_INTERVAL)
                 && i + TAIL_SNAPSHOT_INTERVAL * 4 >= todo_len;
             if (self.applied_count.is_multiple_of(every) && i >= keep_from) || tail_snapshot {
-                let mut snap = self.scene.clone();
-                snap.journal = Default::default();
+                let snap = self.scene.snapshot();
                 self.push_snapshot(key, snap);
             }
         }
@@ -1428,10 +1457,6 @@ impl Replica {
                 self.log.compact_in_background();
             }
         }
-        if todo.capacity() > 4096 {
-            todo = Vec::new();
-        }
-        self.todo = todo;
         let mut out = match replaced {
             Some(old) => {
                 self.scene.journal = Default::default();
@@ -1655,20 +1680,15 @@ impl Replica {
 
     /// Folds one command onto the scene, keeping the rejections and their events up to date.
     fn fold_one(&mut self, e: &Entry, events: &mut Vec<Event>) {
-        self.stats.applied += 1;
-        let op = self.log.decoded(e);
-        match apply_decoded(&mut self.scene, &self.log, &self.caps, e, op) {
-            Ok(()) => {
-                self.rejected.remove(&e.id);
-            }
-            Err(r) => {
-                self.stats.rejected += 1;
-                if self.rejected.get(&e.id) != Some(&r) {
-                    events.push(Event::Rejected(r.clone()));
-                }
-                self.rejected.insert(e.id, r);
-            }
-        }
+        fold_entry(
+            &mut self.scene,
+            &self.log,
+            &self.caps,
+            &mut self.rejected,
+            &mut self.stats,
+            e,
+            events,
+        );
     }
 
     /// Integrates commands that landed before the end of what is folded (`d`: the earliest)
@@ -1866,8 +1886,7 @@ impl Replica {
                 .last()
                 .is_none_or(|(_, c, _)| c + TAIL_SNAPSHOT_INTERVAL * 4 <= self.applied_count)
         {
-            let mut snap = self.scene.clone();
-            snap.journal = Default::default();
+            let snap = self.scene.snapshot();
             self.push_snapshot(k, snap);
         }
         true

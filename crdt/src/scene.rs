@@ -198,6 +198,23 @@ impl PartialEq for Journal {
 }
 
 impl Scene {
+    /// A copy of the state without the journal (which is bookkeeping for the live scene): what a
+    /// snapshot keeps. Cloning the journal only to drop it cost a copy of every touch of a long
+    /// settle at each of its snapshots.
+    pub(crate) fn snapshot(&self) -> Scene {
+        Scene {
+            session: self.session,
+            name: self.name.clone(),
+            roles: self.roles.clone(),
+            objects: self.objects.clone(),
+            groups: self.groups.clone(),
+            deleted: self.deleted.clone(),
+            undo: self.undo.clone(),
+            history: self.history.clone(),
+            journal: Journal::default(),
+        }
+    }
+
     /// Notes that an object is about to change (call before the change).
     pub(crate) fn touch(&mut self, id: ObjectId) {
         let existed = self.objects.contains_key(&id);

@@ -350,3 +350,41 @@ fn cold_commands_read_back_the_same_bytes() {
     late.settle();
     assert_eq!(late.scene().state_hash(), plain.scene().state_hash());
 }
+
+/// The ids' word-at-a-time order is exactly the byte order the total order is defined by: on
+/// random ids, on ids that share a prefix up to each word boundary and across it, and on
+/// extremes.
+#[test]
+fn id_order_is_byte_order() {
+    use theta_crdt::ids::{AuthorId, CommandId, byte_order};
+    let mut rng = 0x1234_5678_u64;
+    let mut next = || {
+        rng = rng
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (rng >> 33) as u8
+    };
+    let mut ids: Vec<[u8; 32]> = vec![[0; 32], [0xff; 32]];
+    for shared in 0..=32 {
+        let base: [u8; 32] = std::array::from_fn(|_| next());
+        for _ in 0..4 {
+            let mut x = base;
+            for b in x.iter_mut().skip(shared) {
+                *b = next();
+            }
+            ids.push(x);
+        }
+        let mut y = base;
+        if shared < 32 {
+            y[shared] ^= 0x80;
+        }
+        ids.push(y);
+    }
+    for a in &ids {
+        for b in &ids {
+            assert_eq!(byte_order(a, b), a.cmp(b), "{a:?} {b:?}");
+            assert_eq!(CommandId(*a).cmp(&CommandId(*b)), a.cmp(b));
+            assert_eq!(AuthorId(*a).partial_cmp(&AuthorId(*b)), Some(a.cmp(b)));
+        }
+    }
+}
