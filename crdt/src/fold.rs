@@ -456,8 +456,9 @@ fn push_history(scene: &mut Scene, e: &Entry, rec: UndoRecord) {
     keep_record(scene, e, Arc::new(rec));
 }
 
-/// Folds one command onto `scene` ([`Replica::fold_one`], with the replica's parts borrowed one
-/// by one so that the settle can fold entries it reads from the log in place).
+/// Folds one command onto the scene, keeping the rejections and their events up to date. It takes
+/// the replica's parts one by one, so that the settle and a partial rollback fold entries
+/// borrowed from the log in place instead of copies.
 fn fold_entry(
     scene: &mut Scene,
     log: &Log,
@@ -1678,19 +1679,6 @@ impl Replica {
         self.pack.dry.0 >= self.scene.objects.len() && self.pack.dry.1 >= in_snapshots
     }
 
-    /// Folds one command onto the scene, keeping the rejections and their events up to date.
-    fn fold_one(&mut self, e: &Entry, events: &mut Vec<Event>) {
-        fold_entry(
-            &mut self.scene,
-            &self.log,
-            &self.caps,
-            &mut self.rejected,
-            &mut self.stats,
-            e,
-            events,
-        );
-    }
-
     /// Integrates commands that landed before the end of what is folded (`d`: the earliest)
     /// without replaying everything after them. From the newest snapshot before `d`, the
     /// commands that reach what the new ones reach are found (and those that reach what they
@@ -1707,7 +1695,9 @@ impl Replica {
             return false;
         };
         let (base, base_count) = (self.snapshots[si].0, self.snapshots[si].1);
-        let entries: Vec<Entry> = self.log.ordered_after(Some(base)).cloned().collect();
+        // Borrowed from the log, which the rollback does not change (the scene and the
+        // snapshots are other fields).
+        let entries: Vec<&Entry> = self.log.ordered_after(Some(base)).collect();
         debug_assert_eq!(base_count + entries.len(), self.log.len());
         // What the commands to fold again reach.
         let mut reach = Reach::new();
@@ -1859,8 +1849,16 @@ impl Replica {
                 if e.admitted < seen {
                     self.stats.replayed += 1;
                 }
-                self.fold_one(e, events);
-                done.entry(e.author).or_default().push(e);
+                fold_entry(
+                    &mut self.scene,
+                    &self.log,
+                    &self.caps,
+                    &mut self.rejected,
+                    &mut self.stats,
+                    e,
+                    events,
+                );
+                done.entry(e.author).or_default().push(*e);
             }
             last_seq.insert(e.author, e.seq);
         }
