@@ -296,10 +296,25 @@ impl SessionFile {
 
     /// Saves a checkpoint of a settled replica whose log is exactly this file's commands (in the
     /// order the log admitted them, which is the order they were appended).
-    pub fn write_checkpoint(&self, replica: &Replica) -> Result<()> {
+    /// Returns the checkpoint's bytes.
+    pub fn write_checkpoint(&self, replica: &Replica) -> Result<Vec<u8>> {
         let bytes = checkpoint::encode(replica, &self.checks)
             .with_context(|| format!("checkpointing {}", self.path.display()))?;
-        crate::cli::write_atomic(&checkpoint_path(&self.path), &bytes)
+        crate::cli::write_atomic(&checkpoint_path(&self.path), &bytes)?;
+        Ok(bytes)
+    }
+
+    /// Every command in the file, read back from disk, in file order; an error if the file no
+    /// longer matches what this handle wrote.
+    pub fn read_commands(&self) -> Result<Vec<Arc<[u8]>>> {
+        let bytes =
+            fs::read(&self.path).with_context(|| format!("reading {}", self.path.display()))?;
+        let parsed =
+            store::parse(&bytes).with_context(|| format!("reading {}", self.path.display()))?;
+        if parsed.checks != self.checks {
+            bail!("{} changed on disk while open", self.path.display());
+        }
+        Ok(parsed.commands)
     }
 }
 

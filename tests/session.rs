@@ -266,3 +266,68 @@ fn blocks_encoded_before_the_batch_is_taken_are_saved_only_if_the_log_admits_exa
     assert_eq!(s.replica().log().len(), cmds.len());
     assert_eq!(s.replica().scene().state_hash(), hash);
 }
+
+#[test]
+fn a_session_folded_at_open_is_reloaded_from_its_first_checkpoint_in_idle_time() {
+    let (dir, cmds, mut s) = joined(13, 3, 600);
+    let path = dir.path().join("s.theta");
+    let me = author_key(7);
+    let refs: Vec<&[u8]> = cmds[1..].iter().map(|c| &c[..]).collect();
+    assert!(s.receive_batch(&refs, false).unwrap().refused.is_empty());
+    let hash = s.replica().scene().state_hash();
+    drop(s);
+    let checkpoint = theta::store::checkpoint_path(&path);
+    std::fs::remove_file(&checkpoint).ok();
+    let idle = |s: &mut Session| {
+        let mut steps = 0;
+        while s.idle().unwrap() {
+            steps += 1;
+            assert!(steps < 10_000, "idle housekeeping ends");
+        }
+    };
+
+    // Below the threshold: the checkpoint is saved, the folded replica stays.
+    let (mut s, report) = Session::open(&path, &me).unwrap();
+    assert_eq!(report.from_checkpoint, 0);
+    let folded = s.replica().stats().applied;
+    assert!(folded >= cmds.len() as u64, "{folded}");
+    // A checkpoint due every 100 commands (600 are folded, so one is due now).
+    s.set_intervals(100, 1 << 30);
+    s.set_reload_min(cmds.len() + 1);
+    idle(&mut s);
+    assert!(checkpoint.exists());
+    assert_eq!(s.replica().stats().applied, folded, "not reloaded");
+    drop(s);
+    std::fs::remove_file(&checkpoint).unwrap();
+
+    // At the threshold: after the first checkpoint the replica is the one it restores, which
+    // folded nothing itself, with the same log and scene.
+    let (mut s, report) = Session::open(&path, &me).unwrap();
+    assert_eq!(report.from_checkpoint, 0);
+    s.set_intervals(100, 1 << 30);
+    s.set_reload_min(cmds.len());
+    idle(&mut s);
+    assert_eq!(
+        s.replica().stats().applied,
+        0,
+        "reloaded from the checkpoint"
+    );
+    assert_eq!(s.replica().log().len(), cmds.len());
+    assert_eq!(s.replica().scene().state_hash(), hash);
+    // Once: later checkpoints do not reload again.
+    let (id, _) = s.edit(cube("after the reload")).unwrap();
+    s.checkpoint().unwrap();
+    idle(&mut s);
+    assert_eq!(s.replica().stats().applied, 1);
+    let hash = s.replica().scene().state_hash();
+    drop(s);
+    // The session goes on from there: reopened from the checkpoint or from the file alone.
+    let (s, report) = Session::open(&path, &me).unwrap();
+    assert_eq!(report.from_checkpoint as usize, cmds.len() + 1);
+    assert!(s.replica().log().contains(&id));
+    assert_eq!(s.replica().scene().state_hash(), hash);
+    drop(s);
+    std::fs::remove_file(&checkpoint).unwrap();
+    let (s, _) = Session::open(&path, &me).unwrap();
+    assert_eq!(s.replica().scene().state_hash(), hash);
+}
