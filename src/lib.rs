@@ -12,6 +12,7 @@ pub mod engine;
 pub mod identity;
 #[cfg(feature = "net")]
 pub mod live;
+pub mod memory;
 #[cfg(feature = "net")]
 pub mod net;
 pub mod presence;

@@ -116,14 +116,18 @@ pub struct Session {
     folded_at_open: bool,
     /// Logs at least this long are reloaded ([`RELOAD_AFTER_OPEN`] unless a test sets it).
     reload_min: usize,
+    /// Whether idle time has given freed memory back since it last did any work (see
+    /// [`crate::memory::give_back`]).
+    given_back: bool,
 }
 
 /// A session opened by folding its whole file, with at least this many commands, is reloaded from
 /// its first checkpoint in idle time. A fold of every command leaves the memory allocator's pages
 /// shot through with the holes of what it freed (decoded operations, replaced meshes, undo
-/// records, thinned snapshots) between what stays: a 100,000-command session held 118 MB
+/// records, thinned snapshots) between what stays: a 100,000-command session held 116 MB
 /// resident for 60 MB of live data. Restored from the checkpoint, the same replica is built in
-/// one pass with few temporaries, and the old one's pages go back whole (58 MB).
+/// one pass with few temporaries, and the old one's pages go back whole: 52 MB, as a session
+/// opened from its checkpoint holds (`theta bench memory`).
 pub const RELOAD_AFTER_OPEN: usize = 16_384;
 
 /// What a batch from a peer did.
@@ -177,6 +181,7 @@ impl Session {
             feed: None,
             folded_at_open: false,
             reload_min: RELOAD_AFTER_OPEN,
+            given_back: false,
         })
     }
 
@@ -201,6 +206,7 @@ impl Session {
                 feed: None,
                 folded_at_open: report.from_checkpoint == 0,
                 reload_min: RELOAD_AFTER_OPEN,
+                given_back: false,
             },
             report,
         ))
@@ -245,10 +251,12 @@ impl Session {
     /// [`Session::defer_housekeeping`]), else about a millisecond of packing the objects a long
     /// settle left cold, such as opening the file (see `theta_crdt::fold::Replica::pack_idle`).
     /// The first checkpoint of a session opened by folding its whole file is followed by
-    /// reloading the replica from it (see [`RELOAD_AFTER_OPEN`]). None of them changes the
-    /// session's state.
+    /// reloading the replica from it (see [`RELOAD_AFTER_OPEN`]). When nothing is left, the
+    /// memory freed meanwhile goes back to the system ([`crate::memory::give_back`]). None of
+    /// them changes the session's state.
     pub fn idle(&mut self) -> Result<bool> {
         if self.since_checkpoint >= self.checkpoint_due() {
+            self.given_back = false;
             let bytes = self.save_checkpoint()?;
             if std::mem::take(&mut self.folded_at_open)
                 && self.replica.log().len() >= self.reload_min
@@ -258,9 +266,18 @@ impl Session {
             return Ok(true);
         }
         if self.file.compact_if_due()? {
+            self.given_back = false;
             return Ok(true);
         }
-        Ok(self.replica.pack_idle(IDLE_PACK_STEP))
+        let more = self.replica.pack_idle(IDLE_PACK_STEP);
+        // Out of work: what it freed (and what the busy time before it freed) goes back to the
+        // system, once per spell of housekeeping.
+        if more {
+            self.given_back = false;
+        } else if !std::mem::replace(&mut self.given_back, true) {
+            crate::memory::give_back();
+        }
+        Ok(more)
     }
 
     /// The replica (log and scene).

@@ -180,6 +180,7 @@ fn remote_arrivals_and_memory() {
     }
     println!("idle packing: {steps} steps in {:?}", t.elapsed());
     let live = live_bytes() - base_live;
+    restored_memory(&r);
     // The log alone: the same commands in a bare log, without the decoded-operation cache the fold
     // drains.
     let before_log = live_bytes();
@@ -331,6 +332,42 @@ fn remote_arrivals_and_memory() {
             .objects()
             .map(|(_, o)| o.mesh().face_count())
             .sum::<usize>()
+    );
+}
+
+/// The same replica as a reopen restores it from its checkpoint (the app's usual open), after idle
+/// housekeeping: its live heap, and what its log, snapshots and undo records take of it.
+fn restored_memory(folded: &Replica) {
+    let session = folded.log().session().expect("session");
+    let base = live_bytes();
+    let (ck, checks, records) = {
+        let mut scratch = Vec::new();
+        let mut records = Vec::new();
+        let mut checks = Vec::new();
+        for e in folded.log().admitted() {
+            checks.push(theta_crdt::store::encode_command_record(
+                &e.bytes(),
+                &mut scratch,
+            ));
+            // A copy, as a reopen reads it from the file: nothing shared with `folded`.
+            records.push(std::sync::Arc::<[u8]>::from(&e.bytes()[..]));
+        }
+        let ck = theta_crdt::checkpoint::encode(folded, &checks).expect("settled");
+        (ck, checks, records)
+    };
+    let mut r = theta_crdt::checkpoint::decode(&ck, &session, &records, &checks).expect("restore");
+    drop((ck, checks, records));
+    while r.pack_idle(64) {}
+    let total = (live_bytes() - base) as f64 / 1e6;
+    let mut weigh = |what: u8| {
+        let before = live_bytes();
+        r.release_for_measurement(what);
+        (before - live_bytes()) as f64 / 1e6
+    };
+    let (snapshots, undo, decoded) = (weigh(0), weigh(1), weigh(2));
+    println!(
+        "restored from its checkpoint, after idle housekeeping: {total:.1} MB live heap, of which snapshots {snapshots:.1} MB, undo records {undo:.1} MB, decoded operations {decoded:.1} MB, the log (cold bytes compressed) and the scene {:.1} MB",
+        total - snapshots - undo - decoded
     );
 }
 
