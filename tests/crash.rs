@@ -2,7 +2,8 @@
 //! and saving checkpoints as it goes) is killed with SIGKILL at random moments, 100 times; every
 //! time, the file opens, every command the writer reported saved is there, byte for byte, nothing
 //! else is (a torn final write is dropped and reported), and opening from whatever checkpoint the
-//! kill left gives the same scene as verifying and folding everything.
+//! kill left gives the same scene as verifying and folding everything. A writer making local
+//! edits, killed again and again, never signs two commands with one sequence number.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -122,6 +123,79 @@ fn sigkill_at_random_points_never_loses_a_saved_command() {
         resumed > 0,
         "some files were reopened and appended to after a kill"
     );
+}
+
+/// An author never reuses a sequence number, even when killed between signing an edit, saving
+/// it and folding it: each restart signs on from the last command its file holds, and no command
+/// it reported durable is ever lost. Across every kill, the file holds the author's commands with
+/// the sequence numbers 1, 2, 3, ... each once, and the log sees no equivocation.
+#[test]
+fn sigkill_while_editing_never_reuses_a_sequence_number() {
+    const EDITS: usize = 60;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("edits.theta");
+    let mut rng = theta_crdt::workload::Rng::new(0x5e9);
+    let mut reported = 0u64;
+    let mut kills = 0;
+    for _ in 0..40 {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_theta-crash-writer"))
+            .arg(&path)
+            .arg("edit")
+            .arg(EDITS.to_string())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stop_after = 1 + rng.below(6);
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut finished = false;
+        let mut this_run = 0;
+        for line in lines.by_ref() {
+            let line = line.unwrap();
+            if line == "done" {
+                finished = true;
+                break;
+            }
+            let seq: u64 = line.strip_prefix("signed ").unwrap().parse().unwrap();
+            assert!(seq > reported, "seq {seq} signed again after {reported}");
+            reported = seq;
+            this_run += 1;
+            if this_run >= stop_after {
+                break;
+            }
+        }
+        child.kill().unwrap();
+        let _ = child.wait();
+        if finished {
+            break;
+        }
+        kills += 1;
+        // What is on disk: every command reported durable, each sequence number once.
+        let opened = SessionFile::open_session(&path).unwrap();
+        let log = opened.opened.replica.log();
+        assert!(
+            log.equivocators().is_empty(),
+            "an equivocation after {kills} kills"
+        );
+        let me = theta_crdt::workload::author_key(0).author();
+        let last = log.last_seq(&me);
+        assert!(
+            last >= reported,
+            "{last} on disk, {reported} reported durable"
+        );
+        let mut seqs: Vec<u64> = log
+            .admitted()
+            .iter()
+            .filter(|e| e.author == me)
+            .map(|e| e.seq)
+            .collect();
+        seqs.sort_unstable();
+        assert_eq!(seqs, (1..=last).collect::<Vec<_>>());
+    }
+    assert!(kills >= 10, "the writer was killed mid-run {kills} times");
+    let opened = SessionFile::open_session(&path).unwrap();
+    assert!(opened.opened.replica.log().equivocators().is_empty());
+    assert!(opened.opened.replica.log().len() >= EDITS.min(reported as usize));
 }
 
 #[test]

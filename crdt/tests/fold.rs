@@ -134,29 +134,42 @@ fn concurrent_moves_merge_and_set_position_is_last_writer_wins() {
     assert_eq!(pa, p0 + Vec3::new(1.0, 2.0, 0.0), "both moves apply");
     assert_eq!(ra.scene().state_hash(), rb.scene().state_hash());
     // Concurrent set-position: one of them wins, the same one everywhere.
-    let sa = edit(
+    let (sa_id, sa) = edit(
         &mut ra,
         &a,
         Op::SetVertexPositions {
             object: obj,
             positions: vec![(v, Vec3::ZERO)],
         },
-    )
-    .1;
-    let sb = edit(
+    );
+    let (sb_id, sb) = edit(
         &mut rb,
         &b,
         Op::SetVertexPositions {
             object: obj,
             positions: vec![(v, Vec3::ONE)],
         },
-    )
-    .1;
+    );
     deliver(&mut ra, &[sb]);
     deliver(&mut rb, &[sa]);
     assert_eq!(ra.scene().state_hash(), rb.scene().state_hash());
-    let p = ra.scene().object(obj).unwrap().mesh().position(v).unwrap();
-    assert!(p == Vec3::ZERO || p == Vec3::ONE);
+    // The one later in the total order wins, on both.
+    let later = ra
+        .log()
+        .ordered()
+        .rev()
+        .find(|e| e.id == sa_id || e.id == sb_id)
+        .unwrap()
+        .id;
+    let want = if later == sa_id {
+        Vec3::ZERO
+    } else {
+        Vec3::ONE
+    };
+    for r in [&ra, &rb] {
+        let p = r.scene().object(obj).unwrap().mesh().position(v).unwrap();
+        assert_eq!(p, want, "the later set-position wins");
+    }
 }
 
 #[test]
@@ -207,6 +220,8 @@ fn an_extrude_of_a_concurrently_deleted_face_is_rejected_naming_the_delete() {
     deliver(&mut r_ben, &[del_b]);
     assert_eq!(r_ana.scene().state_hash(), r_ben.scene().state_hash());
     let rej = &r_ana.rejections()[&ext];
+    assert_eq!(rej.command, ext);
+    assert_eq!(rej.kind, "extrude-region", "{rej:?}");
     assert_eq!(rej.conflict, Some((del, ana.author())), "{rej:?}");
     assert_eq!(rej.author, ben.author());
     assert!(rej.reason.contains("no face"), "{rej:?}");
@@ -458,6 +473,53 @@ fn a_rollback_replays_about_as_many_commands_as_it_undoes() {
             "landing {depth} back replayed {replayed}"
         );
     }
+    assert_eq!(r.full_replay(), *r.scene());
+}
+
+/// A flood of backdated commands arriving together costs one rollback to the earliest of them and
+/// one replay of what follows it, not a replay per command: 300 commands of one author, each
+/// signed on a replica 500 commands behind, land in a 3,500-command log.
+#[test]
+fn a_flood_of_backdated_commands_costs_one_rollback_not_one_per_command() {
+    const TAIL: usize = 3000;
+    const DEPTH: usize = 500;
+    const FLOOD: usize = 300;
+    let admin = key(1);
+    let bob = key(2);
+    let mut r = start_with_editor(&admin, &bob);
+    let (create, _) = edit(&mut r, &admin, cube("box"));
+    let object = object_of(create);
+    let nudge = |x: f32| Op::MoveObject {
+        object,
+        delta: Vec3::new(x, 0.0, 0.0),
+    };
+    for _ in 0..TAIL - DEPTH {
+        edit(&mut r, &admin, nudge(0.001));
+    }
+    let mut stale = r.clone();
+    for _ in 0..DEPTH {
+        edit(&mut r, &admin, nudge(0.001));
+    }
+    // Bob's flood, signed on the stale replica: every command lands about DEPTH back.
+    let flood: Vec<Vec<u8>> = (0..FLOOD)
+        .map(|_| edit(&mut stale, &bob, nudge(1.0)).1)
+        .collect();
+    let before = r.stats();
+    let log_len = r.log().len();
+    deliver(&mut r, &flood);
+    let after = r.stats();
+    assert_eq!(r.log().len(), log_len + FLOOD);
+    assert_eq!(
+        after.rollbacks,
+        before.rollbacks + 1,
+        "one rollback for the batch"
+    );
+    let replayed = (after.replayed - before.replayed) as usize;
+    assert!(
+        replayed <= 2 * DEPTH + FLOOD + 16,
+        "replayed {replayed} for {FLOOD} commands {DEPTH} back (a replay per command: {})",
+        FLOOD * DEPTH
+    );
     assert_eq!(r.full_replay(), *r.scene());
 }
 
