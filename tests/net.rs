@@ -262,8 +262,15 @@ fn converge(n_joiners: usize, edits: usize) {
                 .unwrap_or_else(|| panic!("no {k} in {l}"))
         };
         assert!(field("pongs=") > 0 && field("rtt_us=") > 0, "{l}");
+        // Jitter is the smoothed deviation of the round trips: present, and under a second on
+        // loopback.
+        assert!(field("jitter_us=") < 1_000_000, "{l}");
         assert!(
             field("bytes_sent=") > 0 && field("packets_received=") > 0,
+            "{l}"
+        );
+        assert!(
+            field("bytes_received=") > 0 && field("packets_sent=") > 0,
             "{l}"
         );
     }
