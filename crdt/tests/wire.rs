@@ -1007,3 +1007,61 @@ fn generated_code_is_fresh() {
         flatc.display()
     );
 }
+
+/// A command's id is BLAKE3 of its body, the bytes its author signed (PROTOCOL.md, "Id"), however
+/// it is verified: one by one, or by the batch path that opening a file and a catch-up take.
+#[test]
+fn a_commands_id_is_blake3_of_its_signed_body() {
+    let key = theta_crdt::sign::Keypair::from_secret([9; 32]);
+    let cmds: Vec<Vec<u8>> = envelopes()
+        .into_iter()
+        .filter(|e| encode_body(e).len() < 4096)
+        .take(8)
+        .map(|mut e| {
+            e.author = key.author();
+            theta_crdt::author::seal(&key, &e)
+        })
+        .collect();
+    assert!(!cmds.is_empty());
+    let shared: Vec<std::sync::Arc<[u8]>> = cmds.iter().map(|c| c[..].into()).collect();
+    let batch = theta_crdt::log::verify_commands_parallel(&shared, [3; 32]);
+    for (c, b) in cmds.iter().zip(batch) {
+        let (body, _) = decode_signed(c).unwrap();
+        let want = CommandId(*blake3::hash(body).as_bytes());
+        assert_eq!(theta_crdt::log::verify_command(c).unwrap().id(), want);
+        assert_eq!(b.unwrap().id(), want);
+    }
+}
+
+/// Every operation kind has a row in PROTOCOL.md's table of conflict strategies, and the row
+/// gives the strategy the code applies.
+#[test]
+fn every_kind_has_its_row_in_the_protocol_table() {
+    let doc = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/PROTOCOL.md"));
+    let start = doc
+        .find("### Conflict strategies")
+        .expect("the table's heading");
+    let rows: Vec<&str> = doc[start..]
+        .lines()
+        .skip_while(|l| !l.starts_with("| `"))
+        .take_while(|l| l.starts_with("| `"))
+        .collect();
+    for op in ops() {
+        let kind = op.kind();
+        let row = rows
+            .iter()
+            .find(|r| {
+                r.split('|')
+                    .nth(1)
+                    .is_some_and(|c| c.split(',').any(|k| k.trim().trim_matches('`') == kind))
+            })
+            .unwrap_or_else(|| panic!("no row for {kind} in PROTOCOL.md"));
+        let said = row.split('|').nth(3).unwrap().trim();
+        let read = ["LWW", "merge", "never conflicts"]
+            .into_iter()
+            .zip(["lww", "merge", "create"])
+            .find(|(prefix, _)| said.starts_with(prefix))
+            .map_or("reject", |(_, name)| name);
+        assert_eq!(read, op.strategy().name(), "{kind}: the table says {said}");
+    }
+}

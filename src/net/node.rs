@@ -1848,3 +1848,46 @@ async fn datagram_loop(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hello(session: CommandId) -> Hello {
+        Hello {
+            protocol: PROTOCOL_VERSION,
+            schema_hash: schema_hash(),
+            session,
+            features: 0,
+            dictionary: 0,
+            invite: None,
+            incarnation: 1,
+            peers: Vec::new(),
+            name: "peer".into(),
+            genesis: None,
+        }
+    }
+
+    /// The handshake refuses another protocol version, another build's schemas and another
+    /// session, each with a message that names which (both sides log and show it), and takes a
+    /// hello that matches on all three. The ALPN names the protocol's version.
+    #[test]
+    fn a_hello_is_refused_on_version_schema_or_session_and_says_which() {
+        let session = CommandId([7; 32]);
+        assert!(check_hello(&hello(session), PROTOCOL_VERSION, &session).is_ok());
+        let mut h = hello(session);
+        h.protocol = PROTOCOL_VERSION + 1;
+        let e = check_hello(&h, PROTOCOL_VERSION, &session).unwrap_err();
+        assert!(e.to_string().contains("protocol version mismatch"), "{e}");
+        let mut h = hello(session);
+        h.schema_hash[0] ^= 1;
+        let e = check_hello(&h, PROTOCOL_VERSION, &session).unwrap_err();
+        assert!(e.to_string().contains("schema mismatch"), "{e}");
+        let e = check_hello(&hello(CommandId([8; 32])), PROTOCOL_VERSION, &session).unwrap_err();
+        assert!(e.to_string().contains("another session"), "{e}");
+        assert_eq!(
+            ALPN,
+            format!("/theta/session/{PROTOCOL_VERSION}").as_bytes()
+        );
+    }
+}
