@@ -622,9 +622,34 @@ impl Node {
     }
 
     /// [`Node::edit_ops`], returning the new commands' ids (in order).
+    /// Edits need the editor role at least: without it they are refused here, before anything
+    /// is signed, with a message that says why (the desktop editor, the headset and the scripted
+    /// command line all show it). A crafted edit that bypasses this folds to nothing on every
+    /// peer anyway.
     pub async fn edit(&self, ops: Vec<theta_crdt::command::Op>) -> Result<Vec<CommandId>> {
+        self.edit_checked(ops, true).await
+    }
+
+    /// [`Node::edit`] without its role check: what a modified client could do (tests of hostile
+    /// peers only). Every peer keeps such edits and folds them to nothing.
+    #[doc(hidden)]
+    pub async fn edit_ignoring_role(
+        &self,
+        ops: Vec<theta_crdt::command::Op>,
+    ) -> Result<Vec<CommandId>> {
+        self.edit_checked(ops, false).await
+    }
+
+    async fn edit_checked(
+        &self,
+        ops: Vec<theta_crdt::command::Op>,
+        check_role: bool,
+    ) -> Result<Vec<CommandId>> {
         let signed = {
             let mut s = lock(&self.inner.session);
+            if check_role {
+                refuse_without_role(&s, &ops)?;
+            }
             s.edit_many(ops)?
         };
         let (ids, signed): (Vec<CommandId>, Vec<Vec<u8>>) = signed.into_iter().unzip();
@@ -763,6 +788,23 @@ async fn fetch_genesis(
         }
     }
     Err(last.context("could not reach any peer in the ticket"))
+}
+
+/// Refuses `ops` if this user's role in the session is below editor. Redeeming an invite is how a
+/// newcomer gets a role, so it needs none (the fold checks the invite).
+fn refuse_without_role(s: &Session, ops: &[theta_crdt::command::Op]) -> Result<()> {
+    use theta_crdt::command::Op;
+    let role = s.replica().scene().role(&s.key().author());
+    if role < Some(Role::Editor) && ops.iter().any(|op| !matches!(op, Op::RedeemInvite { .. })) {
+        bail!(
+            "you are {} in this session: edits are refused",
+            match role {
+                Some(Role::Viewer) => "a viewer",
+                _ => "a guest without a role",
+            }
+        );
+    }
+    Ok(())
 }
 
 fn check_hello(h: &Hello, protocol: u16, session: &CommandId) -> Result<()> {
@@ -1889,5 +1931,54 @@ mod tests {
             ALPN,
             format!("/theta/session/{PROTOCOL_VERSION}").as_bytes()
         );
+    }
+
+    /// Editing through a node needs the editor role: a guest and a viewer are refused with a
+    /// message naming their role, before anything is signed; a guest may still redeem an invite.
+    #[test]
+    fn edits_without_the_editor_role_are_refused_saying_why() {
+        use theta_crdt::command::{ObjectTransform, Op};
+        use theta_crdt::sign::Keypair;
+        let dir = tempfile::tempdir().unwrap();
+        let admin = Keypair::from_secret([1; 32]);
+        let other = Keypair::from_secret([2; 32]);
+        let cube = || Op::CreateObject {
+            name: "box".into(),
+            primitive: theta_mesh::Primitive::Cuboid {
+                size: theta_mesh::Vec3::ONE,
+            },
+            material: theta_mesh::MaterialId(0),
+            transform: ObjectTransform::IDENTITY,
+        };
+        let mut host = Session::create(&dir.path().join("a.theta"), &admin, "s").unwrap();
+        assert!(
+            refuse_without_role(&host, &[cube()]).is_ok(),
+            "the admin edits"
+        );
+        let genesis = host.replica().log().ordered().next().unwrap().bytes();
+        let mut guest =
+            Session::create_joined(&dir.path().join("b.theta"), &other, &genesis).unwrap();
+        let e = refuse_without_role(&guest, &[cube()]).unwrap_err();
+        assert!(e.to_string().contains("a guest without a role"), "{e}");
+        let invite = theta_crdt::invite::Capability {
+            session: host.id().unwrap(),
+            role: Role::Editor,
+            expires_unix_ms: u64::MAX,
+            invitee: None,
+            nonce: 1,
+        }
+        .sign(&admin);
+        assert!(refuse_without_role(&guest, &[Op::RedeemInvite { invite }]).is_ok());
+        let (grant, _) = host
+            .edit(Op::GrantRole {
+                author: other.author(),
+                role: Role::Viewer,
+            })
+            .unwrap();
+        guest
+            .receive(&host.replica().log().get(&grant).unwrap().bytes())
+            .unwrap();
+        let e = refuse_without_role(&guest, &[cube()]).unwrap_err();
+        assert!(e.to_string().contains("a viewer"), "{e}");
     }
 }
