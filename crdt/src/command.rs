@@ -451,37 +451,3 @@ pub struct Envelope {
     /// The operation.
     pub op: Op,
 }
-
-#[cfg(test)]
-mod strategy_tests {
-    use super::Strategy;
-
-    /// The strategies the code reports (metrics label rejections with them) are the ones the
-    /// protocol's table states.
-    #[test]
-    fn strategies_match_the_protocol_table() {
-        let doc = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/PROTOCOL.md"));
-        let start = doc
-            .find("### Conflict strategies")
-            .expect("the table's heading");
-        let mut rows = 0;
-        for line in doc[start..].lines().skip_while(|l| !l.starts_with("| `")) {
-            if !line.starts_with("| `") {
-                break;
-            }
-            let cols: Vec<&str> = line.split('|').map(str::trim).collect();
-            let want = match cols[3] {
-                s if s.starts_with("LWW") => Strategy::LastWriterWins,
-                s if s.starts_with("merge") => Strategy::Merge,
-                s if s.starts_with("never conflicts") => Strategy::Create,
-                _ => Strategy::Reject,
-            };
-            for kind in cols[1].split(',') {
-                let kind = kind.trim().trim_matches('`');
-                assert_eq!(Strategy::of_kind(kind), want, "{kind}");
-                rows += 1;
-            }
-        }
-        assert!(rows >= 30, "read {rows} kinds");
-    }
-}

@@ -8,6 +8,7 @@ use theta_crdt::command::Op;
 use theta_crdt::fold::{Replica, UNDO_DEPTH};
 use theta_crdt::ids::Role;
 use theta_crdt::scene::Event;
+use theta_crdt::sign::Keypair;
 use theta_mesh::{DeleteMode, MaterialId, Vec3};
 
 /// Two replicas of one session that have both seen `r`'s log.
@@ -429,21 +430,27 @@ fn an_admins_self_revoke_is_refused_in_both_fold_passes() {
     assert_eq!(r.full_replay(), *r.scene());
 }
 
+/// A session of an admin and an editor (Bob) holding one box, and a move of that box by `x`.
+fn admin_bob_and_a_box() -> (Keypair, Keypair, Replica, impl Fn(f32) -> Op) {
+    let admin = key(1);
+    let bob = key(2);
+    let mut r = start_with_editor(&admin, &bob);
+    let (create, _) = edit(&mut r, &admin, cube("box"));
+    let object = object_of(create);
+    let nudge = move |x: f32| Op::MoveObject {
+        object,
+        delta: Vec3::new(x, 0.0, 0.0),
+    };
+    (admin, bob, r, nudge)
+}
+
 /// A command that lands `depth` commands back replays about that many, however long the log:
 /// snapshots are dense at the tail once commands arrive out of order, and thin out
 /// geometrically towards the past (an even spacing over a long log made every shallow rollback
 /// replay hundreds of commands).
 #[test]
 fn a_rollback_replays_about_as_many_commands_as_it_undoes() {
-    let admin = key(1);
-    let bob = key(2);
-    let mut r = start_with_editor(&admin, &bob);
-    let (create, _) = edit(&mut r, &admin, cube("box"));
-    let object = object_of(create);
-    let nudge = |x: f32| Op::MoveObject {
-        object,
-        delta: Vec3::new(x, 0.0, 0.0),
-    };
+    let (admin, bob, mut r, nudge) = admin_bob_and_a_box();
     let mut stale = Vec::new();
     let moves = |r: &mut Replica, n: usize, stale: &mut Vec<Replica>, keep_at: &[usize]| {
         for i in 0..n {
@@ -484,15 +491,7 @@ fn a_flood_of_backdated_commands_costs_one_rollback_not_one_per_command() {
     const TAIL: usize = 3000;
     const DEPTH: usize = 500;
     const FLOOD: usize = 300;
-    let admin = key(1);
-    let bob = key(2);
-    let mut r = start_with_editor(&admin, &bob);
-    let (create, _) = edit(&mut r, &admin, cube("box"));
-    let object = object_of(create);
-    let nudge = |x: f32| Op::MoveObject {
-        object,
-        delta: Vec3::new(x, 0.0, 0.0),
-    };
+    let (admin, bob, mut r, nudge) = admin_bob_and_a_box();
     for _ in 0..TAIL - DEPTH {
         edit(&mut r, &admin, nudge(0.001));
     }

@@ -1033,8 +1033,9 @@ fn a_commands_id_is_blake3_of_its_signed_body() {
     }
 }
 
-/// Every operation kind has a row in PROTOCOL.md's table of conflict strategies, and the row
-/// gives the strategy the code applies.
+/// Every operation kind has a row in PROTOCOL.md's table of conflict strategies, every row names
+/// only kinds that exist, and each row gives the strategy the code applies (metrics label
+/// rejections with it).
 #[test]
 fn every_kind_has_its_row_in_the_protocol_table() {
     let doc = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/PROTOCOL.md"));
@@ -1046,6 +1047,13 @@ fn every_kind_has_its_row_in_the_protocol_table() {
         .skip_while(|l| !l.starts_with("| `"))
         .take_while(|l| l.starts_with("| `"))
         .collect();
+    let kinds: BTreeSet<&str> = ops().iter().map(Op::kind).collect();
+    for row in &rows {
+        for k in row.split('|').nth(1).unwrap().split(',') {
+            let k = k.trim().trim_matches('`');
+            assert!(kinds.contains(k), "PROTOCOL.md names {k}, which is no kind");
+        }
+    }
     for op in ops() {
         let kind = op.kind();
         let row = rows
