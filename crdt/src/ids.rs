@@ -38,30 +38,24 @@ pub fn byte_order(a: &[u8; 32], b: &[u8; 32]) -> std::cmp::Ordering {
     std::cmp::Ordering::Equal
 }
 
-impl Ord for AuthorId {
-    #[inline]
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        byte_order(&self.0, &other.0)
-    }
+/// `Ord` by [`byte_order`] for a 32-byte id.
+macro_rules! byte_ordered {
+    ($($id:ty),*) => {$(
+        impl Ord for $id {
+            #[inline]
+            fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+                byte_order(&self.0, &other.0)
+            }
+        }
+        impl PartialOrd for $id {
+            #[inline]
+            fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+                Some(self.cmp(other))
+            }
+        }
+    )*};
 }
-impl PartialOrd for AuthorId {
-    #[inline]
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for CommandId {
-    #[inline]
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        byte_order(&self.0, &other.0)
-    }
-}
-impl PartialOrd for CommandId {
-    #[inline]
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
+byte_ordered!(AuthorId, CommandId);
 
 /// A scene object's id, derived from the command that created it.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
