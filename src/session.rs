@@ -36,9 +36,7 @@ pub fn verify_shared(
     let _span = tracing::debug_span!("verify", commands = commands.len()).entered();
     let t = std::time::Instant::now();
     let out = if commands.len() >= 16 {
-        let mut seed = [0u8; 32];
-        getrandom::getrandom(&mut seed).map_err(|e| anyhow!("randomness: {e}"))?;
-        theta_crdt::log::verify_commands_parallel(commands, seed)
+        theta_crdt::log::verify_commands_parallel(commands, crate::store::verification_seed()?)
     } else {
         commands.iter().map(|b| verify_command(b)).collect()
     };
@@ -255,8 +253,20 @@ impl Session {
     /// memory freed meanwhile goes back to the system ([`crate::memory::give_back`]). None of
     /// them changes the session's state.
     pub fn idle(&mut self) -> Result<bool> {
-        if self.since_checkpoint >= self.checkpoint_due() {
+        let more = self.idle_step()?;
+        // Out of work: what it freed (and what the busy time before it freed) goes back to the
+        // system, once per spell of housekeeping.
+        if more {
             self.given_back = false;
+        } else if !std::mem::replace(&mut self.given_back, true) {
+            crate::memory::give_back();
+        }
+        Ok(more)
+    }
+
+    /// One step of [`Session::idle`]; true while more is left.
+    fn idle_step(&mut self) -> Result<bool> {
+        if self.since_checkpoint >= self.checkpoint_due() {
             let bytes = self.save_checkpoint()?;
             if std::mem::take(&mut self.folded_at_open)
                 && self.replica.log().len() >= self.reload_min
@@ -266,18 +276,9 @@ impl Session {
             return Ok(true);
         }
         if self.file.compact_if_due()? {
-            self.given_back = false;
             return Ok(true);
         }
-        let more = self.replica.pack_idle(IDLE_PACK_STEP);
-        // Out of work: what it freed (and what the busy time before it freed) goes back to the
-        // system, once per spell of housekeeping.
-        if more {
-            self.given_back = false;
-        } else if !std::mem::replace(&mut self.given_back, true) {
-            crate::memory::give_back();
-        }
-        Ok(more)
+        Ok(self.replica.pack_idle(IDLE_PACK_STEP))
     }
 
     /// The replica (log and scene).
@@ -515,12 +516,11 @@ impl Session {
         if self.replica.log().pending_len() > 0 {
             return;
         }
-        let mut seed = [0u8; 32];
-        let commands = match getrandom::getrandom(&mut seed)
-            .map_err(|e| anyhow!("drawing a verification seed: {e}"))
-            .and_then(|()| self.file.read_commands())
-        {
-            Ok(c) => c,
+        // Everything that can fail comes before the old replica goes.
+        let read = crate::store::verification_seed()
+            .and_then(|seed| Ok((seed, self.file.read_commands()?)));
+        let (seed, commands) = match read {
+            Ok(r) => r,
             Err(e) => {
                 tracing::warn!("not reloaded: {e:#}");
                 return;

@@ -95,6 +95,15 @@ pub struct OpenedSession {
     pub dropped: u64,
 }
 
+/// A fresh secret seed for batch verification's random coefficients (the crate takes it as
+/// input: it has no randomness of its own).
+pub(crate) fn verification_seed() -> Result<[u8; 32]> {
+    let mut seed = [0u8; 32];
+    getrandom::getrandom(&mut seed)
+        .map_err(|e| anyhow::anyhow!("drawing a verification seed: {e}"))?;
+    Ok(seed)
+}
+
 /// The checkpoint file that belongs to a session file.
 pub fn checkpoint_path(path: &Path) -> PathBuf {
     let mut name = path.as_os_str().to_owned();
@@ -178,11 +187,13 @@ impl SessionFile {
                 None
             }
         };
-        let mut seed = [0u8; 32];
-        getrandom::getrandom(&mut seed)
-            .map_err(|e| anyhow::anyhow!("drawing a verification seed: {e}"))?;
-        let opened =
-            theta_crdt::open::open(o.session, &o.commands, &o.file.checks, ck.as_deref(), seed);
+        let opened = theta_crdt::open::open(
+            o.session,
+            &o.commands,
+            &o.file.checks,
+            ck.as_deref(),
+            verification_seed()?,
+        );
         Ok(OpenedSession {
             file: o.file,
             opened,

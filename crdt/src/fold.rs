@@ -1410,8 +1410,7 @@ impl Replica {
             && let Some(k) = self.applied
             && self.snapshots.last().is_none_or(|(s, _, _)| *s != k)
         {
-            let snap = self.scene.snapshot();
-            self.push_snapshot(k, snap);
+            self.push_snapshot(k);
         }
         for i in 0..todo_len {
             let touched = self.scene.journal.objects.len();
@@ -1439,8 +1438,7 @@ impl Replica {
                 && self.applied_count.is_multiple_of(TAIL_SNAPSHOT_INTERVAL)
                 && i + TAIL_SNAPSHOT_INTERVAL * 4 >= todo_len;
             if (self.applied_count.is_multiple_of(every) && i >= keep_from) || tail_snapshot {
-                let snap = self.scene.snapshot();
-                self.push_snapshot(key, snap);
+                self.push_snapshot(key);
             }
         }
         self.log.trim_decoded();
@@ -1884,18 +1882,18 @@ impl Replica {
                 .last()
                 .is_none_or(|(_, c, _)| c + TAIL_SNAPSHOT_INTERVAL * 4 <= self.applied_count)
         {
-            let snap = self.scene.snapshot();
-            self.push_snapshot(k, snap);
+            self.push_snapshot(k);
         }
         true
     }
 
-    /// Keeps a snapshot taken after folding `key`. Past [`MAX_SNAPSHOTS`], the one whose removal
-    /// leaves the smallest gap for its age goes (never the oldest or the newest), so the
-    /// snapshots thin out geometrically towards the past: a rollback to any depth replays a
-    /// bounded multiple of the commands it undoes, not the whole log.
-    fn push_snapshot(&mut self, key: OrderKey, snap: Scene) {
-        self.snapshots.push((key, self.applied_count, snap));
+    /// Keeps a snapshot of the scene as it is, after folding `key`. Past [`MAX_SNAPSHOTS`], the
+    /// one whose removal leaves the smallest gap for its age goes (never the oldest or the
+    /// newest), so the snapshots thin out geometrically towards the past: a rollback to any
+    /// depth replays a bounded multiple of the commands it undoes, not the whole log.
+    fn push_snapshot(&mut self, key: OrderKey) {
+        self.snapshots
+            .push((key, self.applied_count, self.scene.snapshot()));
         if self.snapshots.len() > MAX_SNAPSHOTS {
             let counts: Vec<usize> = self.snapshots.iter().map(|(_, c, _)| *c).collect();
             let newest = counts[counts.len() - 1];

@@ -778,8 +778,9 @@ impl Log {
 
     /// The commands after `key` in the total order (all of them for `None`).
     pub fn ordered_after(&self, key: Option<OrderKey>) -> impl Iterator<Item = &Entry> + '_ {
-        let from = key.map_or(0, |k| self.position_after(&k));
-        self.order.iter_from(from).map(|i| self.entries.at(i))
+        self.order
+            .iter_from(self.position_of_next(key))
+            .map(|i| self.entries.at(i))
     }
 
     /// Where the commands after `key` start in the total order (0 for `None`): with
